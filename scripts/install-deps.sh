@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The one list of Debian packages that nuri's build, tests and benchmarks need.
+# Idempotent: installs only what is missing, and says nothing when all is there.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ clang libclang-rt-14-dev make pkg-config
+  # libraries (see docs/design.md for why each)
+  libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libc-ares-dev libpcap-dev zlib1g-dev
+  # tests
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps
+  # benchmarks (peers and load generator)
+  wrk nginx-light
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Packages with a service (nginx) must not start one on port 80 during install.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+fi
+trap 'if [ $created_policy -eq 1 ]; then rm -f "$policy"; fi' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
