@@ -1,0 +1,35 @@
+# The two commands of the README, and the targets behind them.
+#   make run   install dependencies, build (Release), serve the built-in site on 127.0.0.1:8080
+#   make test  install dependencies, build, run every test (unit, integration, fuzz smoke, ASan+UBSan)
+
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+ARGS ?=
+
+.PHONY: all deps build run test unit integration asan fuzz-smoke fuzz bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DNURI_WERROR=ON >/dev/null
+	@ninja -C build/release -j $(JOBS)
+
+run: build
+	./build/release/nuri serve $(ARGS)
+
+test: deps
+	@bash scripts/run-tests.sh
+
+# Long fuzzing (not part of make test): FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+bench: build
+	@bash bench/run.sh
+
+clean:
+	rm -rf build

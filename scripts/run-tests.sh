@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Everything `make test` runs, in order: the Release build (warnings are errors), unit and
+# integration tests on it, the same under ASan+UBSan, and the fuzz smoke run. Prints one
+# line per step and a closing "tests: N passed, N failed" over all test cases.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-/usr/bin/python3}   # Debian's python, which has python3-pytest
+JOBS=$(nproc)
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+passed=0
+failed=0
+failed_steps=()
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+
+step() {  # step NAME COMMAND...: runs it, its output in a log, shown when it fails
+  local name=$1; shift
+  local log="$log_dir/$name.log"
+  local t0=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    echo "ok    $name ($((SECONDS - t0)) s)"
+    return 0
+  fi
+  echo "FAIL  $name ($((SECONDS - t0)) s); last lines of $log:"
+  tail -40 "$log" | sed 's/^/      /'
+  failed_steps+=("$name")
+  return 1
+}
+
+count_gtest() {  # adds the counts of a GoogleTest log
+  local log=$1 p f
+  p=$(grep -oE '\[  PASSED  \] [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+  f=$(grep -oE '\[  FAILED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  [ -z "$p" ] && [ -z "$f" ] && failed=$((failed + 1))  # it did not even report
+}
+
+count_pytest() {
+  local log=$1 line p f e
+  line=$(grep -E '[0-9]+ (passed|failed|error)' "$log" | tail -1)
+  p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')
+  f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')
+  e=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+  [ -z "$line" ] && failed=$((failed + 1))
+}
+
+build() {  # build DIR CMAKE-ARGS...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DNURI_WERROR=ON "$@" && ninja -C "$dir" -j "$JOBS"
+}
+
+unit() { "$1/nuri_unit_tests"; }
+integration() { NURI_BIN="$1/nuri" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration; }
+
+if step build-release build build/release -DCMAKE_BUILD_TYPE=Release; then
+  step unit-release unit build/release; count_gtest "$log_dir/unit-release.log"
+  step integration-release integration build/release; count_pytest "$log_dir/integration-release.log"
+else
+  failed=$((failed + 1))
+fi
+
+if step build-asan build build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNURI_SANITIZE=ON; then
+  step unit-asan unit build/asan; count_gtest "$log_dir/unit-asan.log"
+  step integration-asan integration build/asan; count_pytest "$log_dir/integration-asan.log"
+else
+  failed=$((failed + 1))
+fi
+
+if step fuzz-smoke bash scripts/fuzz.sh "$FUZZ_SECONDS"; then
+  passed=$((passed + $(grep -c '^fuzz: .* ok' "$log_dir/fuzz-smoke.log")))
+else
+  failed=$((failed + 1))
+fi
+grep '^fuzz:' "$log_dir/fuzz-smoke.log" | sed 's/^/      /'
+
+[ ${#failed_steps[@]} -gt 0 ] && echo "failed steps: ${failed_steps[*]}"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failed_steps[@]} -eq 0 ]

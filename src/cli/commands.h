@@ -1,0 +1,25 @@
+#pragma once
+// The subcommands of the nuri binary.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "server/options.h"
+
+namespace nuri::cli {
+
+/// `nuri serve`: the HTTP/1.1 web server.
+class ServeCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  server::ServeOptions options_;
+  std::vector<std::string> listen_ = {"127.0.0.1:8080"};
+};
+
+}  // namespace nuri::cli

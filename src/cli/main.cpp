@@ -1,0 +1,32 @@
+// nuri: one binary, one subcommand per job. Each subcommand parses its options here and calls
+// the library; nothing else lives in src/cli.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"nuri: a web server and network toolkit (HTTP/1.1 server, port forwarding, connection and packet views)"};
+  app.name("nuri");
+  app.set_version_flag("-V,--version", std::string("nuri ") + NURI_VERSION);
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+
+  nuri::cli::ServeCommand serve;
+  serve.add_to(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      // One clear line, then where to look.
+      std::fprintf(stderr, "nuri: %s\nRun 'nuri --help' or 'nuri SUBCOMMAND --help' for usage.\n", e.what());
+      return 2;
+    }
+    return app.exit(e);
+  }
+  if (serve.selected()) return serve.run();
+  return 0;
+}

@@ -1,0 +1,35 @@
+#pragma once
+// One edge-triggered epoll loop per worker thread.
+#include <sys/epoll.h>
+
+#include <cstdint>
+
+#include "net/socket.h"
+
+namespace nuri::net {
+
+/// Something that waits for readiness of a file descriptor.
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  /// Called with the epoll event bits (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP).
+  virtual void on_event(std::uint32_t events) = 0;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+
+  /// Watches `fd` for `events` (EPOLLET is added); `handler` must outlive the registration.
+  bool add(int fd, std::uint32_t events, EventHandler* handler);
+  void remove(int fd);
+
+  /// Waits up to `timeout_ms` and dispatches what is ready. Returns the number of events.
+  int run_once(int timeout_ms);
+
+ private:
+  FileDescriptor epoll_;
+  epoll_event events_[256];
+};
+
+}  // namespace nuri::net

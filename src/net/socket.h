@@ -1,0 +1,41 @@
+#pragma once
+// Listening sockets and the socket options nuri sets.
+#include <string>
+
+#include "net/address.h"
+
+namespace nuri::net {
+
+/// Owns a file descriptor; closes it when destroyed.
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.release()) {}
+  FileDescriptor& operator=(FileDescriptor&& other) noexcept;
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() { reset(); }
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+/// Opens a non-blocking TCP listening socket bound to `address` with SO_REUSEADDR and
+/// SO_REUSEPORT (so that each worker can have its own socket on the same port). On failure
+/// returns an invalid descriptor and sets `error` to one line a user understands.
+FileDescriptor listen_tcp(const SocketAddress& address, int backlog, std::string& error);
+
+/// The address a socket is bound to (the chosen port after binding port 0).
+SocketAddress local_address(int fd);
+
+}  // namespace nuri::net

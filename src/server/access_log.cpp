@@ -1,0 +1,65 @@
+#include "server/access_log.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+namespace nuri::server {
+
+void append_log_escaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
+void AccessLog::refresh_time() {
+  std::time_t now = std::time(nullptr);
+  if (now == second_) return;
+  second_ = now;
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  time_length_ = std::strftime(time_, sizeof time_, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+}
+
+void AccessLog::add(const AccessRecord& r) {
+  if (fd_ < 0) return;
+  refresh_time();
+  buffer_.append(r.client);
+  buffer_.append(" - - ");
+  buffer_.append(time_, time_length_);
+  buffer_.append(" \"");
+  if (r.request_line.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.request_line);
+  fmt::format_to(std::back_inserter(buffer_), "\" {} ", r.status);
+  if (r.bytes == 0) buffer_ += '-'; else fmt::format_to(std::back_inserter(buffer_), "{}", r.bytes);
+  buffer_.append(" \"");
+  if (r.referer.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.referer);
+  buffer_.append("\" \"");
+  if (r.user_agent.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.user_agent);
+  buffer_.append("\"\n");
+  if (buffer_.size() > 64 * 1024) flush();
+}
+
+void AccessLog::flush() {
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // a full disk must not stop the server: drop the lines
+    done += static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
+}
+
+}  // namespace nuri::server

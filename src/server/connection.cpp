@@ -1,0 +1,473 @@
+#include "server/connection.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "net/address.h"
+#include "server/response.h"
+#include "server/worker.h"
+
+namespace nuri::server {
+
+using http::ParseState;
+using http::Status;
+
+namespace {
+
+// Parsing of pipelined requests pauses while this much response data waits to be sent.
+constexpr std::size_t kOutputHighWater = 256 * 1024;
+
+http::ParserLimits limits_from(const ServeOptions& o) {
+  http::ParserLimits limits;
+  limits.max_target_bytes = o.max_uri_size;
+  limits.max_head_bytes = o.max_header_size;
+  return limits;
+}
+
+// The first line of what a client sent, for the log of a request that could not be parsed.
+std::string_view first_line(std::string_view bytes) {
+  auto end = bytes.find('\n');
+  std::string_view line = bytes.substr(0, std::min<std::size_t>(end, 1024));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker)
+    : worker_(worker), parser_(limits_from(worker.options())), chunked_(worker.options().max_body_size) {
+  timer.owner = this;
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::start(int fd, const sockaddr* peer, socklen_t) {
+  fd_ = fd;
+  state_ = State::head;
+  parser_.reset();
+  start_ = end_ = head_length_ = body_pos_ = 0;
+  body_left_ = 0;
+  body_chunked_ = false;
+  out_.clear();
+  queue_.clear();
+  queue_head_ = 0;
+  write_blocked_ = close_after_output_ = peer_eof_ = draining_ = false;
+  requests_ = 0;
+  header_timer_request_ = 0;
+  client_length_ = net::format_host(peer, client_, sizeof client_);
+  worker_.header_timers.schedule(timer, worker_.now_ms());
+  if (!worker_.loop().add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) close();
+}
+
+bool Connection::is_idle() const {
+  return state_ == State::head && start_ == end_ && queue_head_ == queue_.size();
+}
+
+void Connection::drain() {
+  draining_ = true;
+  if (is_idle()) close();
+}
+
+void Connection::on_event(std::uint32_t events) {
+  if (fd_ < 0) return;
+  if (events & EPOLLOUT) write_blocked_ = false;
+  if (state_ == State::linger) {
+    linger_read();
+    return;
+  }
+  if ((events & EPOLLERR) && !(events & EPOLLIN)) {
+    close();
+    return;
+  }
+  run();
+}
+
+void Connection::run() {
+  for (;;) {
+    process();
+    if (fd_ < 0) return;
+    flush();
+    if (fd_ < 0 || state_ == State::linger) return;
+    if (write_blocked_ || close_after_output_) break;  // EPOLLOUT brings us back
+    if (peer_eof_) {
+      // The client will send nothing more; whatever it had asked is answered (RFC 9112 §9.6).
+      close();
+      return;
+    }
+    ensure_buffer();
+    std::size_t capacity = worker_.buffer_size();
+    if (end_ == capacity && state_ == State::head && start_ > 0) {
+      std::memmove(buffer_, buffer_ + start_, end_ - start_);
+      end_ -= start_;
+      start_ = 0;
+    }
+    if (end_ == capacity) break;  // full until responses drain
+    ssize_t n = ::read(fd_, buffer_ + end_, capacity - end_);
+    if (n > 0) {
+      end_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      peer_eof_ = true;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) break;
+    close();  // ECONNRESET and friends
+    return;
+  }
+  if (state_ == State::head && start_ == end_) release_buffer();
+  update_timer();
+}
+
+void Connection::process() {
+  while (fd_ >= 0 && !close_after_output_ && state_ != State::linger) {
+    if (write_blocked_ || out_.size() >= kOutputHighWater) return;
+    if (state_ == State::head) {
+      if (start_ == end_) return;
+      std::string_view bytes(buffer_ + start_, end_ - start_);
+      http::ParseResult r = parser_.parse(bytes, worker_.request());
+      if (r.state == ParseState::incomplete) return;
+      if (r.state == ParseState::error) {
+        respond_error(r.status, first_line(bytes));
+        return;
+      }
+      if (!head_complete(r.consumed)) return;
+    } else if (!read_body()) {
+      return;
+    }
+  }
+}
+
+bool Connection::head_complete(std::size_t head_length) {
+  const http::Request& req = worker_.request();
+  head_length_ = head_length;
+  bool has_body = req.framing == http::BodyFraming::chunked ||
+                  (req.framing == http::BodyFraming::content_length && req.content_length > 0);
+  if (!has_body) {
+    dispatch();
+    start_ += head_length;
+    parser_.reset();
+    if (start_ == end_) start_ = end_ = 0;
+    return true;
+  }
+  if (req.framing == http::BodyFraming::content_length && req.content_length > worker_.options().max_body_size) {
+    respond_error(Status::content_too_large, first_line({buffer_ + start_, head_length}));
+    return false;
+  }
+  // Keep the head at the front of the buffer, so that body bytes always have room behind it.
+  if (start_ > 0) {
+    std::memmove(buffer_, buffer_ + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  body_pos_ = head_length;
+  body_chunked_ = req.framing == http::BodyFraming::chunked;
+  body_left_ = req.content_length;
+  chunked_.reset();
+  state_ = State::body;
+  // RFC 9110 §10.1.1: tell a waiting client to send the body.
+  if (req.expect_continue && end_ == body_pos_) {
+    std::size_t begin = out_.size();
+    out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+    queue_bytes(begin);
+  }
+  worker_.body_timers.schedule(timer, worker_.now_ms());
+  return true;
+}
+
+bool Connection::read_body() {
+  std::string_view available(buffer_ + body_pos_, end_ - body_pos_);
+  bool done;
+  // The static handler has no use for a body: it is read (to keep the framing) and dropped.
+  if (!body_chunked_) {
+    std::uint64_t take = std::min<std::uint64_t>(body_left_, available.size());
+    body_pos_ += take;
+    body_left_ -= take;
+    done = body_left_ == 0;
+  } else {
+    auto r = chunked_.decode(available, nullptr);
+    body_pos_ += r.consumed;
+    if (r.state == ParseState::error) {
+      respond_error(r.status, first_line({buffer_ + start_, head_length_}));
+      return false;
+    }
+    done = r.state == ParseState::complete;
+  }
+  if (!done) {
+    // Move the unread rest right behind the head.
+    std::size_t keep = end_ - body_pos_;
+    std::size_t dst = start_ + head_length_;
+    if (dst != body_pos_) std::memmove(buffer_ + dst, buffer_ + body_pos_, keep);
+    body_pos_ = dst;
+    end_ = dst + keep;
+    return false;
+  }
+  // Another connection may have used the worker's Request since: parse the head again.
+  parser_.reset();
+  parser_.parse({buffer_ + start_, head_length_}, worker_.request());
+  dispatch();
+  start_ = body_pos_;
+  state_ = State::head;
+  parser_.reset();
+  if (start_ == end_) start_ = end_ = 0;
+  return true;
+}
+
+void Connection::dispatch() {
+  const http::Request& req = worker_.request();
+  Response& res = worker_.response();
+  res.reset();
+  ++requests_;
+  // The request line as sent: method, target and the 8 bytes of "HTTP/1.x".
+  const char* line_end = req.target.data() + req.target.size() + 9;
+  std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
+  try {
+    if (req.method == http::Method::unknown) {
+      set_error(res, Status::not_implemented);
+    } else if (req.form == http::TargetForm::asterisk) {
+      res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
+      res.add_header("Allow", "GET, HEAD, OPTIONS");
+    } else if (req.method == http::Method::connect) {
+      res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
+      set_error(res, Status::method_not_allowed);
+    } else {
+      worker_.handler().handle(req, res, worker_.now_ms());
+    }
+  } catch (const std::exception& e) {
+    base::log_error("{} \"{}\": handler failed: {}", std::string_view(client_, client_length_), request_line, e.what());
+    worker_.handler().release(res.file);
+    res.reset();
+    set_error(res, Status::internal_server_error);
+  }
+  queue_response(&req, res, request_line);
+}
+
+void Connection::set_error(Response& res, Status status) {
+  res.status = status;
+  res.add_header("Content-Type", "text/html; charset=utf-8");
+  append_error_page(res.body, http::code(status));
+}
+
+void Connection::respond_error(Status status, std::string_view request_line) {
+  Response& res = worker_.response();
+  res.reset();
+  set_error(res, status);
+  res.close = true;  // after a framing error nothing that follows can be trusted
+  queue_response(nullptr, res, request_line);
+}
+
+void Connection::queue_bytes(std::size_t begin) {
+  std::size_t length = out_.size() - begin;
+  if (length == 0) return;
+  if (queue_head_ < queue_.size()) {
+    OutSegment& last = queue_.back();
+    if (!last.file && last.offset + last.length == begin) {
+      last.length += length;
+      return;
+    }
+  }
+  queue_.push_back({nullptr, begin, length});
+}
+
+void Connection::queue_response(const http::Request* req, Response& res, std::string_view request_line) {
+  const ServeOptions& options = worker_.options();
+  int status = http::code(res.status);
+  bool keep_alive = req && req->keep_alive && !res.close && !draining_ && !close_after_output_;
+  if (!keep_alive) close_after_output_ = true;
+
+  std::size_t begin = out_.size();
+  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status, http::reason_phrase(status));
+  out_ += worker_.dates().now();
+  out_ += "\r\n";
+  if (options.server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
+  out_ += res.headers;
+  // RFC 9110 §8.6: no Content-Length on 1xx, 204 and 304.
+  bool bodiless_status = status < 200 || status == 204 || status == 304;
+  std::uint64_t length = res.content_length();
+  if (!bodiless_status) fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", length);
+  if (!keep_alive) {
+    out_ += "Connection: close\r\n";
+  } else if (req->version_minor == 0) {
+    out_ += "Connection: keep-alive\r\n";
+  }
+  out_ += "\r\n";
+
+  // HEAD: the same head as GET, the body only announced (RFC 9110 §9.3.2).
+  bool send_body = !bodiless_status && !(req && req->method == http::Method::head);
+  if (send_body) {
+    if (res.segments.empty()) {
+      out_ += res.body;
+    } else {
+      for (const BodySegment& s : res.segments) {
+        if (s.length == 0) continue;
+        if (!s.from_file) {
+          out_.append(res.body, s.offset, s.length);
+        } else if (res.file->in_memory) {
+          out_.append(res.file->content, s.offset, s.length);
+        } else {
+          queue_bytes(begin);
+          queue_file(res.file, s.offset, s.length);
+          begin = out_.size();
+        }
+      }
+    }
+  }
+  queue_bytes(begin);
+  worker_.handler().release(res.file);
+  res.file = nullptr;
+
+  AccessLog& log = worker_.access_log();
+  if (log.enabled()) {
+    AccessRecord record;
+    record.client = {client_, client_length_};
+    record.request_line = request_line;
+    record.status = status;
+    record.bytes = send_body ? length : 0;
+    if (req) {
+      record.referer = req->find("Referer").value_or(std::string_view());
+      record.user_agent = req->find("User-Agent").value_or(std::string_view());
+    }
+    log.add(record);
+  }
+}
+
+void Connection::queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length) {
+  ++file->refs;
+  queue_.push_back({file, offset, length});
+}
+
+void Connection::flush() {
+  bool progress = false;
+  while (queue_head_ < queue_.size()) {
+    OutSegment& seg = queue_[queue_head_];
+    if (seg.length == 0) {
+      if (seg.file) worker_.handler().release(seg.file);
+      ++queue_head_;
+      continue;
+    }
+    ssize_t n;
+    if (!seg.file) {
+      n = ::send(fd_, out_.data() + seg.offset, seg.length, MSG_NOSIGNAL);
+    } else {
+      off_t offset = static_cast<off_t>(seg.offset);
+      n = ::sendfile(fd_, seg.file->fd, &offset, std::min<std::uint64_t>(seg.length, 1u << 30));
+      if (n == 0) {
+        // The file shrank under us: the promised length cannot be sent.
+        base::log_error("{}: file changed while being sent; connection closed", std::string_view(client_, client_length_));
+        close();
+        return;
+      }
+    }
+    if (n > 0) {
+      seg.offset += static_cast<std::uint64_t>(n);
+      seg.length -= static_cast<std::uint64_t>(n);
+      progress = true;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      write_blocked_ = true;
+      if (progress || timer.list != &worker_.send_timers) worker_.send_timers.schedule(timer, worker_.now_ms());
+      return;
+    }
+    close();  // EPIPE, ECONNRESET: the client is gone
+    return;
+  }
+  out_.clear();
+  queue_.clear();
+  queue_head_ = 0;
+  if (close_after_output_) start_linger();
+}
+
+void Connection::start_linger() {
+  // Close gracefully: send our FIN, then read and drop what the client still sends, so that
+  // closing with unread data does not reset the connection before it read our response.
+  state_ = State::linger;
+  ::shutdown(fd_, SHUT_WR);
+  release_buffer();
+  worker_.linger_timers.schedule(timer, worker_.now_ms());
+  linger_read();
+}
+
+void Connection::linger_read() {
+  char scratch[4096];
+  for (;;) {
+    ssize_t n = ::read(fd_, scratch, sizeof scratch);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    close();
+    return;
+  }
+}
+
+void Connection::update_timer() {
+  if (fd_ < 0 || state_ == State::linger) return;
+  std::int64_t now = worker_.now_ms();
+  if (write_blocked_ && queue_head_ < queue_.size()) {
+    if (timer.list != &worker_.send_timers) worker_.send_timers.schedule(timer, now);
+  } else if (state_ == State::body) {
+    worker_.body_timers.schedule(timer, now);
+  } else if (start_ < end_ || requests_ == 0) {
+    // The header timeout runs from the first byte of each request head (not refreshed by
+    // trickling bytes: that is how slowloris is cut off).
+    if (timer.list != &worker_.header_timers || header_timer_request_ != requests_) {
+      worker_.header_timers.schedule(timer, now);
+      header_timer_request_ = requests_;
+    }
+  } else if (timer.list != &worker_.idle_timers) {
+    worker_.idle_timers.schedule(timer, now);
+  }
+}
+
+void Connection::on_timeout() {
+  TimerList* list = timer.list;
+  TimerList::unlink(timer);
+  bool partial_request = (list == &worker_.header_timers && start_ < end_) || list == &worker_.body_timers;
+  if (partial_request && state_ != State::linger && !close_after_output_) {
+    respond_error(Status::request_timeout, first_line({buffer_ + start_, end_ - start_}));
+    flush();
+    if (fd_ >= 0 && state_ != State::linger) update_timer();
+    return;
+  }
+  close();
+}
+
+void Connection::ensure_buffer() {
+  if (!buffer_) buffer_ = worker_.take_buffer();
+}
+
+void Connection::release_buffer() {
+  if (buffer_) {
+    worker_.give_buffer(buffer_);
+    buffer_ = nullptr;
+  }
+  start_ = end_ = 0;
+}
+
+void Connection::close() {
+  if (fd_ < 0) return;
+  TimerList::unlink(timer);
+  ::close(fd_);  // also takes it out of the epoll set
+  fd_ = -1;
+  for (std::size_t i = queue_head_; i < queue_.size(); ++i) {
+    if (queue_[i].file) worker_.handler().release(queue_[i].file);
+  }
+  queue_.clear();
+  queue_head_ = 0;
+  out_.clear();
+  if (out_.capacity() > 64 * 1024) std::string().swap(out_);
+  release_buffer();
+  worker_.retire(this);
+}
+
+}  // namespace nuri::server

@@ -1,0 +1,100 @@
+#pragma once
+// One client connection: reads requests, parses them, hands them to the handler, and writes the
+// responses in order. Its state machine follows RFC 9112 §9 (persistence, pipelining, closing).
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "http/chunked.h"
+#include "http/parser.h"
+#include "net/event_loop.h"
+#include "server/timer_list.h"
+
+namespace nuri::server {
+
+class Worker;
+struct OpenFile;
+struct Response;
+
+class Connection final : public net::EventHandler {
+ public:
+  explicit Connection(Worker& worker);
+  ~Connection() override;
+
+  /// Takes over an accepted socket.
+  void start(int fd, const sockaddr* peer, socklen_t peer_length);
+
+  void on_event(std::uint32_t events) override;
+
+  /// Called by the worker when the connection's timer ran out.
+  void on_timeout();
+
+  /// Shutdown: close now if idle, else finish the request in hand and close after it.
+  void drain();
+
+  /// Closes the socket at once and gives everything back to the worker.
+  void close();
+
+  bool is_open() const { return fd_ >= 0; }
+  bool is_idle() const;
+
+  TimerNode timer;                 ///< in one of the worker's timer lists
+  std::size_t index_in_worker = 0; ///< position in the worker's list of connections
+
+ private:
+  enum class State : std::uint8_t { head, body, linger };
+
+  void run();
+  void process();
+  bool head_complete(std::size_t head_length);
+  bool read_body();
+  void dispatch();
+  void set_error(Response& response, http::Status status);
+  void respond_error(http::Status status, std::string_view request_line);
+  void queue_response(const http::Request* request, Response& response, std::string_view request_line);
+  void queue_bytes(std::size_t begin);
+  void queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length);
+  void flush();
+  void start_linger();
+  void linger_read();
+  void update_timer();
+  void ensure_buffer();
+  void release_buffer();
+
+  struct OutSegment {
+    OpenFile* file;          // null: bytes of out_
+    std::uint64_t offset;    // file offset, or offset in out_
+    std::uint64_t length;    // bytes left to send
+  };
+
+  Worker& worker_;
+  int fd_ = -1;
+  State state_ = State::head;
+  http::RequestParser parser_;
+  http::ChunkedDecoder chunked_;
+
+  char* buffer_ = nullptr;   // read buffer from the worker's pool
+  std::size_t start_ = 0;    // first byte of the current request
+  std::size_t end_ = 0;      // end of received bytes
+  std::size_t head_length_ = 0;
+  std::size_t body_pos_ = 0;       // next unread body byte
+  std::uint64_t body_left_ = 0;    // content-length bodies: bytes still to come
+  bool body_chunked_ = false;
+
+  std::string out_;                  // response bytes waiting to be sent
+  std::vector<OutSegment> queue_;    // what to send, in order
+  std::size_t queue_head_ = 0;
+  bool write_blocked_ = false;
+  bool close_after_output_ = false;  // Connection: close was sent
+  bool peer_eof_ = false;
+  bool draining_ = false;
+  std::uint32_t requests_ = 0;
+  std::uint32_t header_timer_request_ = 0;  // requests_ when the header timer was last set
+
+  char client_[INET6_ADDRSTRLEN] = {};
+  std::size_t client_length_ = 0;
+};
+
+}  // namespace nuri::server

@@ -1,0 +1,80 @@
+#pragma once
+// A per-worker cache of open files (nginx's open_file_cache): the descriptor, stat, validators,
+// Content-Type and, for small files, the bytes themselves, so that a hit costs no system call.
+// Entries are checked against the file system again once a second.
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "http/date.h"
+
+namespace nuri::server {
+
+/// An open regular file (or an embedded page, with fd -1) and what responses need about it.
+struct OpenFile {
+  int fd = -1;
+  std::uint64_t size = 0;
+  std::time_t mtime = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  long mtime_nsec = 0;
+  std::string etag;                              ///< strong: "\"<mtime hex>-<size hex>\""
+  char last_modified[http::kHttpDateLength] = {};
+  std::string_view content_type;
+  std::string content;        ///< the bytes, when `in_memory`
+  bool in_memory = false;
+  std::uint32_t refs = 0;     ///< responses still sending it
+  bool cached = false;        ///< still owned by the cache
+  std::int64_t checked_ms = 0;
+
+  std::string_view last_modified_text() const { return {last_modified, http::kHttpDateLength}; }
+  /// Fills etag and last_modified from size and mtime.
+  void compute_validators();
+};
+
+enum class LookupKind : std::uint8_t { file, directory, error };
+
+struct Lookup {
+  LookupKind kind = LookupKind::error;
+  OpenFile* file = nullptr;  ///< kind == file: holds one reference; give it back with release()
+  int error = 0;             ///< kind == error: errno (ENOENT, EACCES, EXDEV, ELOOP, EMFILE...)
+};
+
+class FileCache {
+ public:
+  /// `root_fd`: the document root, opened O_PATH|O_DIRECTORY; borrowed.
+  FileCache(int root_fd, std::size_t max_entries = 1024, std::size_t max_memory_file = 32 * 1024,
+            std::size_t memory_budget = 32 * 1024 * 1024);
+  ~FileCache();
+  FileCache(const FileCache&) = delete;
+  FileCache& operator=(const FileCache&) = delete;
+
+  /// Opens `path` (normalized, starting with '/') beneath the root with openat2(RESOLVE_BENEATH):
+  /// the kernel refuses anything that leaves the root, through ".." or a symlink.
+  Lookup open(std::string_view path, std::int64_t now_ms);
+
+  /// Gives back a reference taken by open().
+  void release(OpenFile* file);
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  Lookup open_uncached(std::string_view path, OpenFile*& out);
+  void drop(OpenFile* file);
+  void evict_unused();
+
+  int root_fd_;
+  std::size_t max_entries_;
+  std::size_t max_memory_file_;
+  std::size_t memory_budget_;
+  std::size_t memory_used_ = 0;
+  std::unordered_map<std::string, OpenFile*, Hash, std::equal_to<>> entries_;
+};
+
+}  // namespace nuri::server

@@ -1,0 +1,61 @@
+#pragma once
+// Timeouts of one kind all have the same length, so a list in deadline order is enough:
+// append at the tail, expire from the head, unlink from anywhere. O(1), no heap.
+#include <cstdint>
+
+namespace nuri::server {
+
+class TimerList;
+
+/// Embedded in whatever can time out; belongs to at most one list.
+struct TimerNode {
+  TimerNode* prev = nullptr;
+  TimerNode* next = nullptr;
+  TimerList* list = nullptr;
+  std::int64_t deadline_ms = 0;
+  void* owner = nullptr;  ///< what the node is embedded in
+};
+
+class TimerList {
+ public:
+  explicit TimerList(std::int64_t duration_ms = 0) : duration_ms_(duration_ms) {}
+
+  void set_duration(std::int64_t ms) { duration_ms_ = ms; }
+  std::int64_t duration() const { return duration_ms_; }
+
+  /// Puts `node` at the tail with deadline now + duration (taking it off any list first).
+  void schedule(TimerNode& node, std::int64_t now_ms) {
+    unlink(node);
+    node.deadline_ms = now_ms + duration_ms_;
+    node.list = this;
+    node.prev = tail_;
+    node.next = nullptr;
+    if (tail_) tail_->next = &node; else head_ = &node;
+    tail_ = &node;
+  }
+
+  /// Takes `node` off whichever list holds it.
+  static void unlink(TimerNode& node) {
+    TimerList* l = node.list;
+    if (!l) return;
+    if (node.prev) node.prev->next = node.next; else l->head_ = node.next;
+    if (node.next) node.next->prev = node.prev; else l->tail_ = node.prev;
+    node.prev = node.next = nullptr;
+    node.list = nullptr;
+  }
+
+  /// The earliest node if it expired by `now_ms`, else null.
+  TimerNode* expired(std::int64_t now_ms) const {
+    return head_ && head_->deadline_ms <= now_ms ? head_ : nullptr;
+  }
+
+  /// The earliest deadline, or -1 when empty.
+  std::int64_t next_deadline() const { return head_ ? head_->deadline_ms : -1; }
+
+ private:
+  TimerNode* head_ = nullptr;
+  TimerNode* tail_ = nullptr;
+  std::int64_t duration_ms_;
+};
+
+}  // namespace nuri::server

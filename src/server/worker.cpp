@@ -1,0 +1,224 @@
+#include "server/worker.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "server/connection.h"
+
+namespace nuri::server {
+
+namespace {
+
+std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
+
+// Sent, best effort, to a connection refused for lack of room. It is never left hanging.
+constexpr std::string_view kBusyResponse =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Retry-After: 1\r\n"
+    "Content-Type: text/html; charset=utf-8\r\n"
+    "Content-Length: 98\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body>busy</body></html>\n";
+static_assert(kBusyResponse.size() - kBusyResponse.find("\r\n\r\n") - 4 == 98);
+
+}  // namespace
+
+class Worker::Acceptor final : public net::EventHandler {
+ public:
+  Acceptor(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
+  void on_event(std::uint32_t) override { worker_.accept_from(fd_); }
+  int fd() const { return fd_; }
+
+ private:
+  Worker& worker_;
+  int fd_;
+};
+
+class Worker::Waker final : public net::EventHandler {
+ public:
+  explicit Waker(Worker& worker) : worker_(worker), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  void on_event(std::uint32_t) override {
+    std::uint64_t value;
+    [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
+    if (worker_.stop_requested_.load()) worker_.begin_drain();
+  }
+  void wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(fd_.get(), &one, sizeof one);
+  }
+  int fd() const { return fd_.get(); }
+
+ private:
+  Worker& worker_;
+  net::FileDescriptor fd_;
+};
+
+Worker::Worker(const ServeOptions& options, std::vector<net::FileDescriptor> listeners, int root_fd, int log_fd)
+    : header_timers(to_ms(options.header_timeout)),
+      idle_timers(to_ms(options.idle_timeout)),
+      body_timers(to_ms(options.body_timeout)),
+      send_timers(to_ms(options.send_timeout)),
+      linger_timers(5000),
+      options_(options),
+      listeners_(std::move(listeners)),
+      files_(root_fd >= 0 ? std::make_unique<FileCache>(root_fd) : nullptr),
+      handler_(options, files_.get()),
+      access_log_(log_fd),
+      buffer_size_(options.max_header_size + 4096),
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+  now_ms_ = base::monotonic_ms();
+  waker_ = std::make_unique<Waker>(*this);
+  loop_.add(waker_->fd(), EPOLLIN, waker_.get());
+  for (auto& l : listeners_) {
+    acceptors_.push_back(std::make_unique<Acceptor>(*this, l.get()));
+    loop_.add(l.get(), EPOLLIN, acceptors_.back().get());
+  }
+}
+
+Worker::~Worker() {
+  while (!connections_.empty()) connections_.back()->close();
+  for (Connection* c : retired_) delete c;
+  for (Connection* c : spare_) delete c;
+  for (char* b : buffers_) delete[] b;
+}
+
+void Worker::stop() {
+  stop_requested_.store(true);
+  waker_->wake();
+}
+
+char* Worker::take_buffer() {
+  if (buffers_.empty()) return new char[buffer_size_];
+  char* b = buffers_.back();
+  buffers_.pop_back();
+  return b;
+}
+
+void Worker::give_buffer(char* buffer) {
+  // Keep a few for reuse; an idle connection holds none.
+  if (buffers_.size() < 256) {
+    buffers_.push_back(buffer);
+  } else {
+    delete[] buffer;
+  }
+}
+
+void Worker::retire(Connection* c) {
+  std::size_t i = c->index_in_worker;
+  connections_[i] = connections_.back();
+  connections_[i]->index_in_worker = i;
+  connections_.pop_back();
+  retired_.push_back(c);  // freed after this loop iteration: an event for it may still be queued
+}
+
+void Worker::reject_busy(int fd) {
+  [[maybe_unused]] auto n = ::send(fd, kBusyResponse.data(), kBusyResponse.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
+
+void Worker::accept_from(int listen_fd) {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && reserve_fd_) {
+        // Out of descriptors: free the reserve to take the connection and refuse it properly,
+        // instead of leaving it in the backlog where edge-triggered epoll would never say again.
+        reserve_fd_.reset();
+        int refused = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (refused >= 0) reject_busy(refused);
+        reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        base::log_error("out of file descriptors: refused a connection with 503");
+        continue;
+      }
+      if (errno != EAGAIN) base::log_error("accept: {}", std::strerror(errno));
+      return;
+    }
+    if (connections_.size() >= options_.max_connections) {
+      reject_busy(fd);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    Connection* c;
+    if (spare_.empty()) {
+      c = new Connection(*this);
+    } else {
+      c = spare_.back();
+      spare_.pop_back();
+    }
+    c->index_in_worker = connections_.size();
+    connections_.push_back(c);
+    c->start(fd, reinterpret_cast<sockaddr*>(&peer), peer_length);
+  }
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ms_ = now_ms_ + to_ms(options_.grace_period);
+  for (auto& a : acceptors_) loop_.remove(a->fd());
+  listeners_.clear();  // closing them refuses new connections
+  // drain() may close (and retire) connections: walk a copy.
+  std::vector<Connection*> all = connections_;
+  for (Connection* c : all) c->drain();
+}
+
+void Worker::expire_timers() {
+  for (TimerList* list : {&header_timers, &idle_timers, &body_timers, &send_timers, &linger_timers}) {
+    while (TimerNode* node = list->expired(now_ms_)) {
+      Connection* c = static_cast<Connection*>(node->owner);
+      c->on_timeout();
+      if (node->list == list && node->deadline_ms <= now_ms_) TimerList::unlink(*node);  // never loop forever
+    }
+  }
+}
+
+int Worker::next_timeout_ms() const {
+  std::int64_t next = now_ms_ + 1000;
+  for (const TimerList* list : {&header_timers, &idle_timers, &body_timers, &send_timers, &linger_timers}) {
+    std::int64_t d = list->next_deadline();
+    if (d >= 0) next = std::min(next, d);
+  }
+  return static_cast<int>(std::max<std::int64_t>(next - now_ms_, 0));
+}
+
+void Worker::run() {
+  for (;;) {
+    loop_.run_once(next_timeout_ms());
+    now_ms_ = base::monotonic_ms();
+    expire_timers();
+    if (access_log_.enabled()) access_log_.flush();
+    for (Connection* c : retired_) spare_.push_back(c);
+    retired_.clear();
+    if (spare_.size() > 1024) {
+      for (std::size_t i = 1024; i < spare_.size(); ++i) delete spare_[i];
+      spare_.resize(1024);
+    }
+    if (draining_) {
+      if (connections_.empty()) break;
+      if (now_ms_ >= drain_deadline_ms_) {
+        base::log_warn("grace period over: closing {} connection(s) still open", connections_.size());
+        while (!connections_.empty()) connections_.back()->close();
+        break;
+      }
+    }
+  }
+  if (access_log_.enabled()) access_log_.flush();
+}
+
+}  // namespace nuri::server
