@@ -59,7 +59,7 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t) {
   out_.clear();
   queue_.clear();
   queue_head_ = 0;
-  write_blocked_ = close_after_output_ = peer_eof_ = draining_ = false;
+  write_blocked_ = close_after_output_ = peer_eof_ = draining_ = linger_needed_ = false;
   requests_ = 0;
   header_timer_request_ = 0;
   client_length_ = net::format_host(peer, client_, sizeof client_);
@@ -262,6 +262,7 @@ void Connection::respond_error(Status status, std::string_view request_line) {
   res.reset();
   set_error(res, status);
   res.close = true;  // after a framing error nothing that follows can be trusted
+  linger_needed_ = true;
   queue_response(nullptr, res, request_line);
 }
 
@@ -385,7 +386,16 @@ void Connection::flush() {
   out_.clear();
   queue_.clear();
   queue_head_ = 0;
-  if (close_after_output_) start_linger();
+  if (close_after_output_) {
+    // A request answered in full with nothing more received: close at once, as nginx does.
+    // Otherwise (an error mid-request, pipelined bytes, a body still arriving) the client may
+    // still be sending, and closing now would reset the connection under our response.
+    if (peer_eof_ || (!linger_needed_ && start_ == end_)) {
+      close();
+    } else {
+      start_linger();
+    }
+  }
 }
 
 void Connection::start_linger() {

@@ -89,6 +89,7 @@ class Connection final : public net::EventHandler {
   bool write_blocked_ = false;
   bool close_after_output_ = false;  // Connection: close was sent
   bool peer_eof_ = false;
+  bool linger_needed_ = false;       // an error response: the client may still be sending
   bool draining_ = false;
   std::uint32_t requests_ = 0;
   std::uint32_t header_timer_request_ = 0;  // requests_ when the header timer was last set

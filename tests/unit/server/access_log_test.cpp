@@ -1,0 +1,55 @@
+#include "server/access_log.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <regex>
+#include <string>
+
+using nuri::server::AccessLog;
+using nuri::server::AccessRecord;
+using nuri::server::append_log_escaped;
+
+namespace {
+
+std::string logged(const AccessRecord& record) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  {
+    AccessLog log(fds[1]);
+    log.add(record);
+    log.flush();
+  }
+  ::close(fds[1]);
+  std::string out(4096, '\0');
+  auto n = ::read(fds[0], out.data(), out.size());
+  ::close(fds[0]);
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
+
+}  // namespace
+
+TEST(AccessLog, CombinedLogFormat) {
+  AccessRecord r{"127.0.0.1", "GET /a.txt HTTP/1.1", 200, 5, "http://ref/", "curl/7.88.1"};
+  std::string line = logged(r);
+  std::regex combined(
+      R"re(127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET /a\.txt HTTP/1\.1" 200 5 "http://ref/" "curl/7\.88\.1"\n)re");
+  EXPECT_TRUE(std::regex_match(line, combined)) << line;
+}
+
+TEST(AccessLog, DashesForWhatIsMissing) {
+  AccessRecord r{"::1", "", 400, 0, "", ""};
+  std::string line = logged(r);
+  EXPECT_NE(line.find("\"-\" 400 - \"-\" \"-\"\n"), std::string::npos) << line;
+}
+
+TEST(AccessLog, EscapesWhatCouldForgeALine) {
+  std::string out;
+  append_log_escaped(out, std::string_view("a\"b\\c\nd\re\x01\x7f\xff", 12));
+  EXPECT_EQ(out, "a\\\"b\\\\c\\x0ad\\x0de\\x01\\x7f\\xff");
+  AccessRecord r{"127.0.0.1", "GET /\n127.0.0.1 - - fake HTTP/1.1", 400, 0, "", "evil\"agent"};
+  std::string line = logged(r);
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line only";
+  EXPECT_NE(line.find("\"evil\\\"agent\""), std::string::npos) << line;
+}
