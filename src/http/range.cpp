@@ -1,0 +1,174 @@
+#include "http/range.h"
+
+#include <limits>
+
+namespace nuri::http {
+namespace {
+
+constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char c = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+/// A 1*DIGIT value. Values past 2^64-1 saturate; their digits are kept so that two of them can
+/// still be compared exactly.
+struct Number {
+  std::uint64_t value = 0;
+  bool overflow = false;
+  std::string_view digits;
+};
+
+/// Reads 1*DIGIT at s[i]; false if there is no digit.
+bool read_number(std::string_view s, std::size_t& i, Number& n) {
+  const std::size_t start = i;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  n = Number{};
+  while (i < s.size() && is_digit(s[i])) {
+    const auto d = static_cast<std::uint64_t>(s[i] - '0');
+    if (n.value > (kMax - d) / 10) {
+      n.overflow = true;
+      n.value = kMax;
+    } else if (!n.overflow) {
+      n.value = n.value * 10 + d;
+    }
+    ++i;
+  }
+  n.digits = s.substr(start, i - start);
+  return i > start;
+}
+
+/// a > b, exactly, for numbers of any length.
+bool greater(const Number& a, const Number& b) {
+  if (!a.overflow && !b.overflow) return a.value > b.value;
+  if (a.overflow != b.overflow) return a.overflow;
+  std::string_view x = a.digits;
+  std::string_view y = b.digits;
+  while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
+  while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
+  if (x.size() != y.size()) return x.size() > y.size();
+  return x > y;
+}
+
+enum class SpecResult : std::uint8_t { invalid, unsatisfiable, satisfiable };
+
+/// One range-spec (RFC 9110 §14.1.2), without surrounding whitespace, resolved against `size`:
+///   int-range    = first-pos "-" [ last-pos ]
+///   suffix-range = "-" suffix-length
+SpecResult parse_spec(std::string_view spec, std::uint64_t size, ByteRange& range) {
+  std::size_t i = 0;
+  if (spec[0] == '-') {
+    Number suffix;
+    ++i;
+    if (!read_number(spec, i, suffix) || i != spec.size()) return SpecResult::invalid;
+    // A suffix longer than the representation selects all of it; "-0" selects nothing.
+    if (suffix.value == 0 || size == 0) return SpecResult::unsatisfiable;
+    range.first = suffix.value >= size ? 0 : size - suffix.value;
+    range.last = size - 1;
+    return SpecResult::satisfiable;
+  }
+  Number first;
+  if (!read_number(spec, i, first) || i == spec.size() || spec[i] != '-') {
+    return SpecResult::invalid;
+  }
+  ++i;
+  std::uint64_t last = std::numeric_limits<std::uint64_t>::max();
+  if (i != spec.size()) {
+    Number last_pos;
+    if (!read_number(spec, i, last_pos) || i != spec.size()) return SpecResult::invalid;
+    // §14.1.1: a byte-range-spec whose last-pos is less than its first-pos is invalid.
+    if (greater(first, last_pos)) return SpecResult::invalid;
+    last = last_pos.value;
+  }
+  // §14.1.2: a range starting at or past the end is unsatisfiable; a last-pos at or past the
+  // end means "up to the end".
+  if (first.value >= size) return SpecResult::unsatisfiable;
+  range.first = first.value;
+  range.last = last < size - 1 ? last : size - 1;
+  return SpecResult::satisfiable;
+}
+
+/// Sorts by start and merges ranges that overlap or touch (§14.2 lets a server coalesce them;
+/// that also defuses "many small overlapping ranges" requests).
+void sort_and_merge(RangeSet& set) {
+  // Insertion sort: at most kMaxRanges elements, and usually already in order.
+  for (std::size_t i = 1; i < set.count; ++i) {
+    const ByteRange r = set.ranges[i];
+    std::size_t j = i;
+    while (j > 0 && set.ranges[j - 1].first > r.first) {
+      set.ranges[j] = set.ranges[j - 1];
+      --j;
+    }
+    set.ranges[j] = r;
+  }
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < set.count; ++i) {
+    const ByteRange r = set.ranges[i];
+    // last < size ≤ 2^64-1, so last + 1 does not overflow.
+    if (n > 0 && r.first <= set.ranges[n - 1].last + 1) {
+      if (r.last > set.ranges[n - 1].last) set.ranges[n - 1].last = r.last;
+    } else {
+      set.ranges[n++] = r;
+    }
+  }
+  set.count = n;
+}
+
+}  // namespace
+
+RangeOutcome parse_range(std::string_view value, std::uint64_t size, RangeSet& out) {
+  out.count = 0;
+  // ranges-specifier = range-unit "=" range-set
+  const std::size_t eq = value.find('=');
+  if (eq == std::string_view::npos) return RangeOutcome::ignore;
+  // §14.1: range units are compared case-insensitively; nuri knows only "bytes".
+  if (!equals_ignore_case(value.substr(0, eq), "bytes")) return RangeOutcome::ignore;
+  const std::string_view set = value.substr(eq + 1);
+
+  // range-set = 1#range-spec; §5.6.1: empty list elements and OWS around commas are accepted.
+  std::size_t listed = 0;
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t comma = set.find(',', pos);
+    const std::string_view spec =
+        trim_ows(set.substr(pos, comma == std::string_view::npos ? std::string_view::npos
+                                                                 : comma - pos));
+    if (!spec.empty()) {
+      if (++listed > kMaxRanges) {
+        out.count = 0;
+        return RangeOutcome::ignore;
+      }
+      ByteRange r;
+      switch (parse_spec(spec, size, r)) {
+        case SpecResult::invalid:
+          out.count = 0;
+          return RangeOutcome::ignore;
+        case SpecResult::unsatisfiable:
+          break;
+        case SpecResult::satisfiable:
+          out.ranges[out.count++] = r;  // count ≤ listed ≤ kMaxRanges
+          break;
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  if (listed == 0) return RangeOutcome::ignore;
+  if (out.count == 0) return RangeOutcome::unsatisfiable;
+  sort_and_merge(out);
+  return RangeOutcome::satisfiable;
+}
+
+}  // namespace nuri::http
