@@ -18,7 +18,8 @@ void ServeCommand::add_to(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   command_->add_option("--listen", listen_, "ADDR:PORT to listen on, repeatable (IPv6: [::1]:8080; port 0: any free)")
       ->take_all();
-  command_->add_option("--workers", o.workers, "Worker threads, each with its own event loop (0: one per core)");
+  command_->add_option("--workers", o.workers, "Worker threads, each with its own event loop (0: one per core)")
+      ->check(CLI::Range(0u, 1024u));
   command_->add_option("--access-log", o.access_log, "Access log file in Combined Log Format, '-' for stdout (default: off)");
   command_->add_flag("--server-tokens", o.server_tokens, "Send a 'Server: nuri/VERSION' header");
   command_->add_flag("--dotfiles", o.dotfiles, "Serve files whose names start with '.' (.git, .env); else 404");
@@ -34,7 +35,8 @@ void ServeCommand::add_to(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   command_->add_option("--grace-period", o.grace_period, "Seconds SIGTERM waits for requests in flight")
       ->check(CLI::NonNegativeNumber);
-  command_->add_option("--max-body-size", o.max_body_size, "Largest request body in bytes, past it 413");
+  command_->add_option("--max-body-size", o.max_body_size, "Largest request body in bytes, past it 413")
+      ->check(CLI::NonNegativeNumber);
   command_->add_option("--max-header-size", o.max_header_size, "Largest request head in bytes, past it 431")
       ->check(CLI::Range(256u, 1u << 20));
   command_->add_option("--max-uri-size", o.max_uri_size, "Longest request target in bytes, past it 414")

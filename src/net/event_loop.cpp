@@ -18,13 +18,16 @@ bool EventLoop::add(int fd, std::uint32_t events, EventHandler* handler) {
 
 void EventLoop::remove(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-int EventLoop::run_once(int timeout_ms) {
+int EventLoop::wait(int timeout_ms) {
   int n = ::epoll_wait(epoll_.get(), events_, 256, timeout_ms);
   if (n < 0) return errno == EINTR ? 0 : -1;
-  for (int i = 0; i < n; ++i) {
+  return n;
+}
+
+void EventLoop::dispatch(int count) {
+  for (int i = 0; i < count; ++i) {
     static_cast<EventHandler*>(events_[i].data.ptr)->on_event(events_[i].events);
   }
-  return n;
 }
 
 }  // namespace nuri::net

@@ -24,8 +24,12 @@ class EventLoop {
   bool add(int fd, std::uint32_t events, EventHandler* handler);
   void remove(int fd);
 
-  /// Waits up to `timeout_ms` and dispatches what is ready. Returns the number of events.
-  int run_once(int timeout_ms);
+  /// Waits up to `timeout_ms` for readiness. Returns the number of ready events (0 on timeout
+  /// or signal, -1 on error); hand that number to dispatch().
+  int wait(int timeout_ms);
+
+  /// Calls the handlers of the `count` events that wait() found.
+  void dispatch(int count);
 
  private:
   FileDescriptor epoll_;

@@ -59,9 +59,9 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t) {
   out_.clear();
   queue_.clear();
   queue_head_ = 0;
-  write_blocked_ = close_after_output_ = peer_eof_ = draining_ = linger_needed_ = false;
+  write_blocked_ = close_after_output_ = peer_eof_ = draining_ = linger_needed_ = no_linger_ = false;
   requests_ = 0;
-  header_timer_request_ = 0;
+  timer_request_ = 0;
   client_length_ = net::format_host(peer, client_, sizeof client_);
   worker_.header_timers.schedule(timer, worker_.now_ms());
   if (!worker_.loop().add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) close();
@@ -125,6 +125,10 @@ void Connection::run() {
     return;
   }
   if (state_ == State::head && start_ == end_) release_buffer();
+  if (draining_ && is_idle()) {
+    close();  // shutting down: the request in hand was answered
+    return;
+  }
   update_timer();
 }
 
@@ -233,6 +237,7 @@ void Connection::dispatch() {
   try {
     if (req.method == http::Method::unknown) {
       set_error(res, Status::not_implemented);
+      res.close = true;  // we cannot know what such a method's message means: end here
     } else if (req.form == http::TargetForm::asterisk) {
       res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
       res.add_header("Allow", "GET, HEAD, OPTIONS");
@@ -282,7 +287,9 @@ void Connection::queue_bytes(std::size_t begin) {
 void Connection::queue_response(const http::Request* req, Response& res, std::string_view request_line) {
   const ServeOptions& options = worker_.options();
   int status = http::code(res.status);
-  bool keep_alive = req && req->keep_alive && !res.close && !draining_ && !close_after_output_;
+  // A 400 means the client sent something malformed; like nginx, trust nothing after it.
+  bool keep_alive = req && req->keep_alive && !res.close && !draining_ && !close_after_output_ &&
+                    res.status != Status::bad_request;
   if (!keep_alive) close_after_output_ = true;
 
   std::size_t begin = out_.size();
@@ -390,7 +397,7 @@ void Connection::flush() {
     // A request answered in full with nothing more received: close at once, as nginx does.
     // Otherwise (an error mid-request, pipelined bytes, a body still arriving) the client may
     // still be sending, and closing now would reset the connection under our response.
-    if (peer_eof_ || (!linger_needed_ && start_ == end_)) {
+    if (peer_eof_ || no_linger_ || (!linger_needed_ && start_ == end_)) {
       close();
     } else {
       start_linger();
@@ -422,20 +429,22 @@ void Connection::linger_read() {
 
 void Connection::update_timer() {
   if (fd_ < 0 || state_ == State::linger) return;
-  std::int64_t now = worker_.now_ms();
+  TimerList* want;
   if (write_blocked_ && queue_head_ < queue_.size()) {
-    if (timer.list != &worker_.send_timers) worker_.send_timers.schedule(timer, now);
+    want = &worker_.send_timers;  // refreshed by flush() on progress
   } else if (state_ == State::body) {
-    worker_.body_timers.schedule(timer, now);
+    want = &worker_.body_timers;
   } else if (start_ < end_ || requests_ == 0) {
-    // The header timeout runs from the first byte of each request head (not refreshed by
-    // trickling bytes: that is how slowloris is cut off).
-    if (timer.list != &worker_.header_timers || header_timer_request_ != requests_) {
-      worker_.header_timers.schedule(timer, now);
-      header_timer_request_ = requests_;
-    }
-  } else if (timer.list != &worker_.idle_timers) {
-    worker_.idle_timers.schedule(timer, now);
+    want = &worker_.header_timers;
+  } else {
+    want = &worker_.idle_timers;
+  }
+  // Each timer runs from the start of what it measures: the header timeout from the first byte
+  // of a request head (trickling bytes do not extend it: that is how slowloris is cut off), the
+  // idle timeout from the end of the last response, the body timeout from the last read.
+  if (want == &worker_.body_timers || timer.list != want || timer_request_ != requests_) {
+    want->schedule(timer, worker_.now_ms());
+    timer_request_ = requests_;
   }
 }
 
@@ -445,6 +454,7 @@ void Connection::on_timeout() {
   bool partial_request = (list == &worker_.header_timers && start_ < end_) || list == &worker_.body_timers;
   if (partial_request && state_ != State::linger && !close_after_output_) {
     respond_error(Status::request_timeout, first_line({buffer_ + start_, end_ - start_}));
+    no_linger_ = true;  // a client that slow gets its 408 and no more of our time
     flush();
     if (fd_ >= 0 && state_ != State::linger) update_timer();
     return;

@@ -90,9 +90,10 @@ class Connection final : public net::EventHandler {
   bool close_after_output_ = false;  // Connection: close was sent
   bool peer_eof_ = false;
   bool linger_needed_ = false;       // an error response: the client may still be sending
+  bool no_linger_ = false;           // timed out: close right after the response
   bool draining_ = false;
   std::uint32_t requests_ = 0;
-  std::uint32_t header_timer_request_ = 0;  // requests_ when the header timer was last set
+  std::uint32_t timer_request_ = 0;  // requests_ when the timer was last set
 
   char client_[INET6_ADDRSTRLEN] = {};
   std::size_t client_length_ = 0;

@@ -22,15 +22,15 @@ namespace {
 std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
 
 // Sent, best effort, to a connection refused for lack of room. It is never left hanging.
-constexpr std::string_view kBusyResponse =
-    "HTTP/1.1 503 Service Unavailable\r\n"
-    "Retry-After: 1\r\n"
+constexpr std::string_view kBusyHead = "HTTP/1.1 503 Service Unavailable\r\nDate: ";
+constexpr std::string_view kBusyRest =
+    "\r\nRetry-After: 1\r\n"
     "Content-Type: text/html; charset=utf-8\r\n"
     "Content-Length: 98\r\n"
     "Connection: close\r\n"
     "\r\n"
     "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body>busy</body></html>\n";
-static_assert(kBusyResponse.size() - kBusyResponse.find("\r\n\r\n") - 4 == 98);
+static_assert(kBusyRest.size() - kBusyRest.find("\r\n\r\n") - 4 == 98);
 
 }  // namespace
 
@@ -69,7 +69,7 @@ Worker::Worker(const ServeOptions& options, std::vector<net::FileDescriptor> lis
       idle_timers(to_ms(options.idle_timeout)),
       body_timers(to_ms(options.body_timeout)),
       send_timers(to_ms(options.send_timeout)),
-      linger_timers(5000),
+      linger_timers(2000),
       options_(options),
       listeners_(std::move(listeners)),
       files_(root_fd >= 0 ? std::make_unique<FileCache>(root_fd) : nullptr),
@@ -123,7 +123,14 @@ void Worker::retire(Connection* c) {
 }
 
 void Worker::reject_busy(int fd) {
-  [[maybe_unused]] auto n = ::send(fd, kBusyResponse.data(), kBusyResponse.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  char response[kBusyHead.size() + http::kHttpDateLength + kBusyRest.size()];
+  std::string_view date = dates_.now();
+  std::size_t n = 0;
+  for (std::string_view part : {kBusyHead, date, kBusyRest}) {
+    std::memcpy(response + n, part.data(), part.size());
+    n += part.size();
+  }
+  [[maybe_unused]] auto sent = ::send(fd, response, n, MSG_NOSIGNAL | MSG_DONTWAIT);
   ::shutdown(fd, SHUT_WR);
   ::close(fd);
 }
@@ -199,8 +206,9 @@ int Worker::next_timeout_ms() const {
 
 void Worker::run() {
   for (;;) {
-    loop_.run_once(next_timeout_ms());
-    now_ms_ = base::monotonic_ms();
+    int ready = loop_.wait(next_timeout_ms());
+    now_ms_ = base::monotonic_ms();  // before the handlers run: they schedule timers from it
+    loop_.dispatch(ready);
     expire_timers();
     if (access_log_.enabled()) access_log_.flush();
     for (Connection* c : retired_) spare_.push_back(c);
