@@ -1,0 +1,138 @@
+"""--access-log: Apache combined format, escaping (no request can forge or break a line),
+stdout with '-', off by default."""
+import datetime
+import re
+import time
+
+from nuri_helpers import TIME_SCALE, curl, req
+
+Q = r'"((?:[^"\\]|\\.)*)"'
+LOG_RE = re.compile(r"(\S+) (\S+) (\S+) \[([^\]]+)\] " + Q + r" (\d{3}) (\d+|-) " + Q + " " + Q)
+
+
+def _lines(path):
+    data = path.read_bytes() if path.exists() else b""
+    assert data == b"" or data.endswith(b"\n"), f"log does not end with a newline: {data[-100:]!r}"
+    return data.decode("latin-1").splitlines()
+
+
+def _parse(line):
+    m = LOG_RE.fullmatch(line)
+    assert m, f"not a combined log line: {line!r}"
+    host, ident, user, when, request, status, size, referer, agent = m.groups()
+    return dict(host=host, ident=ident, user=user, time=when, request=request,
+                status=int(status), bytes=size, referer=referer, agent=agent)
+
+
+def _wait_lines(path, n, timeout=3.0):
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        lines = _lines(path)
+        if len(lines) >= n or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_combined_format_with_referer_and_agent(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    r = curl(s.url("/a.txt"), "-e", "http://ref/", "-A", "test-agent/1.0")
+    assert r.status == 200
+    s.stop()
+    lines = _lines(log)
+    assert len(lines) == 1, lines
+    e = _parse(lines[0])
+    assert (e["host"], e["ident"], e["user"]) == ("127.0.0.1", "-", "-")
+    assert e["request"] == "GET /a.txt HTTP/1.1"
+    assert (e["status"], e["bytes"]) == (200, "5")
+    assert (e["referer"], e["agent"]) == ("http://ref/", "test-agent/1.0")
+    when = datetime.datetime.strptime(e["time"], "%d/%b/%Y:%H:%M:%S %z")
+    assert abs((when - before).total_seconds()) < 120, e["time"]
+
+
+def test_missing_referer_and_agent_are_dashes(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    assert s.get("/b.txt").status == 200
+    s.stop()
+    e = _parse(_lines(log)[0])
+    assert (e["referer"], e["agent"]) == ("-", "-")
+    assert e["bytes"] == str(len(www.files["/b.txt"]))
+
+
+def test_statuses_and_sizes_logged(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    etag = s.get("/a.txt").header("ETag")
+    s.get("/missing")
+    s.get("/a.txt", "HEAD")
+    s.get("/a.txt", headers={"If-None-Match": etag})
+    s.get("/letters.txt", headers={"Range": "bytes=0-9"})
+    s.stop()
+    entries = [_parse(l) for l in _lines(log)]
+    assert [e["status"] for e in entries] == [200, 404, 200, 304, 206]
+    assert entries[0]["bytes"] == "5"
+    assert entries[1]["request"] == "GET /missing HTTP/1.1"
+    assert entries[2]["request"] == "HEAD /a.txt HTTP/1.1" and entries[2]["bytes"] in ("0", "-")
+    assert entries[3]["bytes"] in ("0", "-")
+    assert entries[4]["bytes"] == "10"
+
+
+def test_quotes_and_control_chars_are_escaped(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    agent = b'evil"agent\tTAB \\back'
+    r = s.request(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent
+                  + b'\r\nReferer: http://x/"; rm -rf\r\n\r\n')
+    assert r.status == 200
+    s.request(b"GET /a.txt%0d%0aforged%22line HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.request(b"GET /x\x01\x1b[2J\x7f HTTP/1.1\r\nHost: x\r\n\r\n")  # 400; may be logged
+    s.stop()
+    raw = log.read_bytes()
+    assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", raw), f"raw control byte in log: {raw!r}"
+    lines = _lines(log)
+    assert len(lines) in (2, 3), lines  # one line per request, none split
+    e = _parse(lines[0])
+    assert e["agent"].startswith('evil\\"agent') and "TAB" in e["agent"], e["agent"]
+    assert e["referer"].startswith('http://x/\\"'), e["referer"]
+    forged = _parse(lines[1])
+    assert forged["request"] == "GET /a.txt%0d%0aforged%22line HTTP/1.1", forged
+    assert forged["status"] in (400, 404)
+    for line in lines:
+        _parse(line)
+
+
+def test_pipelined_requests_each_logged_in_order(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    s.exchange(req("/a.txt") + req("/b.txt") + req("/missing"), ["GET"] * 3)
+    s.stop()
+    entries = [_parse(l) for l in _lines(log)]
+    assert [e["request"] for e in entries] == ["GET /a.txt HTTP/1.1", "GET /b.txt HTTP/1.1",
+                                               "GET /missing HTTP/1.1"]
+
+
+def test_log_is_written_while_running(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    s.get("/a.txt")
+    lines = _wait_lines(log, 1)
+    assert len(lines) == 1 and _parse(lines[0])["status"] == 200
+
+
+def test_access_log_to_stdout(nuri, www):
+    s = nuri("--access-log", "-", root=www.root)
+    s.get("/a.txt", headers={"User-Agent": "stdout-agent"})
+    assert s.wait_stdout(r'"GET /a\.txt HTTP/1\.1" 200 5 "-" "stdout-agent"'), s.stdout()
+    line = next(l for l in s.stdout_lines if "stdout-agent" in l)
+    _parse(line.rstrip("\n"))
+
+
+def test_access_log_off_by_default(nuri, www, tmp_path):
+    s = nuri(root=www.root)
+    s.get("/a.txt")
+    s.get("/missing")
+    s.stop()
+    assert "GET /a.txt" not in s.stdout() and "/missing" not in s.stdout()
+    assert "GET /a.txt" not in s.stderr()
