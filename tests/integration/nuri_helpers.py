@@ -44,6 +44,8 @@ def _detect_time_scale() -> float:
 
 
 TIME_SCALE = _detect_time_scale()
+# Seconds a timeout may fire late before a test calls it a failure (a loaded 2-core machine).
+SLACK = 2.5 * TIME_SCALE
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer", "AddressSanitizer:DEADLYSIGNAL")
@@ -184,18 +186,19 @@ def _decode_chunked(buf: bytes, pos: int):
 
 
 def parse_response(buf: bytes, method: str = "GET", eof: bool = False):
-    """Parses one response at the start of `buf`: (Response, bytes used) or (None, 0)."""
+    """Parses one response at the start of `buf`: (Response, bytes used), or (None, n) while
+    incomplete, n being how many bytes are needed at least (0 when not known)."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return None, 0
-    resp = parse_head(buf[:end])
+    resp = parse_head(bytes(buf[:end]))
     pos = end + 4
     kind, n = _framing(resp, method)
     if kind == "none":
         return resp, pos
     if kind == "length":
         if len(buf) - pos < n:
-            return None, 0
+            return None, pos + n
         resp.body = bytes(buf[pos:pos + n])
         return resp, pos + n
     if kind == "chunked":
@@ -302,8 +305,11 @@ class Conn:
                       interim: bool = False) -> Response:
         """The next response. 1xx responses are skipped (kept in .interim) unless `interim`."""
         deadline = time.monotonic() + timeout * TIME_SCALE
+        need = 0
         while True:
-            resp, used = parse_response(bytes(self.buf), method, self.eof)
+            resp, used = (None, need) if len(self.buf) < need else \
+                parse_response(self.buf, method, self.eof)
+            need = 0 if resp is not None else used
             if resp is not None:
                 del self.buf[:used]
                 if resp.status < 200 and not interim:

@@ -521,3 +521,38 @@ def test_date_header_advances(nuri, www):
     time.sleep(1.2)
     d2 = parse_http_date(s.get("/a.txt").header("Date"))
     assert d2 >= d1 + 1, (d1, d2)
+
+
+def test_expect_100_with_body_sent_immediately(nuri, www):
+    """A client that does not wait for 100 Continue: any interim response must not confuse the
+    framing of the final response or of the next one."""
+    s = nuri(root=www.root)
+    c = s.connect()
+    c.send(req("/a.txt", "POST", {"Content-Length": "5", "Expect": "100-continue"}) + b"hello"
+           + req("/b.txt"))
+    assert c.read_response("POST").status == 405
+    assert c.read_response().body == www.files["/b.txt"]
+    assert all(r.status == 100 for r in c.interim)
+
+
+def test_transfer_coding_names_are_case_insensitive(nuri, www):
+    s = nuri(root=www.root)
+    data = (req("/a.txt", "POST", {"Transfer-Encoding": "Chunked"}) + b"5\r\nhello\r\n0\r\n\r\n"
+            + req("/b.txt"))
+    rs = s.exchange(data, ["POST", "GET"])
+    assert rs[0].status == 405 and rs[1].body == www.files["/b.txt"]
+
+
+def test_pipelined_small_file_after_large_file(nuri, big):
+    """sendfile for the big body, then a small buffered response: order and bytes must hold."""
+    s = nuri(root=big.path.parent)
+    c = s.connect()
+    c.send(req(big.url_path) + req("/a.txt") + req(big.url_path, "HEAD") + req("/b.txt"))
+    r = c.read_response(timeout=60)
+    assert r.status == 200 and len(r.body) == big.size
+    import hashlib
+    assert hashlib.sha256(r.body).hexdigest() == big.digest
+    assert c.read_response().body == b"hello"
+    h = c.read_response("HEAD")
+    assert h.header("Content-Length") == str(big.size) and h.body == b""
+    assert c.read_response().body == b"second file\n"

@@ -257,3 +257,31 @@ def test_if_range_matching_date_is_206(srv):
 def test_if_range_older_date_is_full_200(srv):
     r = _get(srv, Range="bytes=10-19", If_Range=http_date(MTIME - 100))
     assert r.status == 200 and r.body == LETTERS
+
+
+def test_multiple_ranges_in_a_large_file(nuri, big):
+    s = nuri(root=big.path.parent)
+    spans = [(0, 99), (33_554_432, 33_554_531), (big.size - 100, big.size - 1)]
+    r = s.get(big.url_path, headers={"Range": "bytes=" + ",".join(f"{a}-{b}" for a, b in spans)})
+    assert r.status == 206, str(r)
+    m = re.fullmatch(r'multipart/byteranges;\s*boundary=("?)([^";]+)\1', r.header("Content-Type"))
+    assert m, r.header("Content-Type")
+    parts = parse_multipart_byteranges(r.body, m[2])
+    assert len(parts) == 3
+    for (headers, data), (a, b) in zip(parts, spans):
+        assert headers.get("content-range") == f"bytes {a}-{b}/{big.size}"
+        assert data == big.slice(a, b)
+
+
+def test_overlapping_ranges_give_the_right_bytes(srv):
+    r = _get(srv, Range="bytes=0-10,5-15")
+    assert r.status == 206, str(r)
+    if r.header("Content-Type").startswith("multipart/byteranges"):
+        boundary = r.header("Content-Type").split("boundary=")[1].strip('"')
+        for headers, data in parse_multipart_byteranges(r.body, boundary):
+            a, b = map(int, re.match(r"bytes (\d+)-(\d+)/", headers["content-range"]).groups())
+            assert data == LETTERS[a:b + 1]
+    else:  # coalesced into one range
+        m = re.fullmatch(rf"bytes (\d+)-(\d+)/{SIZE}", r.header("Content-Range"))
+        assert m and int(m[1]) == 0 and int(m[2]) >= 15
+        assert r.body == LETTERS[int(m[1]):int(m[2]) + 1]
