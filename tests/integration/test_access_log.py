@@ -137,3 +137,16 @@ def test_access_log_off_by_default(nuri, www, tmp_path):
     s.stop()
     assert "GET /a.txt" not in s.stdout() and "/missing" not in s.stdout()
     assert "GET /a.txt" not in s.stderr()
+
+
+def test_existing_log_is_appended_to(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    old = b'10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET /old HTTP/1.1" 200 1 "-" "-"\n'
+    log.write_bytes(old)
+    s = nuri("--access-log", str(log), root=www.root)
+    s.get("/a.txt")
+    s.stop()
+    data = log.read_bytes()
+    assert data.startswith(old), "the existing access log was truncated"
+    lines = _lines(log)
+    assert len(lines) == 2 and _parse(lines[1])["request"] == "GET /a.txt HTTP/1.1"

@@ -139,3 +139,8 @@ def test_relative_root(nuri, www):
     assert s.get("/a.txt").body == b"hello"
     r = s.get("/../secret.txt")
     assert r.status == 400 and www.secret_bytes not in r.body
+
+
+def test_unwritable_access_log(nuri, tmp_path):
+    bad = tmp_path / "no-such-dir" / "access.log"
+    _bad_usage("--listen", "127.0.0.1:0", "--access-log", str(bad), mention=re.escape(str(bad)))

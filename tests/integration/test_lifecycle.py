@@ -213,3 +213,29 @@ def test_no_fd_leak_after_many_connection_kinds(nuri, www):
         c.close()
     s.check_leaks()
     assert s.get("/a.txt").body == b"hello"
+
+
+def test_sigterm_drains_several_downloads_at_once(nuri, big):
+    s = nuri("--grace-period", "20", root=big.path.parent)
+    conns = []
+    for _ in range(3):
+        c = s.connect(rcvbuf=16384)
+        c.send(req(big.url_path))
+        assert c.read_head().status == 200
+        conns.append(c)
+    s.send_signal(signal.SIGTERM)
+    assert _connect_refused(*s.addr())
+    digests = [hashlib.sha256(bytes(c.buf)) for c in conns]
+    got = [len(c.buf) for c in conns]
+    for c in conns:
+        c.buf.clear()
+        c.sock.settimeout(10 * TIME_SCALE)
+    while any(g < big.size for g in got):  # read the three in turns
+        for i, c in enumerate(conns):
+            if got[i] < big.size:
+                piece = c.sock.recv(min(1 << 20, big.size - got[i]))
+                assert piece, f"download {i} cut at {got[i]}"
+                digests[i].update(piece)
+                got[i] += len(piece)
+    assert [d.hexdigest() for d in digests] == [big.digest] * 3
+    assert s.wait_exit(10) == 0, s.stderr()

@@ -261,3 +261,11 @@ def test_header_timeout_on_second_request_of_keepalive(nuri, www):
     assert r.status == 408, str(r)
     assert time.monotonic() - start < 3 * TIME_SCALE
     c.assert_closed()
+
+
+def test_chunked_body_exactly_at_limit_is_accepted(nuri, www):
+    s = nuri("--max-body-size", "100", root=www.root)
+    body = b"32\r\n" + b"y" * 50 + b"\r\n32\r\n" + b"z" * 50 + b"\r\n0\r\n\r\n"
+    rs = s.exchange(req("/a.txt", "POST", {"Transfer-Encoding": "chunked"}) + body + req("/a.txt"),
+                    ["POST", "GET"])
+    assert rs[0].status == 405 and rs[1].body == b"hello"

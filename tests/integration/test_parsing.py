@@ -190,3 +190,22 @@ def test_long_target_under_the_uri_limit_is_not_414(nuri, www):
     target = "/a.txt?" + "q" * (8000 - len("/a.txt?"))
     r = s.get(target)
     assert r.status == 200 and r.body == b"hello", str(r)
+
+
+def test_error_in_the_middle_of_a_pipeline(nuri, www):
+    """Responses before the bad request are sent, then the connection closes."""
+    s = nuri("--max-body-size", "10", root=www.root)
+    data = (req("/a.txt") + POST + b"Content-Length: 50\r\n\r\n" + b"x" * 50 + req("/b.txt"))
+    out = s.request_raw(data)
+    rs = parse_all_responses(out, ["GET", "POST"])
+    assert [r.status for r in rs] == [200, 413], out[:500]
+    assert rs[0].body == b"hello"
+
+
+@pytest.mark.parametrize("length,status", [(8192, 200), (8193, 414)])
+def test_uri_limit_boundary(nuri, www, length, status):
+    s = nuri(root=www.root)
+    target = "/a.txt?" + "q" * (length - len("/a.txt?"))
+    assert len(target) == length
+    r = s.get(target)
+    assert r.status == status, str(r)
