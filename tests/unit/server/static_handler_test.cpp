@@ -33,6 +33,7 @@ class StaticHandlerTest : public ::testing::Test {
     handler_ = std::make_unique<server::StaticHandler>(options_, cache_.get());
   }
   void TearDown() override {
+    handler_->release(response_.file);
     handler_.reset();
     cache_.reset();
     ::close(root_fd_);
@@ -187,4 +188,5 @@ TEST(DefaultSite, ServesTheWelcomePage) {
   ASSERT_EQ(parser.parse(head, request).state, http::ParseState::complete);
   handler.handle(request, response, 0);
   EXPECT_EQ(response.status, Status::not_found);
+  handler.release(response.file);
 }
