@@ -30,8 +30,10 @@ enum class TargetForm : std::uint8_t { origin, absolute, authority, asterisk };
 /// Upper bounds on what one request head may contain. Past each the parser reports the status.
 struct ParserLimits {
   std::size_t max_target_bytes = 8192;    ///< longer request-target: 414
-  std::size_t max_head_bytes = 16384;     ///< longer head (request line + fields): 431
-  std::size_t max_header_count = 100;     ///< more header fields: 431
+  std::size_t max_head_bytes = 16384;     ///< longer head (from its first byte, leading empty
+                                          ///< lines included, to its final empty line): 431
+  std::size_t max_header_count = 100;     ///< more header fields: 431 (at most kMaxHeaderCount
+                                          ///< whatever this says: Request holds no more)
 };
 
 inline constexpr std::size_t kMaxHeaderCount = 100;
@@ -53,7 +55,8 @@ struct Request {
   Header headers[kMaxHeaderCount];
   std::size_t header_count = 0;
   BodyFraming framing = BodyFraming::none;
-  std::uint64_t content_length = 0;  ///< meaningful when framing == content_length
+  std::uint64_t content_length = 0;  ///< meaningful when framing == content_length (which
+                                     ///< "Content-Length: 0" also gives)
   bool keep_alive = true;        ///< persistence after this request (version + Connection)
   bool expect_continue = false;  ///< "Expect: 100-continue" on HTTP/1.1
 
@@ -67,19 +70,23 @@ enum class ParseState : std::uint8_t { complete, incomplete, error };
 struct ParseResult {
   ParseState state = ParseState::incomplete;
   std::size_t consumed = 0;       ///< complete: bytes of the head, including its final empty line
+                                  ///< and any empty lines before the request line; else 0
   Status status = Status::none;   ///< error: the status to answer with (400, 414, 431, 501, 505...)
 };
 
 /// Parses request heads. Feed it the bytes received so far for the current request (starting
 /// at the request's first byte); when it says incomplete, call again with the same bytes plus
-/// more. It remembers how far it scanned, so a slowly arriving head costs O(n) in total. Errors
-/// are reported as soon as the bytes received show them, without waiting for the end of the head.
+/// more (the bytes may have moved in memory meanwhile). It remembers how far it scanned, so a
+/// slowly arriving head costs O(n) in total. Errors are reported as soon as the bytes received
+/// show them, without waiting for the end of the head. The result depends only on the bytes:
+/// parsing in pieces gives what parsing them at once gives.
 class RequestParser {
  public:
   explicit RequestParser(ParserLimits limits = {}) : limits_(limits) {}
 
   /// Parses `buffer`. On complete, `out` holds the request and `consumed` says where the body or
-  /// the next request starts. Views in `out` point into `buffer`.
+  /// the next request starts. Views in `out` point into `buffer`. After complete or error the
+  /// parser starts afresh on the next call, as after reset().
   ParseResult parse(std::string_view buffer, Request& out);
 
   /// Forgets progress; call before parsing the next request.
@@ -88,8 +95,42 @@ class RequestParser {
   const ParserLimits& limits() const { return limits_; }
 
  private:
+  // Where in the head the scan stopped (see parser.cpp).
+  enum class Step : std::uint8_t {
+    leading, leading_cr, method, target, version, request_line_cr,
+    field_start, field_name, field_value, field_cr, final_cr,
+  };
+  // What the first scanned_ bytes said, so that a call resumes at the byte where the previous
+  // one stopped. Meaningful only while scanned_ > 0: a call that finds scanned_ == 0 starts
+  // from a fresh Progress, which is how reset() clears it.
+  struct Progress {
+    Step step = Step::leading;
+    std::uint8_t empty_lines = 0;     // empty lines skipped before the request line
+    std::uint8_t version_minor = 1;
+    std::uint8_t host_fields = 0;
+    Method method = Method::unknown;
+    TargetForm form = TargetForm::origin;
+    bool has_content_length = false;
+    bool has_transfer_encoding = false;
+    bool chunked = false;             // Transfer-Encoding named chunked
+    bool other_coding = false;        // Transfer-Encoding named a coding before chunked
+    bool close = false;               // Connection: close
+    bool keep_alive = false;          // Connection: keep-alive
+    bool expect_continue = false;
+    std::size_t start = 0;            // offset of the request line or of the current field line
+    std::size_t mark = 0;             // offset of the target or version; of a field's colon
+    std::size_t field_count = 0;
+    std::uint64_t content_length = 0;
+  };
+
+  ParseResult resume(std::string_view buffer, Request& out);
+  Status end_request_line(const char* version, Request& out);
+  Status end_field(std::string_view name, std::string_view value, Request& out);
+  ParseResult end_head(std::size_t consumed, Request& out) const;
+
   ParserLimits limits_;
-  std::size_t scanned_ = 0;  // bytes already known to hold no end of head and no error
+  std::size_t scanned_ = 0;  // bytes already scanned: no end of head and no error in them
+  Progress progress_;
 };
 
 /// ASCII case-insensitive equality, as header names and many values compare.
