@@ -556,3 +556,30 @@ def test_pipelined_small_file_after_large_file(nuri, big):
     h = c.read_response("HEAD")
     assert h.header("Content-Length") == str(big.size) and h.body == b""
     assert c.read_response().body == b"second file\n"
+
+
+def test_request_arriving_while_a_large_response_is_being_written(nuri, big):
+    """Edge-triggered readiness: a request that arrives while the server waits to write must
+    still be read and answered once the big response is done."""
+    s = nuri("--workers", "1", "--header-timeout", "3", root=big.path.parent)
+    c = s.connect(rcvbuf=16384)
+    c.send(req(big.url_path))
+    head = c.read_head()
+    assert head.status == 200
+    import hashlib
+    h = hashlib.sha256(bytes(c.buf))
+    got = len(c.buf)
+    c.buf.clear()
+    c.sock.settimeout(10 * TIME_SCALE)
+    sent_second = False
+    while got < big.size:
+        piece = c.sock.recv(min(1 << 20, big.size - got))
+        assert piece
+        h.update(piece)
+        got += len(piece)
+        if not sent_second and got > 1024 * 1024:
+            c.send(req("/a.txt"))
+            sent_second = True
+    assert h.hexdigest() == big.digest
+    r = c.read_response(timeout=2)
+    assert r.status == 200 and r.body == b"hello", str(r)

@@ -285,3 +285,26 @@ def test_overlapping_ranges_give_the_right_bytes(srv):
         m = re.fullmatch(rf"bytes (\d+)-(\d+)/{SIZE}", r.header("Content-Range"))
         assert m and int(m[1]) == 0 and int(m[2]) >= 15
         assert r.body == LETTERS[int(m[1]):int(m[2]) + 1]
+
+
+# -- date forms and sub-second mtimes --------------------------------------------------------------
+
+def test_if_modified_since_in_obsolete_date_formats(srv):
+    """RFC 9110 §5.6.7: recipients accept RFC 850 and asctime dates too."""
+    _assert_304(srv, {"If-Modified-Since": "Friday, 15-Apr-22 05:20:00 GMT"})
+    _assert_304(srv, {"If-Modified-Since": "Fri Apr 15 05:20:00 2022"})
+    r = _get(srv, If_Modified_Since="Friday, 15-Apr-22 05:19:59 GMT")
+    assert r.status == 200
+
+
+def test_subsecond_mtime_compares_at_second_resolution(nuri, www):
+    """Last-Modified has whole seconds; a file modified at .7 s must still match its own
+    Last-Modified in If-Modified-Since (304) and If-Unmodified-Since (not 412)."""
+    os.utime(www.root / "letters.txt", ns=(MTIME * 10**9 + 700_000_000,) * 2)
+    s = nuri(root=www.root)
+    lm = s.get("/letters.txt").header("Last-Modified")
+    assert lm == http_date(MTIME)
+    r = s.get("/letters.txt", headers={"If-Modified-Since": lm})
+    assert r.status == 304, str(r)
+    r = s.get("/letters.txt", headers={"If-Unmodified-Since": lm})
+    assert r.status == 200, str(r)

@@ -402,3 +402,124 @@ def test_client_reset_mid_download_leaves_server_healthy(nuri, big):
     r = s.get("/a.txt")
     assert r.body == b"hello"
     s.check_leaks()
+
+
+def test_file_truncated_during_download_closes_the_connection(nuri, www):
+    """The promised Content-Length can no longer be met: the server must close the connection
+    (not hang, not pad), and stay healthy."""
+    data = os.urandom(16 * 1024 * 1024)
+    p = www.root / "shrinking.bin"
+    p.write_bytes(data)
+    s = nuri("--workers", "1", root=www.root)
+    c = s.connect(rcvbuf=16384)
+    c.send(req("/shrinking.bin"))
+    head = c.read_head()
+    assert head.status == 200 and head.header("Content-Length") == str(len(data))
+    c.sock.settimeout(5)
+    got = bytearray(c.buf)
+    c.buf.clear()
+    while len(got) < 256 * 1024:
+        got += c.sock.recv(65536)
+    os.truncate(p, 1024 * 1024)
+    deadline = time.monotonic() + 10 * TIME_SCALE
+    while time.monotonic() < deadline:
+        try:
+            piece = c.sock.recv(1 << 20)
+        except ConnectionResetError:
+            break
+        if not piece:
+            break
+        got += piece
+    else:
+        raise AssertionError("connection neither finished nor closed after truncation")
+    assert len(got) < len(data), "more bytes than the file has now"
+    # Only the part that still exists is checked: bytes already queued by sendfile beyond the
+    # new end come from truncated page-cache pages (zeros), which no server can prevent.
+    kept = min(len(got), 1024 * 1024)
+    assert bytes(got[:kept]) == data[:kept], "bytes differ from the file"
+    assert s.get("/a.txt").body == b"hello"
+
+
+# -- the open-file cache: changes and evictions under in-flight responses ------------------------
+
+def test_same_size_rewrite_is_noticed(nuri, www):
+    s = nuri(root=www.root)
+    assert s.get("/a.txt").body == b"hello"
+    (www.root / "a.txt").write_bytes(b"HELLO")  # same size, same second
+    assert _poll(lambda: s.get("/a.txt").body == b"HELLO"), "same-size change never noticed"
+
+
+def test_more_files_than_the_cache_holds(nuri, www):
+    d = www.root / "lots"
+    d.mkdir()
+    n = 1300
+    for i in range(n):
+        (d / f"{i}.txt").write_bytes(b"%d" % i)
+    s = nuri("--workers", "1", root=www.root)
+    c = s.connect()
+    for rnd in range(2):
+        for i in range(n):
+            c.send(req(f"/lots/{i}.txt"))
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"%d" % i, (rnd, i, str(r))
+
+
+def test_large_file_replaced_during_download(nuri, www):
+    """The cache drops the old entry while a response still sends from its fd: the download
+    must finish with the old bytes (no fd closed under it), and new requests get the new file."""
+    old = os.urandom(16 * 1024 * 1024)
+    p = www.root / "release.bin"
+    p.write_bytes(old)
+    s = nuri("--workers", "1", root=www.root)
+    c = s.connect(rcvbuf=16384)
+    c.send(req("/release.bin"))
+    assert c.read_head().status == 200
+    got = bytearray(c.buf)
+    c.buf.clear()
+    c.sock.settimeout(10 * TIME_SCALE)
+    while len(got) < 256 * 1024:
+        got += c.sock.recv(65536)
+    new = os.urandom(1000)
+    tmp = www.root / "release.bin.tmp"
+    tmp.write_bytes(new)
+    os.rename(tmp, p)
+    assert _poll(lambda: s.get("/release.bin").body == new, 3), "replacement never served"
+    while len(got) < len(old):
+        piece = c.sock.recv(1 << 20)
+        assert piece, f"download cut at {len(got)}"
+        got += piece
+    assert bytes(got) == old
+
+
+def test_small_file_replaced_while_responses_are_queued(nuri, www):
+    """Small files may be served from memory: responses queued behind a full socket buffer must
+    not read freed memory when the cache entry is replaced."""
+    old = b"o" * 30000
+    new = b"N" * 20000
+    p = www.root / "small.bin"
+    p.write_bytes(old)
+    s = nuri("--workers", "1", root=www.root)
+    c = s.connect(rcvbuf=4096)
+    n = 8  # 240 KB: queued in the server, under the pipelining stall of the next test
+    c.send(req("/small.bin") * n)
+    time.sleep(0.2)
+    tmp = www.root / "small.tmp"
+    tmp.write_bytes(new)
+    os.rename(tmp, p)
+    assert _poll(lambda: s.get("/small.bin").body == new, 3)
+    for i in range(n):
+        r = c.read_response(timeout=10)
+        assert r.status == 200 and r.body in (old, new), (i, r.body[:40], len(r.body))
+
+
+@pytest.mark.parametrize("size,count", [(30000, 12), (5000, 80)])
+def test_pipelined_in_memory_files_do_not_stall(nuri, www, size, count):
+    """Many pipelined requests for a small (memory-cached) file in one write: every response
+    must come at once, not a 408 after --header-timeout for a request already received."""
+    (www.root / "small.bin").write_bytes(b"s" * size)
+    s = nuri("--workers", "1", "--header-timeout", "3", root=www.root)
+    c = s.connect()
+    c.send(req("/small.bin") * count)
+    for i in range(count):
+        r = c.read_response(timeout=2)
+        assert r.status == 200 and len(r.body) == size, (i, str(r))
