@@ -60,6 +60,7 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t) {
   queue_.clear();
   queue_head_ = 0;
   write_blocked_ = close_after_output_ = peer_eof_ = draining_ = linger_needed_ = no_linger_ = false;
+  socket_drained_ = peer_fin_pending_ = false;
   requests_ = 0;
   timer_request_ = 0;
   client_length_ = net::format_host(peer, client_, sizeof client_);
@@ -79,6 +80,8 @@ void Connection::drain() {
 void Connection::on_event(std::uint32_t events) {
   if (fd_ < 0) return;
   if (events & EPOLLOUT) write_blocked_ = false;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) socket_drained_ = false;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) peer_fin_pending_ = true;  // read on until EOF
   if (state_ == State::linger) {
     linger_read();
     return;
@@ -92,11 +95,12 @@ void Connection::on_event(std::uint32_t events) {
 
 void Connection::run() {
   for (;;) {
-    process();
+    bool stalled = process();
     if (fd_ < 0) return;
     flush();
     if (fd_ < 0 || state_ == State::linger) return;
     if (write_blocked_ || close_after_output_) break;  // EPOLLOUT brings us back
+    if (stalled) continue;  // the output drained: answer the requests still buffered
     if (peer_eof_) {
       // The client will send nothing more; whatever it had asked is answered (RFC 9112 §9.6).
       close();
@@ -110,8 +114,12 @@ void Connection::run() {
       start_ = 0;
     }
     if (end_ == capacity) break;  // full until responses drain
+    // A short read emptied the socket: with edge-triggered epoll, bytes arriving later raise a
+    // new event, so reading again now would only return EAGAIN (a third of all reads).
+    if (socket_drained_) break;
     ssize_t n = ::read(fd_, buffer_ + end_, capacity - end_);
     if (n > 0) {
+      socket_drained_ = !peer_fin_pending_ && static_cast<std::size_t>(n) < capacity - end_;
       end_ += static_cast<std::size_t>(n);
       continue;
     }
@@ -132,23 +140,24 @@ void Connection::run() {
   update_timer();
 }
 
-void Connection::process() {
+bool Connection::process() {
   while (fd_ >= 0 && !close_after_output_ && state_ != State::linger) {
-    if (write_blocked_ || out_.size() >= kOutputHighWater) return;
+    if (write_blocked_ || out_.size() >= kOutputHighWater) return true;
     if (state_ == State::head) {
-      if (start_ == end_) return;
+      if (start_ == end_) return false;
       std::string_view bytes(buffer_ + start_, end_ - start_);
       http::ParseResult r = parser_.parse(bytes, worker_.request());
-      if (r.state == ParseState::incomplete) return;
+      if (r.state == ParseState::incomplete) return false;
       if (r.state == ParseState::error) {
         respond_error(r.status, first_line(bytes));
-        return;
+        return false;
       }
-      if (!head_complete(r.consumed)) return;
+      if (!head_complete(r.consumed)) return false;
     } else if (!read_body()) {
-      return;
+      return false;
     }
   }
+  return false;
 }
 
 bool Connection::head_complete(std::size_t head_length) {

@@ -47,7 +47,7 @@ class Connection final : public net::EventHandler {
   enum class State : std::uint8_t { head, body, linger };
 
   void run();
-  void process();
+  bool process();  // true: stopped because responses wait to be sent
   bool head_complete(std::size_t head_length);
   bool read_body();
   void dispatch();
@@ -89,6 +89,8 @@ class Connection final : public net::EventHandler {
   bool write_blocked_ = false;
   bool close_after_output_ = false;  // Connection: close was sent
   bool peer_eof_ = false;
+  bool socket_drained_ = false;      // the last read was short: wait for the next EPOLLIN
+  bool peer_fin_pending_ = false;    // epoll saw the peer's FIN: a short read is not the end
   bool linger_needed_ = false;       // an error response: the client may still be sending
   bool no_linger_ = false;           // timed out: close right after the response
   bool draining_ = false;
