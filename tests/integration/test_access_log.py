@@ -4,7 +4,9 @@ import datetime
 import re
 import time
 
-from nuri_helpers import TIME_SCALE, curl, req
+import pytest
+
+from nuri_helpers import TIME_SCALE, curl, have_ipv6_loopback, req
 
 Q = r'"((?:[^"\\]|\\.)*)"'
 LOG_RE = re.compile(r"(\S+) (\S+) (\S+) \[([^\]]+)\] " + Q + r" (\d{3}) (\d+|-) " + Q + " " + Q)
@@ -150,3 +152,13 @@ def test_existing_log_is_appended_to(nuri, www, tmp_path):
     assert data.startswith(old), "the existing access log was truncated"
     lines = _lines(log)
     assert len(lines) == 2 and _parse(lines[1])["request"] == "GET /a.txt HTTP/1.1"
+
+
+@pytest.mark.skipif(not have_ipv6_loopback(), reason="no ::1 on this machine")
+def test_ipv6_client_address_logged(nuri, www, tmp_path):
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root, listen=("[::1]:0",))
+    assert s.get("/a.txt").status == 200
+    s.stop()
+    e = _parse(_lines(log)[0])
+    assert e["host"] == "::1", e

@@ -1,5 +1,6 @@
 """Limits (414, 431, 413, 503 over --max-connections) and timeouts (header 408, idle close,
 body). Timeouts are short (0.5-1 s) to keep the suite fast."""
+import os
 import time
 
 from nuri_helpers import SLACK, TIME_SCALE, req
@@ -269,3 +270,28 @@ def test_chunked_body_exactly_at_limit_is_accepted(nuri, www):
     rs = s.exchange(req("/a.txt", "POST", {"Transfer-Encoding": "chunked"}) + body + req("/a.txt"),
                     ["POST", "GET"])
     assert rs[0].status == 405 and rs[1].body == b"hello"
+
+
+def test_slow_reader_is_not_cut_by_idle_or_header_timeout(nuri, www):
+    """A client reading a response slowly is neither idle nor sending a header."""
+    data = os.urandom(4 * 1024 * 1024)
+    (www.root / "four.bin").write_bytes(data)
+    s = nuri("--idle-timeout", "0.5", "--header-timeout", "0.5", root=www.root)
+    c = s.connect(rcvbuf=16384)
+    c.send(req("/four.bin"))
+    head = c.read_head()
+    assert head.status == 200
+    got = bytearray(c.buf)
+    c.buf.clear()
+    c.sock.settimeout(5 * TIME_SCALE)
+    start = time.monotonic()
+    next_pause = 0
+    while len(got) < len(data):
+        piece = c.sock.recv(min(256 * 1024, len(data) - len(got)))
+        assert piece, f"connection closed after {len(got)} bytes, {time.monotonic() - start:.1f}s"
+        got += piece
+        if len(got) >= next_pause:  # ~0.15 s pause every 512 KiB: 1.2 s in all
+            time.sleep(0.15)
+            next_pause += 512 * 1024
+    assert bytes(got) == data
+    assert time.monotonic() - start > 1.0  # the test really was slower than both timeouts
