@@ -1,5 +1,6 @@
 """HTTP/1.x basics: the welcome page, Date/Server, persistence, pipelining, HEAD, OPTIONS,
 request bodies (Content-Length, chunked, 100-continue), absolute-form and Host rules."""
+import hashlib
 import re
 import socket
 import threading
@@ -430,7 +431,8 @@ def test_many_concurrent_keepalive_clients(nuri, www):
 
 def test_client_closing_mid_request_does_not_disturb_others(nuri, www):
     s = nuri(root=www.root)
-    for partial in (b"GET /a.t", b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab",
+    for partial in (b"GET /a.t",
+                    b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab",
                     b"GET /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"):
         c = s.connect()
         c.send(partial)
@@ -550,7 +552,6 @@ def test_pipelined_small_file_after_large_file(nuri, big):
     c.send(req(big.url_path) + req("/a.txt") + req(big.url_path, "HEAD") + req("/b.txt"))
     r = c.read_response(timeout=60)
     assert r.status == 200 and len(r.body) == big.size
-    import hashlib
     assert hashlib.sha256(r.body).hexdigest() == big.digest
     assert c.read_response().body == b"hello"
     h = c.read_response("HEAD")
@@ -566,7 +567,6 @@ def test_request_arriving_while_a_large_response_is_being_written(nuri, big):
     c.send(req(big.url_path))
     head = c.read_head()
     assert head.status == 200
-    import hashlib
     h = hashlib.sha256(bytes(c.buf))
     got = len(c.buf)
     c.buf.clear()
@@ -583,3 +583,32 @@ def test_request_arriving_while_a_large_response_is_being_written(nuri, big):
     assert h.hexdigest() == big.digest
     r = c.read_response(timeout=2)
     assert r.status == 200 and r.body == b"hello", str(r)
+
+
+def test_request_and_fin_in_quick_succession(nuri, www):
+    """Request bytes and the client's FIN arriving together: answered, then closed promptly
+    (the end of input must not be missed when the read that got the request was short)."""
+    s = nuri("--idle-timeout", "30", root=www.root)
+    for i in range(20):
+        c = s.connect()
+        c.sock.sendall(req("/a.txt" if i % 2 else "/letters.txt"))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        assert r.status == 200
+        data, closed = c.read_until_close(2)
+        assert closed and data == b"", f"round {i}: connection left open after the client's FIN"
+        c.close()
+
+
+def test_pipelined_requests_then_fin_all_answered(nuri, www):
+    (www.root / "mid.bin").write_bytes(b"m" * 30000)
+    s = nuri("--workers", "1", "--idle-timeout", "30", "--header-timeout", "5", root=www.root)
+    c = s.connect()
+    n = 20  # 600 KB of responses: the output fills and drains while the FIN is already in
+    c.sock.sendall(req("/mid.bin") * n)
+    c.sock.shutdown(socket.SHUT_WR)
+    for i in range(n):
+        r = c.read_response(timeout=3)
+        assert r.status == 200 and len(r.body) == 30000, (i, str(r))
+    data, closed = c.read_until_close(2)
+    assert closed and data == b""

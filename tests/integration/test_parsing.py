@@ -49,7 +49,8 @@ BAD_REQUESTS_400 = {
     "bad_percent_escape": b"GET /%zz.txt HTTP/1.1\r\n" + H + b"\r\n",
     "truncated_percent_escape": b"GET /a.txt% HTTP/1.1\r\n" + H + b"\r\n",
     "half_percent_escape": b"GET /a%4 HTTP/1.1\r\n" + H + b"\r\n",
-    "tls_client_hello": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)) + b"\r\n\r\n",
+    "tls_client_hello":
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)) + b"\r\n\r\n",
     # Host
     "missing_host": b"GET /a.txt HTTP/1.1\r\n\r\n",
     "two_host_fields": b"GET /a.txt HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
