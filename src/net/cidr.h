@@ -20,6 +20,10 @@ class Cidr {
   /// error: it almost always hides a typo). nullopt when invalid.
   static std::optional<Cidr> parse(std::string_view text);
 
+  /// The same, and on failure sets `why` to the reason ("host bits set beyond /8", "prefix
+  /// /33 out of range 0..32", ...), for configuration error messages.
+  static std::optional<Cidr> parse(std::string_view text, std::string& why);
+
   /// Whether the address `sa` (AF_INET or AF_INET6) lies in this range.
   bool contains(const sockaddr* sa) const;
 
