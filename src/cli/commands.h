@@ -22,4 +22,17 @@ class ServeCommand {
   std::vector<std::string> listen_ = {"127.0.0.1:8080"};
 };
 
+/// `nuri check-config FILE`: validates a configuration without starting anything. Exit 0 and a
+/// summary on stdout, or exit 2 and one "FILE:LINE:COL: message" line per problem on stderr.
+class CheckConfigCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::string file_;
+};
+
 }  // namespace nuri::cli

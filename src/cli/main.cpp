@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
 
   nuri::cli::ServeCommand serve;
   serve.add_to(app);
+  nuri::cli::CheckConfigCommand check_config;
+  check_config.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -28,5 +30,6 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (serve.selected()) return serve.run();
+  if (check_config.selected()) return check_config.run();
   return 0;
 }
