@@ -7,7 +7,7 @@ packages=(
   # build
   cmake ninja-build g++ clang libclang-rt-14-dev make pkg-config
   # libraries (see docs/design.md for why each)
-  libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libc-ares-dev libpcap-dev zlib1g-dev
+  libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libc-ares-dev libpcap-dev zlib1g-dev libcrypt-dev
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps
   # benchmarks (peers and load generator)

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "server/options.h"
+#include "config/config.h"
 
 namespace nuri::cli {
 
@@ -18,7 +18,9 @@ class ServeCommand {
 
  private:
   CLI::App* command_ = nullptr;
-  server::ServeOptions options_;
+  config::Config config_;
+  std::string root_;
+  bool dotfiles_ = false;
   std::vector<std::string> listen_ = {"127.0.0.1:8080"};
 };
 

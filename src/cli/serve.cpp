@@ -13,38 +13,39 @@ void ServeCommand::add_to(CLI::App& app) {
       "Addresses: 127.0.0.1 and [::1] are reachable from this machine only; 0.0.0.0 and [::] from\n"
       "every interface (other machines can connect if the firewall lets them).\n"
       "Example: nuri serve --root ./htdocs --listen 0.0.0.0:8080 --access-log -");
-  auto& o = options_;
-  command_->add_option("--root", o.root, "Folder to serve; without it, the built-in welcome site")
+  auto& c = config_;
+  auto& l = config_.limits;
+  command_->add_option("--root", root_, "Folder to serve; without it, the built-in welcome site")
       ->check(CLI::ExistingDirectory);
   command_->add_option("--listen", listen_, "ADDR:PORT to listen on, repeatable (IPv6: [::1]:8080; port 0: any free)")
       ->take_all();
-  command_->add_option("--workers", o.workers, "Worker threads, each with its own event loop (0: one per core)")
+  command_->add_option("--workers", c.workers, "Worker threads, each with its own event loop (0: one per core)")
       ->check(CLI::Range(0u, 1024u));
-  command_->add_option("--access-log", o.access_log, "Access log file in Combined Log Format, '-' for stdout (default: off)");
-  command_->add_flag("--server-tokens", o.server_tokens, "Send a 'Server: nuri/VERSION' header");
-  command_->add_flag("--dotfiles", o.dotfiles, "Serve files whose names start with '.' (.git, .env); else 404");
-  command_->add_option("--max-connections", o.max_connections, "Connections per worker; past it: 503 and close")
+  command_->add_option("--access-log", c.access_log, "Access log file in Combined Log Format, '-' for stdout (default: off)");
+  command_->add_flag("--server-tokens", c.server_tokens, "Send a 'Server: nuri/VERSION' header");
+  command_->add_flag("--dotfiles", dotfiles_, "Serve files whose names start with '.' (.git, .env); else 404");
+  command_->add_option("--max-connections", l.max_connections, "Connections per worker; past it: 503 and close")
       ->check(CLI::PositiveNumber);
-  command_->add_option("--header-timeout", o.header_timeout, "Seconds to receive a request head, then 408")
+  command_->add_option("--header-timeout", l.header_timeout, "Seconds to receive a request head, then 408")
       ->check(CLI::PositiveNumber);
-  command_->add_option("--idle-timeout", o.idle_timeout, "Seconds an idle keep-alive connection is kept")
+  command_->add_option("--idle-timeout", l.idle_timeout, "Seconds an idle keep-alive connection is kept")
       ->check(CLI::PositiveNumber);
-  command_->add_option("--body-timeout", o.body_timeout, "Seconds between two reads of a request body, then 408")
+  command_->add_option("--body-timeout", l.body_timeout, "Seconds between two reads of a request body, then 408")
       ->check(CLI::PositiveNumber);
-  command_->add_option("--send-timeout", o.send_timeout, "Seconds without progress sending a response, then close")
+  command_->add_option("--send-timeout", l.send_timeout, "Seconds without progress sending a response, then close")
       ->check(CLI::PositiveNumber);
-  command_->add_option("--grace-period", o.grace_period, "Seconds SIGTERM waits for requests in flight")
+  command_->add_option("--grace-period", l.grace_period, "Seconds SIGTERM waits for requests in flight")
       ->check(CLI::NonNegativeNumber);
-  command_->add_option("--max-body-size", o.max_body_size, "Largest request body in bytes, past it 413")
+  command_->add_option("--max-body-size", l.max_body_size, "Largest request body in bytes, past it 413")
       ->check(CLI::NonNegativeNumber);
-  command_->add_option("--max-header-size", o.max_header_size, "Largest request head in bytes, past it 431")
+  command_->add_option("--max-header-size", l.max_header_size, "Largest request head in bytes, past it 431")
       ->check(CLI::Range(256u, 1u << 20));
-  command_->add_option("--max-uri-size", o.max_uri_size, "Longest request target in bytes, past it 414")
+  command_->add_option("--max-uri-size", l.max_uri_size, "Longest request target in bytes, past it 414")
       ->check(CLI::Range(64u, 1u << 20));
 }
 
 int ServeCommand::run() {
-  options_.listen.clear();
+  config_.listeners.clear();
   for (const std::string& text : listen_) {
     auto address = net::SocketAddress::parse(text);
     if (!address) {
@@ -52,10 +53,16 @@ int ServeCommand::run() {
                    text.c_str());
       return 2;
     }
-    options_.listen.push_back(*address);
+    config_.listeners.push_back({*address, {}, {}});
   }
-  if (options_.max_uri_size > options_.max_header_size) options_.max_uri_size = options_.max_header_size;
-  return server::serve(options_);
+  config::Location everything;
+  everything.dotfiles = dotfiles_;
+  config_.hosts.push_back({{}, root_, {everything}});
+  config_.default_host = 0;
+  if (config_.limits.max_uri_size > config_.limits.max_header_size) {
+    config_.limits.max_uri_size = config_.limits.max_header_size;
+  }
+  return server::serve(config_);
 }
 
 }  // namespace nuri::cli

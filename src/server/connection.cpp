@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "net/address.h"
 #include "server/response.h"
+#include "server/static_handler.h"
 #include "server/worker.h"
 
 namespace nuri::server {
@@ -25,7 +26,7 @@ namespace {
 // Parsing of pipelined requests pauses while this much response data waits to be sent.
 constexpr std::size_t kOutputHighWater = 256 * 1024;
 
-http::ParserLimits limits_from(const ServeOptions& o) {
+http::ParserLimits limits_from(const config::Limits& o) {
   http::ParserLimits limits;
   limits.max_target_bytes = o.max_uri_size;
   limits.max_head_bytes = o.max_header_size;
@@ -43,14 +44,17 @@ std::string_view first_line(std::string_view bytes) {
 }  // namespace
 
 Connection::Connection(Worker& worker)
-    : worker_(worker), parser_(limits_from(worker.options())), chunked_(worker.options().max_body_size) {
+    : worker_(worker), parser_(limits_from(worker.limits())), chunked_(worker.limits().max_body_size) {
   timer.owner = this;
 }
 
 Connection::~Connection() { close(); }
 
-void Connection::start(int fd, const sockaddr* peer, socklen_t) {
+void Connection::start(int fd, const sockaddr* peer, socklen_t peer_length, std::size_t listener) {
   fd_ = fd;
+  listener_ = listener;
+  std::memset(&peer_, 0, sizeof peer_);
+  std::memcpy(&peer_, peer, std::min<std::size_t>(peer_length, sizeof peer_));
   state_ = State::head;
   parser_.reset();
   start_ = end_ = head_length_ = body_pos_ = 0;
@@ -172,7 +176,7 @@ bool Connection::head_complete(std::size_t head_length) {
     if (start_ == end_) start_ = end_ = 0;
     return true;
   }
-  if (req.framing == http::BodyFraming::content_length && req.content_length > worker_.options().max_body_size) {
+  if (req.framing == http::BodyFraming::content_length && req.content_length > worker_.limits().max_body_size) {
     respond_error(Status::content_too_large, first_line({buffer_ + start_, head_length}));
     return false;
   }
@@ -245,36 +249,30 @@ void Connection::dispatch() {
   std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
   try {
     if (req.method == http::Method::unknown) {
-      set_error(res, Status::not_implemented);
+      set_error_response(res, Status::not_implemented);
       res.close = true;  // we cannot know what such a method's message means: end here
     } else if (req.form == http::TargetForm::asterisk) {
       res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
       res.add_header("Allow", "GET, HEAD, OPTIONS");
     } else if (req.method == http::Method::connect) {
       res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
-      set_error(res, Status::method_not_allowed);
+      set_error_response(res, Status::method_not_allowed);
     } else {
-      worker_.handler().handle(req, res, worker_.now_ms());
+      worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
     }
   } catch (const std::exception& e) {
     base::log_error("{} \"{}\": handler failed: {}", std::string_view(client_, client_length_), request_line, e.what());
     worker_.handler().release(res.file);
     res.reset();
-    set_error(res, Status::internal_server_error);
+    set_error_response(res, Status::internal_server_error);
   }
   queue_response(&req, res, request_line);
-}
-
-void Connection::set_error(Response& res, Status status) {
-  res.status = status;
-  res.add_header("Content-Type", "text/html; charset=utf-8");
-  append_error_page(res.body, http::code(status));
 }
 
 void Connection::respond_error(Status status, std::string_view request_line) {
   Response& res = worker_.response();
   res.reset();
-  set_error(res, status);
+  set_error_response(res, status);
   res.close = true;  // after a framing error nothing that follows can be trusted
   linger_needed_ = true;
   queue_response(nullptr, res, request_line);
@@ -294,7 +292,6 @@ void Connection::queue_bytes(std::size_t begin) {
 }
 
 void Connection::queue_response(const http::Request* req, Response& res, std::string_view request_line) {
-  const ServeOptions& options = worker_.options();
   int status = http::code(res.status);
   // A 400 means the client sent something malformed; like nginx, trust nothing after it.
   bool keep_alive = req && req->keep_alive && !res.close && !draining_ && !close_after_output_ &&
@@ -305,7 +302,7 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
   fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status, http::reason_phrase(status));
   out_ += worker_.dates().now();
   out_ += "\r\n";
-  if (options.server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
+  if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
   out_ += res.headers;
   // RFC 9110 §8.6: no Content-Length on 1xx, 204 and 304.
   bool bodiless_status = status < 200 || status == 204 || status == 304;

@@ -23,8 +23,8 @@ class Connection final : public net::EventHandler {
   explicit Connection(Worker& worker);
   ~Connection() override;
 
-  /// Takes over an accepted socket.
-  void start(int fd, const sockaddr* peer, socklen_t peer_length);
+  /// Takes over a socket accepted on listener number `listener` of the config.
+  void start(int fd, const sockaddr* peer, socklen_t peer_length, std::size_t listener);
 
   void on_event(std::uint32_t events) override;
 
@@ -51,7 +51,6 @@ class Connection final : public net::EventHandler {
   bool head_complete(std::size_t head_length);
   bool read_body();
   void dispatch();
-  void set_error(Response& response, http::Status status);
   void respond_error(http::Status status, std::string_view request_line);
   void queue_response(const http::Request* request, Response& response, std::string_view request_line);
   void queue_bytes(std::size_t begin);
@@ -97,6 +96,8 @@ class Connection final : public net::EventHandler {
   std::uint32_t requests_ = 0;
   std::uint32_t timer_request_ = 0;  // requests_ when the timer was last set
 
+  sockaddr_in6 peer_{};          // big enough for either family
+  std::size_t listener_ = 0;
   char client_[INET6_ADDRSTRLEN] = {};
   std::size_t client_length_ = 0;
 };

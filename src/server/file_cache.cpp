@@ -68,6 +68,7 @@ Lookup FileCache::open_uncached(std::string_view path, OpenFile*& out) {
     return {LookupKind::error, nullptr, EACCES};
   }
   auto* f = new OpenFile;
+  f->owner = this;
   f->fd = fd;
   f->size = static_cast<std::uint64_t>(st.st_size);
   f->mtime = st.st_mtim.tv_sec;

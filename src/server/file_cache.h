@@ -14,8 +14,11 @@
 
 namespace nuri::server {
 
+class FileCache;
+
 /// An open regular file (or an embedded page, with fd -1) and what responses need about it.
 struct OpenFile {
+  FileCache* owner = nullptr;  ///< the cache to give it back to; null for embedded pages
   int fd = -1;
   std::uint64_t size = 0;
   std::time_t mtime = 0;

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,33 +39,28 @@ void print_listener(const net::SocketAddress& address) {
 
 }  // namespace
 
-int serve(ServeOptions options) {
-  if (options.listen.empty()) options.listen.push_back(*net::SocketAddress::parse("127.0.0.1:8080"));
-  if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
+int serve(config::Config config) {
+  if (config.listeners.empty()) config.listeners.push_back({*net::SocketAddress::parse("127.0.0.1:8080"), {}, {}});
+  if (config.hosts.empty()) config.hosts.push_back({{}, {}, {config::Location{}}});
+  if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned workers_count = config.workers;
 
-  net::FileDescriptor root;
-  if (!options.root.empty()) {
-    root.reset(::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) {
-      fmt::print(stderr, "nuri serve: cannot use {} as the document root: {}\n", options.root, std::strerror(errno));
-      return 1;
-    }
-  }
   net::FileDescriptor log;
-  if (options.access_log == "-") {
+  if (config.access_log == "-") {
     log.reset(::dup(STDOUT_FILENO));
-  } else if (!options.access_log.empty()) {
-    log.reset(::open(options.access_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  } else if (!config.access_log.empty()) {
+    log.reset(::open(config.access_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (!log) {
-      fmt::print(stderr, "nuri serve: cannot open access log {}: {}\n", options.access_log, std::strerror(errno));
+      fmt::print(stderr, "nuri serve: cannot open access log {}: {}\n", config.access_log, std::strerror(errno));
       return 1;
     }
   }
 
   // Each worker gets its own socket per listener (SO_REUSEPORT): the kernel spreads new
   // connections over them and no lock is shared. The first socket fixes the port (for port 0).
-  std::vector<std::vector<net::FileDescriptor>> sockets(options.workers);
-  for (auto& address : options.listen) {
+  std::vector<std::vector<Worker::ListenSocket>> sockets(workers_count);
+  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+    net::SocketAddress& address = config.listeners[i].address;
     std::string error;
     net::FileDescriptor first = net::listen_tcp(address, 4096, error);
     if (!first) {
@@ -74,16 +68,24 @@ int serve(ServeOptions options) {
       return 1;
     }
     address = net::local_address(first.get());
-    sockets[0].push_back(std::move(first));
-    for (unsigned w = 1; w < options.workers; ++w) {
+    sockets[0].push_back({std::move(first), i});
+    for (unsigned w = 1; w < workers_count; ++w) {
       net::FileDescriptor fd = net::listen_tcp(address, 4096, error);
       if (!fd) {
         fmt::print(stderr, "nuri serve: {}\n", error);
         return 1;
       }
-      sockets[w].push_back(std::move(fd));
+      sockets[w].push_back({std::move(fd), i});
     }
   }
+
+  std::string error;
+  Site site(std::move(config), error);
+  if (!error.empty()) {
+    fmt::print(stderr, "nuri serve: {}\n", error);
+    return 1;
+  }
+  const config::Config& cfg = site.config();
 
   // Signals are taken by this thread alone, with sigwait; the workers never see them.
   sigset_t signals;
@@ -94,12 +96,13 @@ int serve(ServeOptions options) {
   ::signal(SIGPIPE, SIG_IGN);
 
   std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned w = 0; w < options.workers; ++w) {
-    workers.push_back(std::make_unique<Worker>(options, std::move(sockets[w]), root.get(), log.get()));
+  for (unsigned w = 0; w < workers_count; ++w) {
+    workers.push_back(std::make_unique<Worker>(site, std::move(sockets[w]), log.get()));
   }
-  for (const auto& address : options.listen) print_listener(address);
-  fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C\n", options.workers,
-             options.root.empty() ? std::string("serving the built-in welcome site") : "serving " + options.root);
+  for (const auto& listener : cfg.listeners) print_listener(listener.address);
+  const std::string& root = cfg.hosts[cfg.default_host].root;
+  fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C\n", workers_count,
+             root.empty() ? std::string("serving the built-in welcome site") : "serving " + root);
   std::fflush(stdout);
 
   std::vector<std::thread> threads;
@@ -108,7 +111,7 @@ int serve(ServeOptions options) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   base::log_info("{}: finishing requests in flight (up to {} s), then exiting", strsignal(signal_number),
-                 options.grace_period);
+                 cfg.limits.grace_period);
   for (auto& w : workers) w->stop();
   for (auto& t : threads) t.join();
   return 0;

@@ -1,13 +1,11 @@
 #pragma once
-// `nuri serve`: binds the listeners, starts one worker per core, and runs until SIGTERM/SIGINT.
-#include <string>
-
-#include "server/options.h"
+// `nuri serve`: binds the listeners, starts the workers, and runs until SIGTERM/SIGINT.
+#include "config/config.h"
 
 namespace nuri::server {
 
-/// Runs the server with `options` until SIGTERM or SIGINT, then drains and returns 0.
-/// Start-up errors (port in use, missing root...) are printed as one line; returns 1.
-int serve(ServeOptions options);
+/// Runs the server described by `config` until SIGTERM or SIGINT, then drains and returns 0.
+/// Start-up errors (port in use, unusable root...) are printed as one line; returns 1.
+int serve(config::Config config);
 
 }  // namespace nuri::server

@@ -7,6 +7,8 @@
 #include "http/conditional.h"
 #include "http/path.h"
 #include "http/range.h"
+#include "net/cidr.h"
+#include "server/basic_auth.h"
 
 namespace nuri::server {
 
@@ -16,12 +18,6 @@ using http::Status;
 namespace {
 
 constexpr std::string_view kAllow = "GET, HEAD, OPTIONS";
-
-void error(Response& res, Status status) {
-  res.status = status;
-  res.add_header("Content-Type", "text/html; charset=utf-8");
-  append_error_page(res.body, http::code(status));
-}
 
 // A name starting with '.' anywhere in the path (".git", ".env"), except ".well-known"
 // (RFC 8615), which exists to be served.
@@ -66,55 +62,107 @@ void append_error_page(std::string& out, int code) {
                  code, reason);
 }
 
-StaticHandler::StaticHandler(const ServeOptions& options, FileCache* files) : options_(options), files_(files) {}
+void set_error_response(Response& res, Status status) {
+  res.status = status;
+  res.add_header("Content-Type", "text/html; charset=utf-8");
+  append_error_page(res.body, http::code(status));
+}
+
+StaticHandler::StaticHandler(const Site& site) : site_(site) {
+  for (std::size_t i = 0; i < site.root_count(); ++i) caches_.push_back(std::make_unique<FileCache>(site.root_fd(i)));
+}
 
 StaticHandler::~StaticHandler() = default;
 
-Lookup StaticHandler::lookup(std::string_view path, std::int64_t now_ms) {
-  if (files_) return files_->open(path, now_ms);
+Lookup StaticHandler::lookup(const SiteLocation& location, std::string_view path, std::int64_t now_ms) {
+  if (location.root >= 0) return caches_[static_cast<std::size_t>(location.root)]->open(path, now_ms);
   if (path == "/") return {LookupKind::directory, nullptr, 0};
   if (OpenFile* page = default_site_page(path)) return {LookupKind::file, page, 0};
   return {LookupKind::error, nullptr, ENOENT};
 }
 
 void StaticHandler::release(OpenFile* file) {
-  if (file && files_) files_->release(file);
+  if (file && file->owner) file->owner->release(file);
 }
 
-void StaticHandler::handle(const http::Request& request, Response& res, std::int64_t now_ms) {
-  if (http::normalize_path(request.path, path_) != Status::ok) return error(res, Status::bad_request);
-  if (!options_.dotfiles && has_hidden_segment(path_)) return error(res, Status::not_found);
+void StaticHandler::handle(const http::Request& request, Response& res, std::int64_t now_ms, const sockaddr* client,
+                           std::size_t listener) {
+  if (http::normalize_path(request.path, path_) != Status::ok) return set_error_response(res, Status::bad_request);
+  const SiteHost* host = site_.select_host(request.host, listener);
+  if (!host) {
+    return set_error_response(res, site_.config().unknown_host == config::UnknownHost::misdirected
+                                       ? Status::misdirected_request
+                                       : Status::not_found);
+  }
+  const SiteLocation& location = site_.select_location(*host, path_);
+  const config::Location& cfg = *location.config;
+  if (client && !net::access_allowed(cfg.access, client)) {
+    set_error_response(res, Status::forbidden);
+  } else if (cfg.auth && !basic_auth_allows(*cfg.auth, request.find("Authorization"))) {
+    set_error_response(res, Status::unauthorized);
+    // RFC 7617 §2: the realm, and that credentials are UTF-8.
+    res.add_header("WWW-Authenticate", fmt::format("Basic realm=\"{}\", charset=\"UTF-8\"", cfg.auth->realm));
+  } else {
+    serve_location(request, res, now_ms, location);
+  }
+  for (const auto& [name, value] : cfg.headers) res.add_header(name, value);
+  int code = http::code(res.status);
+  if (!cfg.cache_control.empty() && (code == 200 || code == 206 || code == 304)) {
+    res.add_header("Cache-Control", cfg.cache_control);
+  }
+  if (code >= 400 && !cfg.error_pages.empty()) apply_error_page(location, res, now_ms);
+}
 
-  Lookup found = lookup(path_, now_ms);
+void StaticHandler::serve_location(const http::Request& request, Response& res, std::int64_t now_ms,
+                                   const SiteLocation& location) {
+  const config::Location& cfg = *location.config;
+  if (cfg.redirect) {
+    res.status = static_cast<Status>(cfg.redirect->status);
+    res.add_header("Location", cfg.redirect->target);
+    res.add_header("Content-Type", "text/html; charset=utf-8");
+    append_error_page(res.body, cfg.redirect->status);
+    return;
+  }
+  if (!cfg.dotfiles && has_hidden_segment(path_)) return set_error_response(res, Status::not_found);
+  for (const std::string& hidden : cfg.hidden) {
+    if (path_.starts_with(hidden)) return set_error_response(res, Status::not_found);
+  }
+
+  Lookup found = lookup(location, path_, now_ms);
   if (found.kind == LookupKind::directory) {
     if (path_.back() != '/') {
       // RFC 9110 §15.4.2: the same resource with the trailing slash; the path as the client
       // sent it (still percent-encoded, so nothing decoded can inject into the header).
       res.status = Status::moved_permanently;
-      std::string location(request.path);
-      location += '/';
+      std::string target(request.path);
+      target += '/';
       if (!request.query.empty()) {
-        location += '?';
-        location += request.query;
+        target += '?';
+        target += request.query;
       }
-      res.add_header("Location", location);
+      res.add_header("Location", target);
       res.add_header("Content-Type", "text/html; charset=utf-8");
       append_error_page(res.body, 301);
       return;
     }
-    scratch_ = path_;
-    scratch_ += "index.html";
-    found = lookup(scratch_, now_ms);
+    found = {LookupKind::error, nullptr, ENOENT};
+    for (const std::string& index : cfg.index) {
+      scratch_ = path_;
+      scratch_ += index;
+      found = lookup(location, scratch_, now_ms);
+      if (found.kind == LookupKind::file || (found.kind == LookupKind::error && found.error != ENOENT)) break;
+    }
     if (found.kind != LookupKind::file) {
       // A directory without an index: listing it is off (nginx and Apache say 403 too).
-      return error(res, found.kind == LookupKind::error && found.error != ENOENT ? status_for_errno(found.error)
-                                                                                   : Status::forbidden);
+      return set_error_response(res, found.kind == LookupKind::error && found.error != ENOENT
+                                         ? status_for_errno(found.error)
+                                         : Status::forbidden);
     }
   }
   if (found.kind == LookupKind::error) {
     Status s = status_for_errno(found.error);
     if (s == Status::service_unavailable) res.add_header("Retry-After", "1");
-    return error(res, s);
+    return set_error_response(res, s);
   }
 
   OpenFile* file = found.file;
@@ -131,8 +179,35 @@ void StaticHandler::handle(const http::Request& request, Response& res, std::int
     default:
       release(file);
       res.add_header("Allow", kAllow);
-      return error(res, Status::method_not_allowed);
+      return set_error_response(res, Status::method_not_allowed);
   }
+}
+
+void StaticHandler::apply_error_page(const SiteLocation& location, Response& res, std::int64_t now_ms) {
+  // Like Apache's ErrorDocument with a local path: the page's content, the error's status.
+  auto it = location.config->error_pages.find(http::code(res.status));
+  if (it == location.config->error_pages.end() || location.root < 0) return;
+  std::string page;
+  if (http::normalize_path(it->second, page) != Status::ok) return;
+  Lookup found = caches_[static_cast<std::size_t>(location.root)]->open(page, now_ms);
+  if (found.kind != LookupKind::file) return;
+  // Keep the fields that belong to the error (Allow, WWW-Authenticate, Retry-After...), drop
+  // the default page's Content-Type.
+  std::string kept;
+  std::string_view headers = res.headers;
+  while (!headers.empty()) {
+    auto end = headers.find("\r\n");
+    std::string_view line = headers.substr(0, end + 2);
+    headers.remove_prefix(line.size());
+    if (!http::iequals(line.substr(0, 13), "Content-Type:")) kept += line;
+  }
+  res.headers = std::move(kept);
+  res.add_header("Content-Type", found.file->content_type);
+  res.body.clear();
+  release(res.file);
+  res.file = found.file;
+  res.segments.clear();
+  res.segments.push_back({true, 0, found.file->size});
 }
 
 void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Response& res) {
@@ -148,7 +223,7 @@ void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Res
       return;
     case http::PreconditionOutcome::failed:
       release(file);
-      return error(res, Status::precondition_failed);
+      return set_error_response(res, Status::precondition_failed);
     case http::PreconditionOutcome::proceed:
       break;
   }
@@ -170,9 +245,9 @@ void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Res
     switch (http::parse_range(*range, file->size, set)) {
       case http::RangeOutcome::unsatisfiable:
         res.file = nullptr;
-        release(file);
         res.add_header("Content-Range", fmt::format("bytes */{}", file->size));
-        return error(res, Status::range_not_satisfiable);
+        release(file);
+        return set_error_response(res, Status::range_not_satisfiable);
       case http::RangeOutcome::satisfiable:
         res.status = Status::partial_content;
         if (set.count == 1) {

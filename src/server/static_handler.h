@@ -1,38 +1,50 @@
 #pragma once
-// Serving files from a document root (or the embedded default site): GET, HEAD and OPTIONS,
-// validators, conditional and range requests.
+// Serving a site's files: virtual host and location selection, access rules, Basic auth,
+// redirects, GET/HEAD/OPTIONS, validators, conditional and range requests, error pages.
+#include <sys/socket.h>
+
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "http/parser.h"
 #include "server/file_cache.h"
-#include "server/options.h"
 #include "server/response.h"
+#include "server/site.h"
 
 namespace nuri::server {
 
+/// One per worker: it owns the worker's open-file caches, one per document root.
 class StaticHandler {
  public:
-  /// `files`: the worker's cache of the root, or null to serve the embedded default site.
-  StaticHandler(const ServeOptions& options, FileCache* files);
+  explicit StaticHandler(const Site& site);
   ~StaticHandler();
 
-  /// Answers `request` into `response` (which was reset). `now_ms`: the worker's clock.
-  void handle(const http::Request& request, Response& response, std::int64_t now_ms);
+  /// Answers `request` into `response` (which was reset). `client`: the peer's address (for
+  /// access rules); `listener`: which listener accepted it (for its default host).
+  void handle(const http::Request& request, Response& response, std::int64_t now_ms, const sockaddr* client,
+              std::size_t listener);
 
   /// Gives back the file reference a response held (after it was sent or dropped).
   void release(OpenFile* file);
 
  private:
-  Lookup lookup(std::string_view path, std::int64_t now_ms);
+  Lookup lookup(const SiteLocation& location, std::string_view path, std::int64_t now_ms);
+  void serve_location(const http::Request& request, Response& response, std::int64_t now_ms,
+                      const SiteLocation& location);
   void serve_file(const http::Request& request, OpenFile* file, Response& response);
+  void apply_error_page(const SiteLocation& location, Response& response, std::int64_t now_ms);
 
-  const ServeOptions& options_;
-  FileCache* files_;
+  const Site& site_;
+  std::vector<std::unique_ptr<FileCache>> caches_;  // by root index
   std::string path_;     // scratch: the normalized path
-  std::string scratch_;  // scratch: the index path
+  std::string scratch_;  // scratch: index and error page paths
 };
 
 /// The embedded default site's page for `path`, or null.
 OpenFile* default_site_page(std::string_view path);
+
+/// Sets `response` to `status` with nuri's small HTML error page.
+void set_error_response(Response& response, http::Status status);
 
 }  // namespace nuri::server

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "net/cidr.h"
 #include "server/connection.h"
 
 namespace nuri::server {
@@ -36,13 +37,14 @@ static_assert(kBusyRest.size() - kBusyRest.find("\r\n\r\n") - 4 == 98);
 
 class Worker::Acceptor final : public net::EventHandler {
  public:
-  Acceptor(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
-  void on_event(std::uint32_t) override { worker_.accept_from(fd_); }
+  Acceptor(Worker& worker, int fd, std::size_t listener) : worker_(worker), fd_(fd), listener_(listener) {}
+  void on_event(std::uint32_t) override { worker_.accept_from(fd_, listener_); }
   int fd() const { return fd_; }
 
  private:
   Worker& worker_;
   int fd_;
+  std::size_t listener_;
 };
 
 class Worker::Waker final : public net::EventHandler {
@@ -64,25 +66,24 @@ class Worker::Waker final : public net::EventHandler {
   net::FileDescriptor fd_;
 };
 
-Worker::Worker(const ServeOptions& options, std::vector<net::FileDescriptor> listeners, int root_fd, int log_fd)
-    : header_timers(to_ms(options.header_timeout)),
-      idle_timers(to_ms(options.idle_timeout)),
-      body_timers(to_ms(options.body_timeout)),
-      send_timers(to_ms(options.send_timeout)),
+Worker::Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd)
+    : header_timers(to_ms(site.config().limits.header_timeout)),
+      idle_timers(to_ms(site.config().limits.idle_timeout)),
+      body_timers(to_ms(site.config().limits.body_timeout)),
+      send_timers(to_ms(site.config().limits.send_timeout)),
       linger_timers(2000),
-      options_(options),
+      site_(site),
       listeners_(std::move(listeners)),
-      files_(root_fd >= 0 ? std::make_unique<FileCache>(root_fd) : nullptr),
-      handler_(options, files_.get()),
+      handler_(site),
       access_log_(log_fd),
-      buffer_size_(options.max_header_size + 4096),
+      buffer_size_(site.config().limits.max_header_size + 4096),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   now_ms_ = base::monotonic_ms();
   waker_ = std::make_unique<Waker>(*this);
   loop_.add(waker_->fd(), EPOLLIN, waker_.get());
   for (auto& l : listeners_) {
-    acceptors_.push_back(std::make_unique<Acceptor>(*this, l.get()));
-    loop_.add(l.get(), EPOLLIN, acceptors_.back().get());
+    acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.listener));
+    loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
   }
 }
 
@@ -135,7 +136,8 @@ void Worker::reject_busy(int fd) {
   ::close(fd);
 }
 
-void Worker::accept_from(int listen_fd) {
+void Worker::accept_from(int listen_fd, std::size_t listener) {
+  const config::Listener& rules = site_.config().listeners[listener];
   for (;;) {
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof peer;
@@ -155,7 +157,12 @@ void Worker::accept_from(int listen_fd) {
       if (errno != EAGAIN) base::log_error("accept: {}", std::strerror(errno));
       return;
     }
-    if (connections_.size() >= options_.max_connections) {
+    if (!rules.access.empty() && !net::access_allowed(rules.access, reinterpret_cast<sockaddr*>(&peer))) {
+      // The inbound rule of a firewall: a denied client is closed before any byte is read.
+      ::close(fd);
+      continue;
+    }
+    if (connections_.size() >= limits().max_connections) {
       reject_busy(fd);
       continue;
     }
@@ -170,14 +177,14 @@ void Worker::accept_from(int listen_fd) {
     }
     c->index_in_worker = connections_.size();
     connections_.push_back(c);
-    c->start(fd, reinterpret_cast<sockaddr*>(&peer), peer_length);
+    c->start(fd, reinterpret_cast<sockaddr*>(&peer), peer_length, listener);
   }
 }
 
 void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
-  drain_deadline_ms_ = now_ms_ + to_ms(options_.grace_period);
+  drain_deadline_ms_ = now_ms_ + to_ms(limits().grace_period);
   for (auto& a : acceptors_) loop_.remove(a->fd());
   listeners_.clear();  // closing them refuses new connections
   // drain() may close (and retire) connections: walk a copy.

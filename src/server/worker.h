@@ -1,6 +1,6 @@
 #pragma once
 // A worker: one thread, one epoll loop, its own listening sockets (SO_REUSEPORT), connections,
-// buffers, file cache and log buffer. Workers share nothing but the read-only options.
+// buffers, file caches and log buffer. Workers share nothing but the read-only Site.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -11,7 +11,7 @@
 #include "net/event_loop.h"
 #include "server/access_log.h"
 #include "server/file_cache.h"
-#include "server/options.h"
+#include "server/site.h"
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/timer_list.h"
@@ -22,8 +22,14 @@ class Connection;
 
 class Worker {
  public:
-  /// `root_fd`: the document root (O_PATH), or -1 for the default site. `log_fd`: access log or -1.
-  Worker(const ServeOptions& options, std::vector<net::FileDescriptor> listeners, int root_fd, int log_fd);
+  /// A listening socket of this worker and the index of the config listener it belongs to.
+  struct ListenSocket {
+    net::FileDescriptor fd;
+    std::size_t listener = 0;
+  };
+
+  /// `log_fd`: the access log, or -1.
+  Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd);
   ~Worker();
 
   /// The thread's body: runs until stop() and the drain are done.
@@ -33,7 +39,8 @@ class Worker {
   void stop();
 
   // What connections use.
-  const ServeOptions& options() const { return options_; }
+  const Site& site() const { return site_; }
+  const config::Limits& limits() const { return site_.config().limits; }
   net::EventLoop& loop() { return loop_; }
   std::int64_t now_ms() const { return now_ms_; }
   http::DateCache& dates() { return dates_; }
@@ -60,18 +67,17 @@ class Worker {
   class Acceptor;
   class Waker;
 
-  void accept_from(int listen_fd);
+  void accept_from(int listen_fd, std::size_t listener);
   void reject_busy(int fd);
   void expire_timers();
   void begin_drain();
   int next_timeout_ms() const;
 
-  const ServeOptions& options_;
+  const Site& site_;
   net::EventLoop loop_;
-  std::vector<net::FileDescriptor> listeners_;
+  std::vector<ListenSocket> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<Waker> waker_;
-  std::unique_ptr<FileCache> files_;
   StaticHandler handler_;
   AccessLog access_log_;
   http::DateCache dates_;

@@ -28,16 +28,28 @@ class StaticHandlerTest : public ::testing::Test {
     std::ofstream(base_ / "root" / "dir" / "index.html") << "<p>index</p>";
     std::ofstream(base_ / "root" / ".git" / "config") << "[core]";
     std::ofstream(base_ / "root" / ".well-known" / "security.txt") << "Contact: x";
-    root_fd_ = ::open((base_ / "root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    cache_ = std::make_unique<server::FileCache>(root_fd_);
-    handler_ = std::make_unique<server::StaticHandler>(options_, cache_.get());
+    make_handler();
   }
   void TearDown() override {
-    handler_->release(response_.file);
+    if (handler_) handler_->release(response_.file);
     handler_.reset();
-    cache_.reset();
-    ::close(root_fd_);
+    site_.reset();
     fs::remove_all(base_);
+  }
+  // (Re)builds the site from config_ (by default: one host serving base_/root).
+  void make_handler(bool dotfiles = false) {
+    if (handler_) handler_->release(response_.file);
+    response_.reset();
+    handler_.reset();
+    config::Config config;
+    config::Location everything;
+    everything.dotfiles = dotfiles;
+    config.hosts.push_back({{}, (base_ / "root").string(), {everything}});
+    config.listeners.push_back({*net::SocketAddress::parse("127.0.0.1:0"), {}, {}});
+    std::string error;
+    site_ = std::make_unique<server::Site>(std::move(config), error);
+    ASSERT_EQ(error, "");
+    handler_ = std::make_unique<server::StaticHandler>(*site_);
   }
 
   // Parses `head` and answers it; the response is in response_.
@@ -48,7 +60,7 @@ class StaticHandlerTest : public ::testing::Test {
     ASSERT_EQ(r.state, http::ParseState::complete) << head;
     handler_->release(response_.file);
     response_.reset();
-    handler_->handle(request_, response_, 0);
+    handler_->handle(request_, response_, 0, nullptr, 0);
   }
   bool has_header(const std::string& line) const { return response_.headers.find(line + "\r\n") != std::string::npos; }
   std::string header_value(const std::string& name) const {
@@ -59,9 +71,7 @@ class StaticHandlerTest : public ::testing::Test {
   }
 
   fs::path base_;
-  int root_fd_ = -1;
-  server::ServeOptions options_;
-  std::unique_ptr<server::FileCache> cache_;
+  std::unique_ptr<server::Site> site_;
   std::unique_ptr<server::StaticHandler> handler_;
   std::string text_;
   http::Request request_;
@@ -164,20 +174,23 @@ TEST_F(StaticHandlerTest, HiddenFilesAndBadPaths) {
   EXPECT_EQ(response_.status, Status::bad_request);
   get("GET /%61.txt HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(response_.status, Status::ok);
-  options_.dotfiles = true;
+  make_handler(true);
   get("GET /.git/config HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(response_.status, Status::ok);
 }
 
 TEST(DefaultSite, ServesTheWelcomePage) {
-  server::ServeOptions options;
-  server::StaticHandler handler(options, nullptr);
+  config::Config config;
+  config.hosts.push_back({{}, "", {config::Location{}}});
+  std::string error;
+  server::Site site(std::move(config), error);
+  server::StaticHandler handler(site);
   std::string head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   http::RequestParser parser;
   http::Request request;
   ASSERT_EQ(parser.parse(head, request).state, http::ParseState::complete);
   server::Response response;
-  handler.handle(request, response, 0);
+  handler.handle(request, response, 0, nullptr, 0);
   EXPECT_EQ(response.status, Status::ok);
   ASSERT_NE(response.file, nullptr);
   EXPECT_NE(response.file->content.find("It works!"), std::string::npos);
@@ -186,7 +199,7 @@ TEST(DefaultSite, ServesTheWelcomePage) {
   head = "GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n";
   parser.reset();
   ASSERT_EQ(parser.parse(head, request).state, http::ParseState::complete);
-  handler.handle(request, response, 0);
+  handler.handle(request, response, 0, nullptr, 0);
   EXPECT_EQ(response.status, Status::not_found);
   handler.release(response.file);
 }

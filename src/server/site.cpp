@@ -1,0 +1,100 @@
+#include "server/site.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace nuri::server {
+
+namespace {
+
+// "Example.COM:8080" → "example.com"; "[::1]:80" → "[::1]". Written into `out`.
+std::string_view host_key(std::string_view host, char* out, std::size_t size) {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close != std::string_view::npos) host = host.substr(0, close + 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "example.com." is the same host
+  std::size_t n = std::min(host.size(), size);
+  for (std::size_t i = 0; i < n; ++i) {
+    char c = host[i];
+    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  }
+  return {out, n};
+}
+
+}  // namespace
+
+Site::Site(config::Config config, std::string& error) : config_(std::move(config)) {
+  std::vector<std::string> paths;
+  auto root_index = [&](const std::string& path) -> int {
+    if (path.empty()) return -1;
+    auto it = std::find(paths.begin(), paths.end(), path);
+    if (it != paths.end()) return static_cast<int>(it - paths.begin());
+    net::FileDescriptor fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd && error.empty()) error = fmt::format("cannot use {} as a document root: {}", path, std::strerror(errno));
+    paths.push_back(path);
+    roots_.push_back(std::move(fd));
+    return static_cast<int>(paths.size() - 1);
+  };
+  for (std::size_t h = 0; h < config_.hosts.size(); ++h) {
+    const config::VirtualHost& vh = config_.hosts[h];
+    SiteHost host;
+    host.config = &vh;
+    for (const config::Location& l : vh.locations) host.locations.push_back({&l, root_index(l.root.value_or(vh.root))});
+    std::stable_sort(host.locations.begin(), host.locations.end(), [](const SiteLocation& a, const SiteLocation& b) {
+      return a.config->prefix.size() > b.config->prefix.size();
+    });
+    hosts_.push_back(std::move(host));
+    for (const std::string& name : vh.names) {
+      if (name.starts_with("*.")) {
+        wildcards_.emplace_back(name.substr(1), h);
+      } else {
+        exact_.emplace(name, h);
+      }
+    }
+  }
+  // The most specific wildcard first: "*.a.example.com" before "*.example.com".
+  std::stable_sort(wildcards_.begin(), wildcards_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  for (const config::Listener& l : config_.listeners) {
+    std::size_t d = config_.default_host;
+    if (!l.default_host.empty()) {
+      if (auto it = exact_.find(l.default_host); it != exact_.end()) d = it->second;
+    }
+    listener_default_.push_back(d);
+  }
+}
+
+const SiteHost* Site::select_host(std::string_view host, std::size_t listener) const {
+  char buffer[256];
+  std::string_view key = host_key(host, buffer, sizeof buffer);
+  if (!key.empty() && host.size() <= sizeof buffer) {
+    if (auto it = exact_.find(key); it != exact_.end()) return &hosts_[it->second];
+    for (const auto& [suffix, index] : wildcards_) {
+      // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com".
+      if (key.size() > suffix.size() && key.ends_with(suffix)) return &hosts_[index];
+    }
+  }
+  if (config_.unknown_host != config::UnknownHost::default_host && !key.empty()) return nullptr;
+  std::size_t d = listener < listener_default_.size() ? listener_default_[listener] : config_.default_host;
+  return &hosts_[d];
+}
+
+const SiteLocation& Site::select_location(const SiteHost& host, std::string_view path) const {
+  for (const SiteLocation& l : host.locations) {
+    if (path.starts_with(l.config->prefix)) return l;
+    // "/docs/" also governs "/docs", which it redirects to "/docs/".
+    const std::string& p = l.config->prefix;
+    if (p.size() > 1 && p.back() == '/' && path.size() + 1 == p.size() && p.starts_with(path)) return l;
+  }
+  return host.locations.back();  // "/" is the shortest and always there
+}
+
+}  // namespace nuri::server
