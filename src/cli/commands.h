@@ -18,7 +18,8 @@ class ServeCommand {
 
  private:
   CLI::App* command_ = nullptr;
-  config::Config config_;
+  config::Config config_;  // what the options say (defaults where not given)
+  std::string config_file_;
   std::string root_;
   bool dotfiles_ = false;
   std::vector<std::string> listen_ = {"127.0.0.1:8080"};

@@ -15,6 +15,8 @@ void ServeCommand::add_to(CLI::App& app) {
       "Example: nuri serve --root ./htdocs --listen 0.0.0.0:8080 --access-log -");
   auto& c = config_;
   auto& l = config_.limits;
+  command_->add_option("--config", config_file_, "TOML configuration file (see docs/configuration.md); the options below override it")
+      ->check(CLI::ExistingFile);
   command_->add_option("--root", root_, "Folder to serve; without it, the built-in welcome site")
       ->check(CLI::ExistingDirectory);
   command_->add_option("--listen", listen_, "ADDR:PORT to listen on, repeatable (IPv6: [::1]:8080; port 0: any free)")
@@ -45,7 +47,7 @@ void ServeCommand::add_to(CLI::App& app) {
 }
 
 int ServeCommand::run() {
-  config_.listeners.clear();
+  std::vector<config::Listener> listeners;
   for (const std::string& text : listen_) {
     auto address = net::SocketAddress::parse(text);
     if (!address) {
@@ -53,16 +55,53 @@ int ServeCommand::run() {
                    text.c_str());
       return 2;
     }
-    config_.listeners.push_back({*address, {}, {}});
+    listeners.push_back({*address, {}, {}});
   }
-  config::Location everything;
-  everything.dotfiles = dotfiles_;
-  config_.hosts.push_back({{}, root_, {everything}});
-  config_.default_host = 0;
-  if (config_.limits.max_uri_size > config_.limits.max_header_size) {
-    config_.limits.max_uri_size = config_.limits.max_header_size;
+  config::Config config;
+  if (config_file_.empty()) {
+    config = config_;
+    config.listeners = std::move(listeners);
+    config::Location everything;
+    everything.dotfiles = dotfiles_;
+    config.hosts = {{{}, root_, {everything}}};
+    config.default_host = 0;
+  } else {
+    std::vector<std::string> errors;
+    auto loaded = config::load_config(config_file_, errors);
+    if (!loaded) {
+      for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+      std::fprintf(stderr, "nuri serve: %s has %zu error(s); nothing was started\n", config_file_.c_str(), errors.size());
+      return 2;
+    }
+    config = std::move(*loaded);
+    // What the command line says explicitly wins over the file.
+    auto given = [this](const char* name) { return command_->get_option(name)->count() > 0; };
+    if (given("--listen")) config.listeners = std::move(listeners);
+    if (given("--root")) config.hosts[config.default_host].root = root_;
+    if (given("--dotfiles")) {
+      for (auto& host : config.hosts) {
+        for (auto& location : host.locations) location.dotfiles = true;
+      }
+    }
+    if (given("--workers")) config.workers = config_.workers;
+    if (given("--access-log")) config.access_log = config_.access_log;
+    if (given("--server-tokens")) config.server_tokens = true;
+    const config::Limits& cli = config_.limits;
+    config::Limits& limits = config.limits;
+    if (given("--max-connections")) limits.max_connections = cli.max_connections;
+    if (given("--header-timeout")) limits.header_timeout = cli.header_timeout;
+    if (given("--idle-timeout")) limits.idle_timeout = cli.idle_timeout;
+    if (given("--body-timeout")) limits.body_timeout = cli.body_timeout;
+    if (given("--send-timeout")) limits.send_timeout = cli.send_timeout;
+    if (given("--grace-period")) limits.grace_period = cli.grace_period;
+    if (given("--max-body-size")) limits.max_body_size = cli.max_body_size;
+    if (given("--max-header-size")) limits.max_header_size = cli.max_header_size;
+    if (given("--max-uri-size")) limits.max_uri_size = cli.max_uri_size;
   }
-  return server::serve(config_);
+  if (config.limits.max_uri_size > config.limits.max_header_size) {
+    config.limits.max_uri_size = config.limits.max_header_size;
+  }
+  return server::serve(std::move(config));
 }
 
 }  // namespace nuri::cli
