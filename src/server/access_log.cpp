@@ -24,6 +24,24 @@ void append_log_escaped(std::string& out, std::string_view text) {
   }
 }
 
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
 void AccessLog::refresh_time() {
   std::time_t now = std::time(nullptr);
   if (now == second_) return;
@@ -31,11 +49,33 @@ void AccessLog::refresh_time() {
   std::tm tm{};
   localtime_r(&now, &tm);
   time_length_ = std::strftime(time_, sizeof time_, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  iso_time_length_ = std::strftime(iso_time_, sizeof iso_time_, "%Y-%m-%dT%H:%M:%SZ", &utc);
+}
+
+void AccessLog::add_json(const AccessRecord& r) {
+  buffer_ += "{\"time\":\"";
+  buffer_.append(iso_time_, iso_time_length_);
+  buffer_ += "\",\"client\":";
+  append_json_string(buffer_, r.client);
+  buffer_ += ",\"request\":";
+  append_json_string(buffer_, r.request_line);
+  fmt::format_to(std::back_inserter(buffer_), ",\"status\":{},\"bytes\":{},\"referer\":", r.status, r.bytes);
+  append_json_string(buffer_, r.referer);
+  buffer_ += ",\"user_agent\":";
+  append_json_string(buffer_, r.user_agent);
+  buffer_ += "}\n";
 }
 
 void AccessLog::add(const AccessRecord& r) {
   if (fd_ < 0) return;
   refresh_time();
+  if (format_ == config::LogFormat::json) {
+    add_json(r);
+    if (buffer_.size() > 64 * 1024) flush();
+    return;
+  }
   buffer_.append(r.client);
   buffer_.append(" - - ");
   buffer_.append(time_, time_length_);
@@ -43,6 +83,11 @@ void AccessLog::add(const AccessRecord& r) {
   if (r.request_line.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.request_line);
   fmt::format_to(std::back_inserter(buffer_), "\" {} ", r.status);
   if (r.bytes == 0) buffer_ += '-'; else fmt::format_to(std::back_inserter(buffer_), "{}", r.bytes);
+  if (format_ == config::LogFormat::common) {
+    buffer_ += '\n';
+    if (buffer_.size() > 64 * 1024) flush();
+    return;
+  }
   buffer_.append(" \"");
   if (r.referer.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.referer);
   buffer_.append("\" \"");

@@ -75,7 +75,7 @@ Worker::Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd
       site_(site),
       listeners_(std::move(listeners)),
       handler_(site),
-      access_log_(log_fd),
+      access_log_(log_fd, site.config().access_log_format),
       buffer_size_(site.config().limits.max_header_size + 4096),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   now_ms_ = base::monotonic_ms();

@@ -62,3 +62,42 @@ TEST(AccessLog, EscapesWhatCouldForgeALine) {
   EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line only";
   EXPECT_NE(line.find("\"evil\\\"agent\""), std::string::npos) << line;
 }
+
+namespace {
+
+std::string logged_as(const AccessRecord& record, nuri::config::LogFormat format) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  {
+    AccessLog log(fds[1], format);
+    log.add(record);
+    log.flush();
+  }
+  ::close(fds[1]);
+  std::string out(4096, '\0');
+  auto n = ::read(fds[0], out.data(), out.size());
+  ::close(fds[0]);
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
+
+}  // namespace
+
+TEST(AccessLog, CommonLogFormatEndsAfterTheBytes) {
+  AccessRecord r{"127.0.0.1", "GET / HTTP/1.1", 404, 144, "http://ref/", "curl"};
+  std::string line = logged_as(r, nuri::config::LogFormat::common);
+  EXPECT_NE(line.find("] \"GET / HTTP/1.1\" 404 144\n"), std::string::npos) << line;
+  EXPECT_EQ(line.find("curl"), std::string::npos) << line;
+}
+
+TEST(AccessLog, JsonLinesEscapeEverything) {
+  AccessRecord r{"::1", std::string_view("GET /\"\x01\xff HTTP/1.1", 17), 200, 5, "", "a\\b"};
+  std::string line = logged_as(r, nuri::config::LogFormat::json);
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+  EXPECT_NE(line.find("\"client\":\"::1\",\"request\":\"GET /\\\"\\u0001\\u00ff HTTP/1.1\",\"status\":200,\"bytes\":5,"
+                      "\"referer\":\"\",\"user_agent\":\"a\\\\b\"}\n"),
+            std::string::npos)
+      << line;
+}
