@@ -15,9 +15,9 @@ namespace nuri::server {
 
 namespace {
 
-int openat2_beneath(int dir_fd, const char* path) {
+int openat2_beneath(int dir_fd, const char* path, std::uint64_t extra_flags = 0) {
   open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;  // O_NONBLOCK: never hang on a FIFO
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | extra_flags;  // O_NONBLOCK: never hang on a FIFO
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   long fd;
   do {
@@ -131,6 +131,11 @@ Lookup FileCache::open(std::string_view path, std::int64_t now_ms) {
   }
   f->refs = 1;
   return result;
+}
+
+int FileCache::open_directory(std::string_view path) const {
+  std::string relative = path.size() > 1 ? std::string(path.substr(1)) : std::string(".");
+  return openat2_beneath(root_fd_, relative.c_str(), O_DIRECTORY);
 }
 
 void FileCache::release(OpenFile* file) {

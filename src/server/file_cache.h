@@ -63,6 +63,10 @@ class FileCache {
   /// Gives back a reference taken by open().
   void release(OpenFile* file);
 
+  /// Opens the directory `path` beneath the root (same confinement as open()) for reading its
+  /// entries; -1 with errno set on failure. The caller closes it.
+  int open_directory(std::string_view path) const;
+
  private:
   struct Hash {
     using is_transparent = void;

@@ -1,5 +1,7 @@
 #include "server/static_handler.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -9,6 +11,7 @@
 #include "http/range.h"
 #include "net/cidr.h"
 #include "server/basic_auth.h"
+#include "server/directory_listing.h"
 
 namespace nuri::server {
 
@@ -152,6 +155,10 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
       found = lookup(location, scratch_, now_ms);
       if (found.kind == LookupKind::file || (found.kind == LookupKind::error && found.error != ENOENT)) break;
     }
+    if (found.kind != LookupKind::file && cfg.directory_listing && location.root >= 0 &&
+        (found.kind != LookupKind::error || found.error == ENOENT)) {
+      return list_directory(request, res, location);
+    }
     if (found.kind != LookupKind::file) {
       // A directory without an index: listing it is off (nginx and Apache say 403 too).
       return set_error_response(res, found.kind == LookupKind::error && found.error != ENOENT
@@ -181,6 +188,23 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
       res.add_header("Allow", kAllow);
       return set_error_response(res, Status::method_not_allowed);
   }
+}
+
+void StaticHandler::list_directory(const http::Request& request, Response& res, const SiteLocation& location) {
+  int fd = caches_[static_cast<std::size_t>(location.root)]->open_directory(path_);
+  if (fd < 0) return set_error_response(res, status_for_errno(errno));
+  bool json = false;
+  for (std::string_view q = request.query; !q.empty();) {
+    auto amp = q.find('&');
+    if (q.substr(0, amp) == "format=json") json = true;
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+  }
+  bool ok = render_directory_listing(fd, path_, json ? ListingFormat::json : ListingFormat::html,
+                                     location.config->dotfiles, res.body);
+  ::close(fd);
+  if (!ok) return set_error_response(res, Status::forbidden);
+  res.status = Status::ok;
+  res.add_header("Content-Type", json ? "application/json" : "text/html; charset=utf-8");
 }
 
 void StaticHandler::apply_error_page(const SiteLocation& location, Response& res, std::int64_t now_ms) {

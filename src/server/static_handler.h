@@ -33,6 +33,7 @@ class StaticHandler {
   void serve_location(const http::Request& request, Response& response, std::int64_t now_ms,
                       const SiteLocation& location);
   void serve_file(const http::Request& request, OpenFile* file, Response& response);
+  void list_directory(const http::Request& request, Response& response, const SiteLocation& location);
   void apply_error_page(const SiteLocation& location, Response& response, std::int64_t now_ms);
 
   const Site& site_;
