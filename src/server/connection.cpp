@@ -14,6 +14,8 @@
 #include "net/address.h"
 #include "server/response.h"
 #include "server/static_handler.h"
+#include "server/status_page.h"
+#include "net/cidr.h"
 #include "server/worker.h"
 
 namespace nuri::server {
@@ -68,6 +70,9 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t peer_length, std:
   requests_ = 0;
   timer_request_ = 0;
   client_length_ = net::format_host(peer, client_, sizeof client_);
+  started_ms_ = worker_.now_ms();
+  bytes_sent_ = 0;
+  last_request_.clear();
   worker_.header_timers.schedule(timer, worker_.now_ms());
   if (!worker_.loop().add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) close();
 }
@@ -254,6 +259,8 @@ void Connection::dispatch() {
     } else if (req.form == http::TargetForm::asterisk) {
       res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
       res.add_header("Allow", "GET, HEAD, OPTIONS");
+    } else if (StatusEndpoint endpoint = status_endpoint(req); endpoint != StatusEndpoint::none) {
+      serve_status(endpoint, req, res);
     } else if (req.method == http::Method::connect) {
       res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
       set_error_response(res, Status::method_not_allowed);
@@ -267,6 +274,61 @@ void Connection::dispatch() {
     set_error_response(res, Status::internal_server_error);
   }
   queue_response(&req, res, request_line);
+}
+
+StatusEndpoint Connection::status_endpoint(const http::Request& req) const {
+  const config::StatusPage& status = worker_.site().config().status;
+  if (!status.enabled || req.form != http::TargetForm::origin) return StatusEndpoint::none;
+  if (req.path == status.path) return StatusEndpoint::status;
+  if (req.path == status.metrics_path) return StatusEndpoint::metrics;
+  if (req.path == status.health_path) return StatusEndpoint::health;
+  return StatusEndpoint::none;
+}
+
+void Connection::serve_status(StatusEndpoint endpoint, const http::Request& req, Response& res) {
+  const config::StatusPage& status = worker_.site().config().status;
+  const sockaddr* client = reinterpret_cast<const sockaddr*>(&peer_);
+  // Without rules (no configuration file): this machine only, like mod_status's usual setup.
+  static const std::vector<net::AccessRule> kLocalOnly = {
+      {true, *net::Cidr::parse("127.0.0.0/8")}, {true, *net::Cidr::parse("::1")}, {false, *net::Cidr::parse("all")}};
+  if (!net::access_allowed(status.access.empty() ? kLocalOnly : status.access, client)) {
+    return set_error_response(res, Status::forbidden);
+  }
+  if (req.method != http::Method::get && req.method != http::Method::head) {
+    res.add_header("Allow", "GET, HEAD");
+    return set_error_response(res, Status::method_not_allowed);
+  }
+  if (endpoint == StatusEndpoint::status) worker_.watch();
+  render_status(endpoint, req, worker_.state(),
+                endpoint == StatusEndpoint::status ? worker_.describe_connections() : std::vector<ConnectionInfo>{},
+                worker_.index(), res);
+}
+
+ConnectionInfo Connection::describe() const {
+  ConnectionInfo info;
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  const auto* peer = reinterpret_cast<const sockaddr*>(&peer_);
+  info.client = net::SocketAddress::from(peer, peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)).to_string();
+  if (fd_ >= 0 && ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+    info.local = net::SocketAddress::from(reinterpret_cast<sockaddr*>(&local), length).to_string();
+  }
+  if (state_ == State::linger) {
+    info.state = "closing";
+  } else if (queue_head_ < queue_.size()) {
+    info.state = "writing response";
+  } else if (state_ == State::body) {
+    info.state = "reading body";
+  } else if (start_ < end_ || requests_ == 0) {
+    info.state = "reading request";
+  } else {
+    info.state = "keep-alive idle";
+  }
+  info.request_line = last_request_;
+  info.bytes_sent = bytes_sent_;
+  info.requests = requests_;
+  info.age_seconds = static_cast<double>(worker_.now_ms() - started_ms_) / 1000.0;
+  return info;
 }
 
 void Connection::respond_error(Status status, std::string_view request_line) {
@@ -339,13 +401,18 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
   worker_.handler().release(res.file);
   res.file = nullptr;
 
+  std::uint64_t body_bytes = send_body ? length : 0;
+  bytes_sent_ += body_bytes;
+  worker_.stats().count_response(status, body_bytes, worker_.now_seconds());
+  if (worker_.watched()) last_request_.assign(request_line.substr(0, 200));
+
   AccessLog& log = worker_.access_log();
   if (log.enabled()) {
     AccessRecord record;
     record.client = {client_, client_length_};
     record.request_line = request_line;
     record.status = status;
-    record.bytes = send_body ? length : 0;
+    record.bytes = body_bytes;
     if (req) {
       record.referer = req->find("Referer").value_or(std::string_view());
       record.user_agent = req->find("User-Agent").value_or(std::string_view());

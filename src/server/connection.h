@@ -10,6 +10,8 @@
 #include "http/chunked.h"
 #include "http/parser.h"
 #include "net/event_loop.h"
+#include "server/stats.h"
+#include "server/status_page.h"
 #include "server/timer_list.h"
 
 namespace nuri::server {
@@ -38,6 +40,9 @@ class Connection final : public net::EventHandler {
   void close();
 
   bool is_open() const { return fd_ >= 0; }
+
+  /// For the status page: who, where, doing what.
+  ConnectionInfo describe() const;
   bool is_idle() const;
 
   TimerNode timer;                 ///< in one of the worker's timer lists
@@ -52,6 +57,8 @@ class Connection final : public net::EventHandler {
   bool read_body();
   void dispatch();
   void respond_error(http::Status status, std::string_view request_line);
+  StatusEndpoint status_endpoint(const http::Request& request) const;
+  void serve_status(StatusEndpoint endpoint, const http::Request& request, Response& response);
   void queue_response(const http::Request* request, Response& response, std::string_view request_line);
   void queue_bytes(std::size_t begin);
   void queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length);
@@ -98,6 +105,9 @@ class Connection final : public net::EventHandler {
 
   sockaddr_in6 peer_{};          // big enough for either family
   std::size_t listener_ = 0;
+  std::int64_t started_ms_ = 0;
+  std::uint64_t bytes_sent_ = 0;
+  std::string last_request_;       // kept only while the status page is watched
   char client_[INET6_ADDRSTRLEN] = {};
   std::size_t client_length_ = 0;
 };

@@ -95,9 +95,12 @@ int serve(config::Config config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  ServerState state;
+  state.started = std::time(nullptr);
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned w = 0; w < workers_count; ++w) {
-    workers.push_back(std::make_unique<Worker>(site, std::move(sockets[w]), log.get()));
+    workers.push_back(std::make_unique<Worker>(site, std::move(sockets[w]), log.get(), state, w));
+    state.workers.push_back(&workers.back()->stats());
   }
   for (const auto& listener : cfg.listeners) print_listener(listener.address);
   const std::string& root = cfg.hosts[cfg.default_host].root;

@@ -66,19 +66,22 @@ class Worker::Waker final : public net::EventHandler {
   net::FileDescriptor fd_;
 };
 
-Worker::Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd)
+Worker::Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state, std::size_t index)
     : header_timers(to_ms(site.config().limits.header_timeout)),
       idle_timers(to_ms(site.config().limits.idle_timeout)),
       body_timers(to_ms(site.config().limits.body_timeout)),
       send_timers(to_ms(site.config().limits.send_timeout)),
       linger_timers(2000),
       site_(site),
+      state_(state),
+      index_(index),
       listeners_(std::move(listeners)),
       handler_(site),
       access_log_(log_fd, site.config().access_log_format),
       buffer_size_(site.config().limits.max_header_size + 4096),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   now_ms_ = base::monotonic_ms();
+  now_seconds_ = std::time(nullptr);
   waker_ = std::make_unique<Waker>(*this);
   loop_.add(waker_->fd(), EPOLLIN, waker_.get());
   for (auto& l : listeners_) {
@@ -177,8 +180,16 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
     }
     c->index_in_worker = connections_.size();
     connections_.push_back(c);
+    stats_.count_accept();
     c->start(fd, reinterpret_cast<sockaddr*>(&peer), peer_length, listener);
   }
+}
+
+std::vector<ConnectionInfo> Worker::describe_connections() const {
+  std::vector<ConnectionInfo> out;
+  out.reserve(connections_.size());
+  for (const Connection* c : connections_) out.push_back(c->describe());
+  return out;
 }
 
 void Worker::begin_drain() {
@@ -215,8 +226,14 @@ void Worker::run() {
   for (;;) {
     int ready = loop_.wait(next_timeout_ms());
     now_ms_ = base::monotonic_ms();  // before the handlers run: they schedule timers from it
+    now_seconds_ = std::time(nullptr);
     loop_.dispatch(ready);
     expire_timers();
+    stats_.set_open_connections(connections_.size());
+    if (watched() && published_second_ != now_seconds_) {
+      published_second_ = now_seconds_;  // at most once a second, and only while watched
+      stats_.publish(describe_connections());
+    }
     if (access_log_.enabled()) access_log_.flush();
     for (Connection* c : retired_) spare_.push_back(c);
     retired_.clear();

@@ -12,6 +12,7 @@
 #include "server/access_log.h"
 #include "server/file_cache.h"
 #include "server/site.h"
+#include "server/stats.h"
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/timer_list.h"
@@ -28,8 +29,9 @@ class Worker {
     std::size_t listener = 0;
   };
 
-  /// `log_fd`: the access log, or -1.
-  Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd);
+  /// `log_fd`: the access log, or -1. `state`: what all workers share (counters, start time);
+  /// `index`: this worker's place in state.workers.
+  Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state, std::size_t index);
   ~Worker();
 
   /// The thread's body: runs until stop() and the drain are done.
@@ -49,6 +51,15 @@ class Worker {
   http::Request& request() { return request_; }
   Response& response() { return response_; }
   bool draining() const { return draining_; }
+  WorkerStats& stats() { return stats_; }
+  const ServerState& state() const { return state_; }
+  std::size_t index() const { return index_; }
+  /// Someone looked at the status page lately: keep details about connections.
+  bool watched() const { return state_.watched_until.load(std::memory_order_relaxed) >= now_seconds_; }
+  void watch() { state_.watched_until.store(now_seconds_ + 60, std::memory_order_relaxed); }
+  std::time_t now_seconds() const { return now_seconds_; }
+  /// The live table of this worker's connections.
+  std::vector<ConnectionInfo> describe_connections() const;
 
   TimerList header_timers;
   TimerList idle_timers;
@@ -74,6 +85,11 @@ class Worker {
   int next_timeout_ms() const;
 
   const Site& site_;
+  ServerState& state_;
+  std::size_t index_;
+  WorkerStats stats_;
+  std::time_t now_seconds_ = 0;
+  std::time_t published_second_ = 0;
   net::EventLoop loop_;
   std::vector<ListenSocket> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;

@@ -1,0 +1,146 @@
+#include "server/status_page.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+namespace nuri::server {
+
+namespace {
+
+struct Totals {
+  std::uint64_t requests = 0, bytes = 0, accepted = 0, open = 0, last_minute = 0;
+  std::uint64_t by_class[5] = {};
+};
+
+Totals sum(const ServerState& state, std::time_t now) {
+  Totals t;
+  for (const WorkerStats* w : state.workers) {
+    t.requests += w->requests();
+    t.bytes += w->bytes();
+    t.accepted += w->accepted();
+    t.open += w->open_connections();
+    t.last_minute += w->requests_last_minute(now);
+    for (int c = 1; c <= 5; ++c) t.by_class[c - 1] += w->by_class(c);
+  }
+  return t;
+}
+
+void html_escape(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+}
+
+bool wants_json(std::string_view query) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    if (query.substr(0, amp) == "format=json") return true;
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+void render_status(StatusEndpoint endpoint, const http::Request& request, const ServerState& state,
+                   const std::vector<ConnectionInfo>& own, std::size_t own_index, Response& res) {
+  std::time_t now = std::time(nullptr);
+  res.status = http::Status::ok;
+  res.add_header("Cache-Control", "no-store");
+  if (endpoint == StatusEndpoint::health) {
+    res.add_header("Content-Type", "text/plain; charset=utf-8");
+    res.body = "ok\n";
+    return;
+  }
+  Totals t = sum(state, now);
+  std::uint64_t uptime = static_cast<std::uint64_t>(now - state.started);
+  if (endpoint == StatusEndpoint::metrics) {
+    // Prometheus text exposition format 0.0.4.
+    res.add_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    auto out = std::back_inserter(res.body);
+    fmt::format_to(out, "# HELP nuri_requests_total Requests answered, by status class.\n# TYPE nuri_requests_total counter\n");
+    for (int c = 1; c <= 5; ++c) fmt::format_to(out, "nuri_requests_total{{class=\"{}xx\"}} {}\n", c, t.by_class[c - 1]);
+    fmt::format_to(out,
+                   "# HELP nuri_response_bytes_total Body bytes of responses.\n# TYPE nuri_response_bytes_total counter\n"
+                   "nuri_response_bytes_total {}\n"
+                   "# HELP nuri_connections_accepted_total Connections accepted.\n# TYPE nuri_connections_accepted_total counter\n"
+                   "nuri_connections_accepted_total {}\n"
+                   "# HELP nuri_connections_open Connections open now.\n# TYPE nuri_connections_open gauge\n"
+                   "nuri_connections_open {}\n"
+                   "# HELP nuri_workers Worker threads.\n# TYPE nuri_workers gauge\nnuri_workers {}\n"
+                   "# HELP nuri_uptime_seconds Seconds since start.\n# TYPE nuri_uptime_seconds gauge\nnuri_uptime_seconds {}\n",
+                   t.bytes, t.accepted, t.open, state.workers.size(), uptime);
+    return;
+  }
+
+  std::vector<ConnectionInfo> all;
+  for (std::size_t i = 0; i < state.workers.size(); ++i) {
+    std::vector<ConnectionInfo> part = i == own_index ? own : state.workers[i]->connections();
+    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  double per_second = static_cast<double>(t.last_minute) / 60.0;
+  if (wants_json(request.query)) {
+    nlohmann::ordered_json j;
+    j["uptime_seconds"] = uptime;
+    j["workers"] = state.workers.size();
+    j["requests_total"] = t.requests;
+    j["requests_by_class"] = {{"1xx", t.by_class[0]}, {"2xx", t.by_class[1]}, {"3xx", t.by_class[2]},
+                              {"4xx", t.by_class[3]}, {"5xx", t.by_class[4]}};
+    j["bytes_total"] = t.bytes;
+    j["connections_accepted"] = t.accepted;
+    j["connections_open"] = t.open;
+    j["requests_per_second_last_minute"] = per_second;
+    j["connections"] = nlohmann::json::array();
+    for (const ConnectionInfo& c : all) {
+      j["connections"].push_back({{"client", c.client}, {"local", c.local}, {"state", c.state},
+                                  {"request", c.request_line}, {"requests", c.requests},
+                                  {"bytes_sent", c.bytes_sent}, {"age_seconds", c.age_seconds}});
+    }
+    res.add_header("Content-Type", "application/json");
+    res.body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    res.body += '\n';
+    return;
+  }
+  res.add_header("Content-Type", "text/html; charset=utf-8");
+  auto out = std::back_inserter(res.body);
+  fmt::format_to(out,
+                 "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                 "<meta http-equiv=\"refresh\" content=\"2\"><title>nuri status</title>\n<style>"
+                 "body{{font:14px/1.4 system-ui,sans-serif;margin:2rem}}table{{border-collapse:collapse}}"
+                 "td,th{{padding:.2rem .6rem;border-bottom:1px solid #ddd;text-align:left}}"
+                 "th{{background:#f4f4f4}}.n{{text-align:right}}</style></head><body>\n"
+                 "<h1>nuri status</h1>\n<table id=\"summary\">\n"
+                 "<tr><th>Uptime</th><td class=\"n\">{} s</td></tr>\n<tr><th>Workers</th><td class=\"n\">{}</td></tr>\n"
+                 "<tr><th>Requests</th><td class=\"n\">{}</td></tr>\n"
+                 "<tr><th>Requests/s (last minute)</th><td class=\"n\">{:.2f}</td></tr>\n"
+                 "<tr><th>1xx / 2xx / 3xx / 4xx / 5xx</th><td class=\"n\">{} / {} / {} / {} / {}</td></tr>\n"
+                 "<tr><th>Bytes sent</th><td class=\"n\">{}</td></tr>\n"
+                 "<tr><th>Connections accepted / open</th><td class=\"n\">{} / {}</td></tr>\n</table>\n"
+                 "<h2>Connections</h2>\n<table id=\"connections\">\n<tr><th>Client</th><th>Local</th><th>State</th>"
+                 "<th>Request</th><th>Requests</th><th>Bytes sent</th><th>Age (s)</th></tr>\n",
+                 uptime, state.workers.size(), t.requests, per_second, t.by_class[0], t.by_class[1], t.by_class[2],
+                 t.by_class[3], t.by_class[4], t.bytes, t.accepted, t.open);
+  for (const ConnectionInfo& c : all) {
+    res.body += "<tr><td>";
+    html_escape(res.body, c.client);
+    res.body += "</td><td>";
+    html_escape(res.body, c.local);
+    res.body += "</td><td>";
+    html_escape(res.body, c.state);
+    res.body += "</td><td>";
+    html_escape(res.body, c.request_line);
+    fmt::format_to(out, "</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1f}</td></tr>\n", c.requests,
+                   c.bytes_sent, c.age_seconds);
+  }
+  res.body += "</table>\n<p>JSON: <a href=\"?format=json\">?format=json</a></p>\n</body></html>\n";
+}
+
+}  // namespace nuri::server
