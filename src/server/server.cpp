@@ -1,6 +1,8 @@
 #include "server/server.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -39,7 +41,39 @@ void print_listener(const net::SocketAddress& address) {
 
 }  // namespace
 
+namespace {
+
+// Settings the configuration accepts but this server does not enforce yet. Starting anyway
+// would let an operator believe a client is limited when it is not: refuse instead.
+bool refuse_unenforced(const config::Config& config) {
+  const char* missing = nullptr;
+  if (config.limits.requests_per_second > 0) missing = "limits.requests_per_second";
+  if (config.limits.max_connections_per_client > 0) missing = "limits.max_connections_per_client";
+  if (!missing) return false;
+  fmt::print(stderr, "nuri serve: {} is not enforced by this version of nuri yet; remove it from {}\n", missing,
+             config.source.empty() ? std::string("the configuration") : config.source);
+  return true;
+}
+
+// After binding (ports below 1024 need root), run as `user` from then on.
+bool drop_privileges(const std::string& user) {
+  errno = 0;
+  passwd* pw = ::getpwnam(user.c_str());
+  if (!pw) {
+    fmt::print(stderr, "nuri serve: user {}: {}\n", user, errno ? std::strerror(errno) : "no such user");
+    return false;
+  }
+  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
+    fmt::print(stderr, "nuri serve: cannot become user {}: {}\n", user, std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 int serve(config::Config config) {
+  if (refuse_unenforced(config)) return 2;
   if (config.listeners.empty()) config.listeners.push_back({*net::SocketAddress::parse("127.0.0.1:8080"), {}, {}});
   if (config.hosts.empty()) config.hosts.push_back({{}, {}, {config::Location{}}});
   if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -86,6 +120,7 @@ int serve(config::Config config) {
     return 1;
   }
   const config::Config& cfg = site.config();
+  if (!cfg.user.empty() && !drop_privileges(cfg.user)) return 1;
 
   // Signals are taken by this thread alone, with sigwait; the workers never see them.
   sigset_t signals;
