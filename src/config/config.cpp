@@ -354,7 +354,8 @@ std::optional<Config> parse_config(std::string_view text, const std::string& sou
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    errors.push_back(fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column, e.description()));
+    errors.push_back(detail::one_line(
+        fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column, e.description())));
     return std::nullopt;
   }
   std::filesystem::path base = std::filesystem::path(source).parent_path();

@@ -28,6 +28,26 @@ std::string_view type_name(toml::node_type type) {
   return "nothing";
 }
 
+std::string one_line(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -48,14 +68,14 @@ Reader::Reader(std::string source, std::filesystem::path base_dir)
 
 void Reader::error(const toml::source_region& where, std::string message) {
   errors_.push_back(Error{where.begin.line, where.begin.column, errors_.size(),
-                          fmt::format("{}:{}:{}: {}", source_, where.begin.line, where.begin.column, message)});
+                          one_line(fmt::format("{}:{}:{}: {}", source_, where.begin.line, where.begin.column, message))});
 }
 
 void Reader::error_in_file(const std::string& file, std::size_t line, const toml::source_region& anchor,
                            std::string message) {
   errors_.push_back(Error{anchor.begin.line, anchor.begin.column, errors_.size(),
-                          fmt::format("{}:{}:1: {} (user_file named at {}:{}:{})", file, line, message, source_,
-                                      anchor.begin.line, anchor.begin.column)});
+                          one_line(fmt::format("{}:{}:1: {} (user_file named at {}:{}:{})", file, line, message,
+                                               source_, anchor.begin.line, anchor.begin.column))});
 }
 
 std::vector<std::string> Reader::take_errors() {

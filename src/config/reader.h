@@ -18,6 +18,10 @@ namespace nuri::config::detail {
 /// "a string", "an integer", ... for "must be X, not Y" messages.
 std::string_view type_name(toml::node_type type);
 
+/// `text` on one line: control characters shown as \n, \t, \xNN (error messages quote keys and
+/// values from the file, and toml++ quotes the character it stopped at).
+std::string one_line(std::string_view text);
+
 /// Levenshtein distance, for "did you mean" hints.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -288,6 +288,14 @@ TEST_F(ConfigTest, SyntaxErrorStopsAtOnce) {
   EXPECT_EQ(e[0].rfind("t.toml:2:7: ", 0), 0u) << e[0];
 }
 
+TEST_F(ConfigTest, ErrorsStayOnOneLine) {
+  // toml++ quotes the character it stopped at: here a newline (found by the fuzzer).
+  auto e = errors("server_tokens = tru\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], "t.toml:1:20: Error while parsing boolean: expected 'true', saw 'tru\\n'");
+  expect_error("\"a\\nb\\u0001\" = 1\n", "t.toml:1:1: unknown key \"a\\nb\\x01\" at the top level");
+}
+
 TEST_F(ConfigTest, UnknownKeysEverywhere) {
   expect_error("wrokers = 2\n", "t.toml:1:1: unknown key \"wrokers\" at the top level (did you mean \"workers\"?)");
   expect_error("frobnicate = 2\n", "t.toml:1:1: unknown key \"frobnicate\" at the top level");
