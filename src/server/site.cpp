@@ -65,8 +65,13 @@ Site::Site(config::Config config, std::string& error) : config_(std::move(config
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   for (const config::Listener& l : config_.listeners) {
     std::size_t d = config_.default_host;
-    if (!l.default_host.empty()) {
-      if (auto it = exact_.find(l.default_host); it != exact_.end()) d = it->second;
+    // The host the listener names, by any of its names (a wildcard name too).
+    for (std::size_t h = 0; h < config_.hosts.size() && !l.default_host.empty(); ++h) {
+      const auto& names = config_.hosts[h].names;
+      if (std::find(names.begin(), names.end(), l.default_host) != names.end()) {
+        d = h;
+        break;
+      }
     }
     listener_default_.push_back(d);
   }

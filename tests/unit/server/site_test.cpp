@@ -83,6 +83,10 @@ class SiteTest : public ::testing::Test {
   }
 
   void build(config::Config c) {
+    // The response may hold a file of the old site's caches: give it back before they go.
+    if (handler_) handler_->release(response_.file);
+    response_.reset();
+    handler_.reset();
     std::string error;
     site_ = std::make_unique<server::Site>(std::move(c), error);
     ASSERT_EQ(error, "");
@@ -210,4 +214,14 @@ TEST_F(SiteTest, BasicAuthentication) {
     get("/staff/s.txt", "a.test", std::string("Authorization: ") + bad + "\r\n");
     EXPECT_EQ(response_.status, Status::unauthorized) << bad;
   }
+}
+
+TEST_F(SiteTest, ListenerDefaultMayNameAWildcardHost) {
+  auto c = two_hosts();
+  c.listeners[1].default_host = "*.wild.test";
+  build(std::move(c));
+  get("/", "nobody.test", "", "127.0.0.1", 1);
+  EXPECT_EQ(body(), "wildcard");
+  get("/", "nobody.test", "", "127.0.0.1", 0);
+  EXPECT_EQ(body(), "site a");
 }
