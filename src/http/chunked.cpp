@@ -3,8 +3,9 @@
 #include "http/chunked.h"
 
 #include <algorithm>
-#include <array>
 #include <limits>
+
+#include "http/chars.h"
 
 namespace nuri::http {
 namespace {
@@ -12,34 +13,13 @@ namespace {
 // The whole trailer section may hold this many max_line's worth of bytes (400 past it).
 constexpr std::size_t kTrailerLines = 8;
 
-// Character classes of RFC 9110 §5.6.2 and §5.5 (the same as parser.cpp's).
-enum : std::uint8_t { kTchar = 1, kValue = 2, kHex = 4 };
+using chars::is;
+using chars::is_ows;
+using chars::kHex;
+using chars::kTchar;
+using chars::kValue;
 
-constexpr std::array<std::uint8_t, 256> make_classes() {
-  std::array<std::uint8_t, 256> t{};
-  constexpr std::string_view kTcharPunct = "!#$%&'*+-.^_`|~";
-  for (int c = 0; c < 256; ++c) {
-    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-    const bool digit = c >= '0' && c <= '9';
-    int f = 0;
-    if (alpha || digit || (c < 128 && kTcharPunct.find(static_cast<char>(c)) != kTcharPunct.npos)) {
-      f |= kTchar;
-    }
-    if ((c >= 0x21 && c != 0x7f) || c == ' ' || c == '\t') f |= kValue;
-    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) f |= kHex;
-    t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(f);
-  }
-  return t;
-}
-
-constexpr std::array<std::uint8_t, 256> kClass = make_classes();
-
-inline bool is(char c, std::uint8_t cls) {
-  return (kClass[static_cast<unsigned char>(c)] & cls) != 0;
-}
-
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
+// The value of a hex digit (a byte in kHex).
 inline unsigned hex_value(char c) {
   if (c <= '9') return static_cast<unsigned>(c - '0');
   return static_cast<unsigned>((c | 0x20) - 'a' + 10);

@@ -5,9 +5,10 @@
 #include "http/parser.h"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <limits>
+
+#include "http/chars.h"
 
 namespace nuri::http {
 namespace {
@@ -15,50 +16,16 @@ namespace {
 // Empty lines tolerated before the request line (RFC 9112 §2.2 asks for at least one).
 constexpr std::uint8_t kMaxLeadingEmptyLines = 4;
 
-// Character classes, one lookup each.
-enum : std::uint8_t {
-  kTchar = 1 << 0,    // tchar (RFC 9110 §5.6.2)
-  kTarget = 1 << 1,   // request-target byte: VCHAR except '#' (a fragment is never sent)
-  kValue = 1 << 2,    // field-value byte: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5)
-  kRegName = 1 << 3,  // unreserved / sub-delims (RFC 3986 §3.2.2); '%' is handled apart
-  kDigit = 1 << 4,
-  kHex = 1 << 5,
-  kAlpha = 1 << 6,
-  kScheme = 1 << 7,   // ALPHA / DIGIT / "+" / "-" / "." (RFC 3986 §3.1)
-};
-
-constexpr bool one_of(const char* set, int c) {
-  for (; *set != '\0'; ++set) {
-    if (*set == c) return true;
-  }
-  return false;
-}
-
-constexpr std::array<std::uint8_t, 256> make_classes() {
-  std::array<std::uint8_t, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-    const bool digit = c >= '0' && c <= '9';
-    const bool vchar = c >= 0x21 && c <= 0x7e;
-    int f = 0;
-    if (alpha || digit || one_of("!#$%&'*+-.^_`|~", c)) f |= kTchar;
-    if (vchar && c != '#') f |= kTarget;
-    if (vchar || c >= 0x80 || c == ' ' || c == '\t') f |= kValue;
-    if (alpha || digit || one_of("-._~!$&'()*+,;=", c)) f |= kRegName;
-    if (digit) f |= kDigit;
-    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) f |= kHex;
-    if (alpha) f |= kAlpha;
-    if (alpha || digit || one_of("+-.", c)) f |= kScheme;
-    t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(f);
-  }
-  return t;
-}
-
-constexpr std::array<std::uint8_t, 256> kClass = make_classes();
-
-inline bool is(char c, std::uint8_t cls) {
-  return (kClass[static_cast<unsigned char>(c)] & cls) != 0;
-}
+using chars::is;
+using chars::is_ows;
+using chars::kAlpha;
+using chars::kDigit;
+using chars::kHex;
+using chars::kRegName;
+using chars::kScheme;
+using chars::kTarget;
+using chars::kTchar;
+using chars::kValue;
 
 // First byte in [p, end) outside `cls`, or end.
 inline const char* skip(const char* p, const char* end, std::uint8_t cls) {
@@ -108,8 +75,6 @@ const char* skip_long(const char* p, const char* end, std::uint8_t cls) {
     if (p == end) return p;
   }
 }
-
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 

@@ -3,14 +3,13 @@
 #include "http/chunked.h"
 
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <cstring>
 #include <limits>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "../support/guarded_memory.h"
 
 namespace nuri::http {
 namespace {
@@ -19,35 +18,7 @@ using namespace std::string_literals;
 
 constexpr std::uint64_t kNoLimit = std::numeric_limits<std::uint64_t>::max();
 
-// Memory whose last byte is followed by a PROT_NONE page; place() puts bytes right before it.
-// (The same harness as parser_test.cpp's.)
-class GuardedMemory {
- public:
-  explicit GuardedMemory(std::size_t capacity) {
-    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    data_bytes_ = (capacity + page_ - 1) / page_ * page_;
-    void* m = mmap(nullptr, data_bytes_ + page_, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) std::abort();
-    memory_ = static_cast<char*>(m);
-    if (mprotect(memory_ + data_bytes_, page_, PROT_NONE) != 0) std::abort();
-  }
-  ~GuardedMemory() { munmap(memory_, data_bytes_ + page_); }
-  GuardedMemory(const GuardedMemory&) = delete;
-  GuardedMemory& operator=(const GuardedMemory&) = delete;
-
-  std::string_view place(std::string_view bytes) {
-    if (bytes.size() > data_bytes_) std::abort();
-    char* begin = memory_ + data_bytes_ - bytes.size();
-    if (!bytes.empty()) std::memcpy(begin, bytes.data(), bytes.size());
-    return {begin, bytes.size()};
-  }
-
- private:
-  std::size_t page_ = 0;
-  std::size_t data_bytes_ = 0;
-  char* memory_ = nullptr;
-};
+using test::GuardedMemory;
 
 struct Limits {
   std::uint64_t max_body = kNoLimit;

@@ -1,0 +1,69 @@
+#pragma once
+// Character classes of HTTP/1.1 and URIs (RFC 9110, RFC 9112, RFC 3986), one table lookup per
+// byte. Internal to src/http: shared by the request parser and the chunked decoder, so that
+// both read "tchar" or "field-value byte" the same way.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace nuri::http::chars {
+
+/// Class bits; kClass[byte] holds the bits of every class the byte is in.
+inline constexpr std::uint8_t kTchar = 1 << 0;    ///< tchar (RFC 9110 §5.6.2)
+inline constexpr std::uint8_t kTarget = 1 << 1;   ///< request-target byte: VCHAR except '#'
+                                                  ///< (a fragment is never sent)
+inline constexpr std::uint8_t kValue = 1 << 2;    ///< field-value byte: VCHAR, obs-text, SP,
+                                                  ///< HTAB (RFC 9110 §5.5)
+inline constexpr std::uint8_t kRegName = 1 << 3;  ///< unreserved / sub-delims (RFC 3986
+                                                  ///< §3.2.2); '%' is the caller's to handle
+inline constexpr std::uint8_t kDigit = 1 << 4;    ///< DIGIT
+inline constexpr std::uint8_t kHex = 1 << 5;      ///< HEXDIG, either case
+inline constexpr std::uint8_t kAlpha = 1 << 6;    ///< ALPHA
+inline constexpr std::uint8_t kScheme = 1 << 7;   ///< ALPHA / DIGIT / "+" / "-" / "."
+                                                  ///< (RFC 3986 §3.1)
+
+namespace detail {
+
+/// Whether `c` is one of the bytes of the NUL-terminated `set`.
+constexpr bool one_of(const char* set, int c) {
+  for (; *set != '\0'; ++set) {
+    if (*set == c) return true;
+  }
+  return false;
+}
+
+/// Builds kClass at compile time.
+constexpr std::array<std::uint8_t, 256> make_classes() {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    const bool digit = c >= '0' && c <= '9';
+    const bool vchar = c >= 0x21 && c <= 0x7e;
+    int f = 0;
+    if (alpha || digit || one_of("!#$%&'*+-.^_`|~", c)) f |= kTchar;
+    if (vchar && c != '#') f |= kTarget;
+    if (vchar || c >= 0x80 || c == ' ' || c == '\t') f |= kValue;
+    if (alpha || digit || one_of("-._~!$&'()*+,;=", c)) f |= kRegName;
+    if (digit) f |= kDigit;
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) f |= kHex;
+    if (alpha) f |= kAlpha;
+    if (alpha || digit || one_of("+-.", c)) f |= kScheme;
+    t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(f);
+  }
+  return t;
+}
+
+}  // namespace detail
+
+/// The class bits of each of the 256 byte values, computed at compile time.
+inline constexpr std::array<std::uint8_t, 256> kClass = detail::make_classes();
+
+/// Whether byte `c` is in any of the classes whose bits are set in `cls`.
+constexpr bool is(char c, std::uint8_t cls) {
+  return (kClass[static_cast<unsigned char>(c)] & cls) != 0;
+}
+
+/// Whether `c` is an OWS byte, SP or HTAB (RFC 9110 §5.6.3).
+constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+}  // namespace nuri::http::chars
