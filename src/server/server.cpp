@@ -43,18 +43,6 @@ void print_listener(const net::SocketAddress& address) {
 
 namespace {
 
-// Settings the configuration accepts but this server does not enforce yet. Starting anyway
-// would let an operator believe a client is limited when it is not: refuse instead.
-bool refuse_unenforced(const config::Config& config) {
-  const char* missing = nullptr;
-  if (config.limits.requests_per_second > 0) missing = "limits.requests_per_second";
-  if (config.limits.max_connections_per_client > 0) missing = "limits.max_connections_per_client";
-  if (!missing) return false;
-  fmt::print(stderr, "nuri serve: {} is not enforced by this version of nuri yet; remove it from {}\n", missing,
-             config.source.empty() ? std::string("the configuration") : config.source);
-  return true;
-}
-
 // After binding (ports below 1024 need root), run as `user` from then on.
 bool drop_privileges(const std::string& user) {
   errno = 0;
@@ -73,7 +61,10 @@ bool drop_privileges(const std::string& user) {
 }  // namespace
 
 int serve(config::Config config) {
-  if (refuse_unenforced(config)) return 2;
+  if (auto refused = config::unenforced_settings(config); !refused.empty()) {
+    for (const std::string& line : refused) fmt::print(stderr, "nuri serve: {}\n", line);
+    return 2;
+  }
   if (config.listeners.empty()) config.listeners.push_back({*net::SocketAddress::parse("127.0.0.1:8080"), {}, {}});
   if (config.hosts.empty()) config.hosts.push_back({{}, {}, {config::Location{}}});
   if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());

@@ -159,8 +159,7 @@ unknown_host = 421
 path = "logs/access.log"
 format = "json"
 [limits]
-max_connections_per_client = 16
-requests_per_second = 5
+max_connections = 500
 [status]
 access = ["allow 10.0.0.0/8", "deny all"]
 [[listen]]
@@ -193,4 +192,14 @@ default = true
     assert "status: /server-status, /metrics, /healthz (allow 10.0.0.0/8, deny all)" in out
     assert f"access log: {tmp_path}/logs/access.log (json)" in out
     assert "workers: 4" in out
-    assert "16 per client, 5 requests/s (burst 5)" in out
+
+
+@pytest.mark.parametrize("setting", ["requests_per_second = 5", "burst = 5", "max_connections_per_client = 16"])
+def test_limits_not_enforced_yet_are_refused(tmp_path, setting):
+    """check-config must not call valid what nuri serve would refuse to start with."""
+    path = tmp_path / "limits.toml"
+    path.write_text(f"[limits]\n{setting}\n")
+    code, out, err = check(path)
+    key = setting.split(" ")[0]
+    assert code == 2, out
+    assert f"{path}: limits.{key} is not enforced by this version of nuri yet" in err
