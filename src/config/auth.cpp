@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "config/auth.h"
@@ -108,10 +109,21 @@ void read_auth(Reader& r, const toml::table& table, BasicAuth& out) {
   if (r.read_string(table, "user_file", user_file)) {
     const toml::node& node = *table.get("user_file");
     const std::string path = r.resolve(user_file);
-    std::ifstream in(path);
-    if (user_file.empty() || !in) {
-      r.error(node, fmt::format("cannot read auth user_file \"{}\": {}", path,
-                                user_file.empty() ? "empty path" : std::strerror(errno)));
+    // Only a regular file of sane size: "/dev/zero" or a FIFO would hang or eat all memory.
+    constexpr std::uintmax_t kMaxUserFile = 1 << 20;
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    const bool regular = !ec && std::filesystem::is_regular_file(status);
+    const std::uintmax_t size = regular ? std::filesystem::file_size(path, ec) : 0;
+    std::ifstream in;
+    if (regular && size <= kMaxUserFile) in.open(path);
+    if (user_file.empty() || !regular || size > kMaxUserFile || !in) {
+      std::string why = user_file.empty()          ? "empty path"
+                        : ec                        ? ec.message()
+                        : !regular                  ? "not a regular file"
+                        : size > kMaxUserFile       ? "larger than 1 MiB"
+                                                    : std::strerror(errno);
+      r.error(node, fmt::format("cannot read auth user_file \"{}\": {}", path, why));
     } else {
       std::string line;
       std::size_t number = 0;

@@ -431,6 +431,15 @@ std::optional<Config> load_config(const std::string& path, std::vector<std::stri
     errors.push_back(fmt::format("{}: cannot read the configuration: it is a directory", path));
     return std::nullopt;
   }
+  // A configuration is small; /dev/zero or a FIFO must not hang or exhaust memory.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    errors.push_back(fmt::format("{}: cannot read the configuration: not a regular file", path));
+    return std::nullopt;
+  }
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > (16u << 20)) {
+    errors.push_back(fmt::format("{}: cannot read the configuration: larger than 16 MiB", path));
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     errors.push_back(fmt::format("{}: cannot read the configuration: {}", path, std::strerror(errno)));

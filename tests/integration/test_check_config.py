@@ -203,3 +203,19 @@ def test_limits_not_enforced_yet_are_refused(tmp_path, setting):
     key = setting.split(" ")[0]
     assert code == 2, out
     assert f"{path}: limits.{key} is not enforced by this version of nuri yet" in err
+
+
+@pytest.mark.parametrize("special", ["/dev/full", "/dev/zero"])
+def test_user_file_that_is_not_a_regular_file(tmp_path, special):
+    """Found by the fuzzer: reading /dev/full as an htpasswd file ate all memory."""
+    path = tmp_path / "special.toml"
+    path.write_text(f'[[host]]\n  [[host.location]]\n  prefix = "/s/"\n  [host.location.auth]\n  user_file = "{special}"\n')
+    code, out, err = check(path)
+    assert code == 2
+    assert f'{path}:5:15: cannot read auth user_file "{special}": not a regular file' in err
+
+
+def test_config_that_is_not_a_regular_file():
+    code, out, err = check("/dev/zero")
+    assert code == 2
+    assert "/dev/zero: cannot read the configuration: not a regular file" in err
