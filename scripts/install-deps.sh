@@ -10,6 +10,8 @@ packages=(
   libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libc-ares-dev libpcap-dev zlib1g-dev libcrypt-dev
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps
+  # browser tests (tests/browser): headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
   # benchmarks (peers and load generator)
   wrk nginx-light
 )

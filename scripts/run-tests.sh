@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Everything `make test` runs, in order: the Release build (warnings are errors), unit and
-# integration tests on it, the same under ASan+UBSan, and the fuzz smoke run. Prints one
-# line per step and a closing "tests: N passed, N failed" over all test cases.
+# Everything `make test` runs, in order: the Release build (warnings are errors), unit,
+# integration and headless-browser tests on it, unit and integration tests under ASan+UBSan,
+# and the fuzz smoke run. Prints one line per step and a closing "tests: N passed, N failed"
+# over all test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}   # Debian's python, which has python3-pytest
@@ -55,10 +56,14 @@ build() {  # build DIR CMAKE-ARGS...
 
 unit() { "$1/nuri_unit_tests"; }
 integration() { NURI_BIN="$1/nuri" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration; }
+# Headless Chromium on the status page and a directory listing; screenshots in build/test-artifacts/.
+# NURI_REQUIRE_BROWSER: a missing browser fails the step instead of skipping it.
+browser() { NURI_REQUIRE_BROWSER=1 NURI_BIN="$1/nuri" "$PYTHON" -m pytest -q -p no:cacheprovider tests/browser; }
 
 if step build-release build build/release -DCMAKE_BUILD_TYPE=Release; then
   step unit-release unit build/release; count_gtest "$log_dir/unit-release.log"
   step integration-release integration build/release; count_pytest "$log_dir/integration-release.log"
+  step browser-release browser build/release; count_pytest "$log_dir/browser-release.log"
 else
   failed=$((failed + 1))
 fi
