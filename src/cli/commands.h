@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "forward/forward.h"
 
 namespace nuri::cli {
 
@@ -36,6 +37,25 @@ class CheckConfigCommand {
  private:
   CLI::App* command_ = nullptr;
   std::string file_;
+};
+
+/// `nuri forward LISTEN TARGET`: the TCP port forwarder (the lecture's NAT rule).
+class ForwardCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  CLI::Option* allow_ = nullptr;
+  CLI::Option* deny_ = nullptr;
+  std::string listen_;
+  std::string target_;
+  std::vector<std::string> allow_values_;
+  std::vector<std::string> deny_values_;
+  forward::Rule rule_;
+  forward::Options options_;
 };
 
 }  // namespace nuri::cli

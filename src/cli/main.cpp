@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   serve.add_to(app);
   nuri::cli::CheckConfigCommand check_config;
   check_config.add_to(app);
+  nuri::cli::ForwardCommand forward;
+  forward.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -31,5 +33,6 @@ int main(int argc, char** argv) {
   }
   if (serve.selected()) return serve.run();
   if (check_config.selected()) return check_config.run();
+  if (forward.selected()) return forward.run();
   return 0;
 }

@@ -1,0 +1,77 @@
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "forward/forward.h"
+#include "forward/target.h"
+
+namespace nuri::cli {
+
+void ForwardCommand::add_to(CLI::App& app) {
+  command_ = app.add_subcommand("forward", "Forward TCP connections from a local port to another address (port forwarding)");
+  command_->footer(
+      "The lecture's router: 'nuri forward 0.0.0.0:65535 192.168.17.17:80' passes every connection that\n"
+      "arrives on port 65535 of this machine to the web server at 192.168.17.17, port 80, and back.\n"
+      "\n"
+      "--allow/--deny are checked in the order given; the first range that contains the client decides,\n"
+      "and a client no range contains gets the opposite of the last rule (as in nginx).\n"
+      "Log: one line per connection when it ends:\n"
+      "  TIME client=ADDR listen=ADDR target=ADDR up=BYTES down=BYTES ms=DURATION end=HOW\n"
+      "  up: client to target; HOW: fin, rst, timeout, connect-timeout, refused, unreachable, denied,\n"
+      "  limit, shutdown or error. A refused or unreachable target resets the client's connection.");
+  command_->add_option("LISTEN", listen_, "ADDR:PORT to accept connections on (0.0.0.0:65535, [::]:8080, 127.0.0.1:0)")
+      ->required();
+  command_->add_option("TARGET", target_, "HOST:PORT to pass them to (192.168.17.17:80, [::1]:80, backend.lan:80)")
+      ->required();
+  allow_ = command_->add_option("--allow", allow_values_, "Accept clients in this CIDR range (repeatable, ordered)")
+               ->allow_extra_args(false);
+  deny_ = command_->add_option("--deny", deny_values_, "Close clients in this CIDR range at once (repeatable, ordered)")
+              ->allow_extra_args(false);
+  command_->add_option("--max-conns", rule_.max_conns, "Connections open at once; over it new ones are closed at once (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  command_->add_option("--connect-timeout", rule_.connect_timeout, "Seconds for the target to accept a connection")
+      ->check(CLI::PositiveNumber);
+  command_->add_option("--idle-timeout", rule_.idle_timeout, "Seconds without a byte either way before closing")
+      ->check(CLI::PositiveNumber);
+  command_->add_option("--log", options_.log, "Connection log: a file, '-' for stdout, '' for none");
+  command_->add_option("--workers", options_.workers, "Worker threads, each with its own event loop (0: one per core)")
+      ->check(CLI::Range(0u, 1024u));
+  command_->add_option("--grace-period", options_.grace_period, "Seconds SIGTERM lets open connections finish")
+      ->check(CLI::NonNegativeNumber);
+}
+
+int ForwardCommand::run() {
+  auto listen = net::SocketAddress::parse(listen_);
+  if (!listen) {
+    std::fprintf(stderr, "nuri forward: LISTEN '%s': expected ADDR:PORT, like 0.0.0.0:65535 or [::]:8080\n",
+                 listen_.c_str());
+    return 2;
+  }
+  rule_.listen = *listen;
+  std::string error;
+  auto target = forward::resolve_target(target_, error);
+  if (!target) {
+    std::fprintf(stderr, "nuri forward: %s\n", error.c_str());
+    return 2;
+  }
+  rule_.target = *target;
+  // The order of --allow and --deny between each other matters: CLI11 keeps it in parse_order().
+  std::size_t next_allow = 0;
+  std::size_t next_deny = 0;
+  for (const CLI::Option* option : command_->parse_order()) {
+    if (option != allow_ && option != deny_) continue;
+    bool allow = option == allow_;
+    const std::string& text = allow ? allow_values_.at(next_allow++) : deny_values_.at(next_deny++);
+    std::string why;
+    auto range = net::Cidr::parse(text, why);
+    if (!range) {
+      std::fprintf(stderr, "nuri forward: %s %s: %s\n", allow ? "--allow" : "--deny", text.c_str(), why.c_str());
+      return 2;
+    }
+    rule_.access.push_back({allow, *range});
+  }
+  options_.rules = {rule_};
+  return forward::run(std::move(options_));
+}
+
+}  // namespace nuri::cli

@@ -1,0 +1,35 @@
+#pragma once
+// `nuri forward`: a TCP port forwarder, the lecture's NAT rule (router:65535 -> 192.168.17.17:80)
+// as a program. Each worker thread has its own epoll loop and its own SO_REUSEPORT listening
+// socket per rule, and relays bytes with splice(2) through a pipe per direction.
+#include <string>
+#include <vector>
+
+#include "net/address.h"
+#include "net/cidr.h"
+
+namespace nuri::forward {
+
+/// One forwarding rule: what arrives on `listen` goes to `target`.
+struct Rule {
+  net::SocketAddress listen;
+  net::SocketAddress target;
+  std::vector<net::AccessRule> access;  ///< checked right after accept, before connecting
+  unsigned max_conns = 0;               ///< open connections of this rule at once; 0: no limit
+  double connect_timeout = 10;          ///< seconds for the target to accept
+  double idle_timeout = 600;            ///< seconds without a byte either way (nginx's proxy_timeout)
+};
+
+struct Options {
+  std::vector<Rule> rules;
+  unsigned workers = 0;       ///< 0: one per core
+  std::string log = "-";      ///< one line per connection when it ends: a file, "-" (stdout), "" (off)
+  double grace_period = 10;   ///< seconds SIGTERM lets open connections finish
+};
+
+/// Binds every rule's listener, runs the workers until SIGTERM or SIGINT, and returns 0 after
+/// the connections finished (or the grace period ran out). A start-up error is printed as one
+/// line "nuri forward: ..." and returns 1.
+int run(Options options);
+
+}  // namespace nuri::forward

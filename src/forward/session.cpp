@@ -1,0 +1,228 @@
+#include "forward/session.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/log.h"
+
+namespace nuri::forward {
+
+namespace {
+
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+
+int socket_error(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
+  return error;
+}
+
+// Closing with SO_LINGER 0 sends a RST instead of a FIN: how a reset is passed on.
+void close_side(int fd, bool rst) {
+  if (fd < 0) return;
+  if (rst) {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  ::close(fd);
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, std::size_t rule, int client_fd, const sockaddr* peer, socklen_t peer_length)
+    : worker_(worker),
+      rule_(rule),
+      up_{&client_, &target_, {}},
+      down_{&target_, &client_, {}},
+      peer_(net::SocketAddress::from(peer, peer_length)),
+      started_ms_(worker.now_ms()) {
+  timer.owner = this;
+  client_.session = this;
+  client_.fd = client_fd;
+  target_.session = this;
+}
+
+void Session::start() {
+  const Rule& rule = worker_.rule(rule_).rule;
+  set_nodelay(client_.fd);
+  worker_.loop().add(client_.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, &client_);
+  state_ = State::connecting;
+  target_.fd = ::socket(rule.target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (target_.fd < 0 || !worker_.take_pipe(up_.pipe) || !worker_.take_pipe(down_.pipe)) {
+    error_ = errno;
+    return finish(EndReason::error, true, false);
+  }
+  set_nodelay(target_.fd);
+  int rc = ::connect(target_.fd, rule.target.get(), rule.target.length());
+  if (rc != 0 && errno != EINPROGRESS) return connect_failed(errno);
+  worker_.loop().add(target_.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, &target_);
+  if (rc == 0) return connected();
+  worker_.connect_timers(rule_).schedule(timer, worker_.now_ms());
+}
+
+void Session::on_event(Side& side, std::uint32_t events) {
+  if (state_ == State::closed) return;  // closed earlier in this batch of events
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.writable = true;
+  if (state_ == State::connecting) {
+    // Whatever the client sends meanwhile waits in its socket (readable stays set).
+    if (&side == &target_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) check_connect();
+    return;
+  }
+  relay();
+  if (state_ != State::closed && (events & EPOLLERR)) {
+    // A reset that no read or write ran into yet (say, after this side's FIN): pass it on now.
+    int error = socket_error(side.fd);
+    if (error == ECONNRESET || error == EPIPE) {
+      reset_by(side);
+    } else if (error != 0) {
+      error_ = error;
+      finish(EndReason::error, true, true);
+    }
+  }
+}
+
+void Session::check_connect() {
+  int error = socket_error(target_.fd);
+  if (error == 0) return connected();
+  connect_failed(error);
+}
+
+void Session::connect_failed(int error) {
+  EndReason reason = EndReason::error;
+  switch (error) {
+    case ECONNREFUSED: reason = EndReason::refused; break;
+    case ETIMEDOUT: reason = EndReason::connect_timeout; break;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+    case ENETDOWN: reason = EndReason::unreachable; break;
+    default: error_ = error; break;
+  }
+  // The client's connection was accepted before we knew: a reset tells it what a direct
+  // connection would have (refused), where a FIN would look like an empty answer.
+  finish(reason, true, false);
+}
+
+void Session::connected() {
+  state_ = State::relaying;
+  target_.writable = true;
+  worker_.idle_timers(rule_).schedule(timer, worker_.now_ms());
+  relay();
+}
+
+void Session::relay() {
+  bool progress = false;
+  for (Direction* d : {&up_, &down_}) {
+    switch (pump(*d, progress)) {
+      case Pump::ok: break;
+      case Pump::reset_from: return reset_by(*d->from);
+      case Pump::reset_to: return reset_by(*d->to);
+      case Pump::error: return finish(EndReason::error, true, true);
+    }
+  }
+  if (up_.shut && down_.shut) return finish(EndReason::fin, false, false);
+  if (progress) worker_.idle_timers(rule_).schedule(timer, worker_.now_ms());
+}
+
+Session::Pump Session::pump(Direction& d, bool& progress) {
+  for (;;) {
+    bool moved = false;
+    if (d.pipe.bytes > 0 && d.to->writable) {
+      ssize_t n = ::splice(d.pipe.read, nullptr, d.to->fd, nullptr, d.pipe.bytes, kSpliceFlags);
+      if (n > 0) {
+        d.pipe.bytes -= static_cast<std::size_t>(n);
+        d.bytes += static_cast<std::uint64_t>(n);
+        moved = true;
+      } else if (n < 0) {
+        if (errno == EAGAIN) {
+          d.to->writable = false;  // its send buffer is full: wait for EPOLLOUT
+        } else if (errno == EPIPE || errno == ECONNRESET) {
+          return Pump::reset_to;
+        } else if (errno != EINTR) {
+          error_ = errno;
+          return Pump::error;
+        }
+      }
+    }
+    if (!d.eof && d.from->readable && d.pipe.bytes < d.pipe.capacity) {
+      ssize_t n = ::splice(d.from->fd, nullptr, d.pipe.write, nullptr, d.pipe.capacity - d.pipe.bytes, kSpliceFlags);
+      if (n > 0) {
+        d.pipe.bytes += static_cast<std::size_t>(n);
+        moved = true;
+      } else if (n == 0) {
+        d.eof = true;
+        moved = true;
+      } else if (errno == EAGAIN) {
+        // With an empty pipe this means the socket is drained. With bytes in the pipe it may
+        // be the pipe that is full (it counts buffers, not bytes): read again once it emptied.
+        if (d.pipe.bytes == 0) d.from->readable = false;
+      } else if (errno == ECONNRESET) {
+        return Pump::reset_from;
+      } else if (errno != EINTR) {
+        error_ = errno;
+        return Pump::error;
+      }
+    }
+    if (!moved) break;
+    progress = true;
+  }
+  if (d.eof && d.pipe.bytes == 0 && !d.shut) {
+    // Half-close passed on: the other direction keeps flowing.
+    ::shutdown(d.to->fd, SHUT_WR);
+    d.shut = true;
+    progress = true;
+  }
+  return Pump::ok;
+}
+
+void Session::reset_by(Side& broken) {
+  Side& other = &broken == &client_ ? target_ : client_;
+  // What the broken side sent before its reset is still owed to the other side: one try.
+  Direction& toward_other = &broken == &client_ ? up_ : down_;
+  if (toward_other.pipe.bytes > 0 && !toward_other.shut) {
+    ssize_t n = ::splice(toward_other.pipe.read, nullptr, other.fd, nullptr, toward_other.pipe.bytes, kSpliceFlags);
+    if (n > 0) {
+      toward_other.pipe.bytes -= static_cast<std::size_t>(n);
+      toward_other.bytes += static_cast<std::uint64_t>(n);
+    }
+  }
+  finish(EndReason::rst, &other == &client_, &other == &target_);
+}
+
+void Session::on_timeout() {
+  if (state_ == State::connecting) return finish(EndReason::connect_timeout, true, false);
+  finish(EndReason::timeout, false, false);
+}
+
+void Session::finish(EndReason reason, bool rst_client, bool rst_target) {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  server::TimerList::unlink(timer);
+  close_side(client_.fd, rst_client);
+  close_side(target_.fd, rst_target);
+  client_.fd = target_.fd = -1;
+  worker_.give_pipe(up_.pipe);
+  worker_.give_pipe(down_.pipe);
+  RuleState& rule = worker_.rule(rule_);
+  rule.open.fetch_sub(1, std::memory_order_relaxed);
+  if (reason == EndReason::error && error_ != 0) {
+    base::log_error("forward {} -> {}: {}", peer_.to_string(), rule.target_text, std::strerror(error_));
+  }
+  std::string client = peer_.to_string();
+  worker_.log({client, rule.listen_text, rule.target_text, up_.bytes, down_.bytes, worker_.now_ms() - started_ms_, reason});
+  worker_.retire(this);
+}
+
+}  // namespace nuri::forward

@@ -1,0 +1,265 @@
+#include "forward/worker.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "forward/session.h"
+
+namespace nuri::forward {
+
+namespace {
+
+std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
+
+// 256 KiB pipes: a quarter of the syscalls of the default 64 KiB on bulk transfers. The kernel
+// only holds pages for bytes actually in flight, so an idle connection costs no more.
+constexpr int kPipeSize = 256 * 1024;
+
+}  // namespace
+
+class Worker::Acceptor final : public net::EventHandler {
+ public:
+  Acceptor(Worker& worker, int fd, std::size_t rule) : worker_(worker), fd_(fd), rule_(rule) {}
+  void on_event(std::uint32_t) override { worker_.accept_from(fd_, rule_); }
+  int fd() const { return fd_; }
+
+ private:
+  Worker& worker_;
+  int fd_;
+  std::size_t rule_;
+};
+
+class Worker::Waker final : public net::EventHandler {
+ public:
+  explicit Waker(Worker& worker) : worker_(worker), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  void on_event(std::uint32_t) override {
+    std::uint64_t value;
+    [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
+    if (worker_.stop_requested_.load()) worker_.begin_drain();
+  }
+  void wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(fd_.get(), &one, sizeof one);
+  }
+  int fd() const { return fd_.get(); }
+
+ private:
+  Worker& worker_;
+  net::FileDescriptor fd_;
+};
+
+Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Listener> listeners, int log_fd,
+               double grace_period)
+    : rules_(rules),
+      listeners_(std::move(listeners)),
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      log_fd_(log_fd),
+      grace_ms_(to_ms(grace_period)) {
+  now_ms_ = base::monotonic_ms();
+  for (const auto& r : rules_) {
+    timers_.push_back({server::TimerList(to_ms(r->rule.connect_timeout)), server::TimerList(to_ms(r->rule.idle_timeout))});
+  }
+  waker_ = std::make_unique<Waker>(*this);
+  loop_.add(waker_->fd(), EPOLLIN, waker_.get());
+  for (auto& l : listeners_) {
+    acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.rule));
+    loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
+  }
+}
+
+Worker::~Worker() {
+  while (!sessions_.empty()) sessions_.back()->finish(EndReason::shutdown, false, false);
+  for (Session* s : retired_) delete s;
+  release_pipes();
+}
+
+void Worker::release_pipes() {
+  for (Pipe& p : pipes_) {
+    ::close(p.read);
+    ::close(p.write);
+  }
+  pipes_.clear();
+}
+
+void Worker::stop() {
+  stop_requested_.store(true);
+  waker_->wake();
+}
+
+bool Worker::take_pipe(Pipe& pipe) {
+  if (!pipes_.empty()) {
+    pipe = pipes_.back();
+    pipes_.pop_back();
+    return true;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  int size = ::fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
+  if (size < 0) size = ::fcntl(fds[1], F_GETPIPE_SZ);
+  pipe = {fds[0], fds[1], 0, static_cast<std::size_t>(size > 0 ? size : 65536)};
+  return true;
+}
+
+void Worker::give_pipe(Pipe& pipe) {
+  if (pipe.read < 0) return;
+  if (pipe.bytes == 0 && pipes_.size() < 256) {
+    pipes_.push_back(pipe);
+  } else {
+    ::close(pipe.read);
+    ::close(pipe.write);
+  }
+  pipe = {};
+}
+
+void Worker::retire(Session* s) {
+  std::size_t i = s->index_in_worker;
+  sessions_[i] = sessions_.back();
+  sessions_[i]->index_in_worker = i;
+  sessions_.pop_back();
+  retired_.push_back(s);
+}
+
+std::string_view Worker::timestamp() {
+  std::time_t now = std::time(nullptr);
+  if (now != stamp_second_) {
+    stamp_second_ = now;
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(stamp_, sizeof stamp_, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  }
+  return stamp_;
+}
+
+void Worker::log(const ConnectionRecord& record) {
+  if (log_fd_ < 0) return;
+  append_log_line(log_buffer_, timestamp(), record);
+}
+
+void Worker::flush_log() {
+  // Once per loop iteration: a burst of closing connections costs one write. Lines from
+  // different workers do not interleave as long as one write holds whole lines.
+  std::size_t done = 0;
+  while (done < log_buffer_.size()) {
+    ssize_t n = ::write(log_fd_, log_buffer_.data() + done, log_buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // a full disk or a closed stdout must not stop the forwarding
+    done += static_cast<std::size_t>(n);
+  }
+  log_buffer_.clear();
+}
+
+void Worker::refuse(int fd, const sockaddr* peer, socklen_t length, std::size_t rule, EndReason why) {
+  ::close(fd);
+  if (log_fd_ < 0) return;
+  RuleState& r = *rules_[rule];
+  std::string client = net::SocketAddress::from(peer, length).to_string();
+  log({client, r.listen_text, r.target_text, 0, 0, 0, why});
+}
+
+void Worker::accept_from(int listen_fd, std::size_t rule) {
+  RuleState& r = *rules_[rule];
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && reserve_fd_) {
+        // Out of descriptors: free the reserve to take the connection and close it, instead of
+        // leaving it in the backlog where edge-triggered epoll would never report it again.
+        reserve_fd_.reset();
+        int dropped = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
+        reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (dropped >= 0) refuse(dropped, reinterpret_cast<sockaddr*>(&peer), length, rule, EndReason::error);
+        base::log_error("out of file descriptors: closed a new connection");
+        continue;
+      }
+      if (errno != EAGAIN) base::log_error("accept: {}", std::strerror(errno));
+      return;
+    }
+    const sockaddr* client = reinterpret_cast<sockaddr*>(&peer);
+    if (!r.rule.access.empty() && !net::access_allowed(r.rule.access, client)) {
+      // The firewall's inbound rule: closed before a byte is read or the target is contacted.
+      r.denied.fetch_add(1, std::memory_order_relaxed);
+      refuse(fd, client, length, rule, EndReason::denied);
+      continue;
+    }
+    unsigned open = r.open.fetch_add(1, std::memory_order_relaxed);
+    if (r.rule.max_conns != 0 && open >= r.rule.max_conns) {
+      r.open.fetch_sub(1, std::memory_order_relaxed);
+      r.over_limit.fetch_add(1, std::memory_order_relaxed);
+      refuse(fd, client, length, rule, EndReason::limit);
+      continue;
+    }
+    r.accepted.fetch_add(1, std::memory_order_relaxed);
+    auto* s = new Session(*this, rule, fd, client, length);
+    s->index_in_worker = sessions_.size();
+    sessions_.push_back(s);
+    s->start();
+  }
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ms_ = now_ms_ + grace_ms_;
+  for (auto& a : acceptors_) loop_.remove(a->fd());
+  listeners_.clear();  // closing them refuses new connections
+}
+
+void Worker::expire_timers() {
+  for (RuleTimers& t : timers_) {
+    for (server::TimerList* list : {&t.connect, &t.idle}) {
+      while (server::TimerNode* node = list->expired(now_ms_)) {
+        static_cast<Session*>(node->owner)->on_timeout();
+        if (node->list == list && node->deadline_ms <= now_ms_) server::TimerList::unlink(*node);  // never loop forever
+      }
+    }
+  }
+}
+
+int Worker::next_timeout_ms() const {
+  std::int64_t next = now_ms_ + 1000;
+  for (const RuleTimers& t : timers_) {
+    for (const server::TimerList* list : {&t.connect, &t.idle}) {
+      std::int64_t d = list->next_deadline();
+      if (d >= 0) next = std::min(next, d);
+    }
+  }
+  return static_cast<int>(std::max<std::int64_t>(next - now_ms_, 0));
+}
+
+void Worker::run() {
+  for (;;) {
+    int ready = loop_.wait(next_timeout_ms());
+    now_ms_ = base::monotonic_ms();
+    loop_.dispatch(ready);
+    expire_timers();
+    if (!log_buffer_.empty()) flush_log();
+    for (Session* s : retired_) delete s;
+    retired_.clear();
+    if (ready == 0 && sessions_.empty()) release_pipes();
+    if (draining_) {
+      if (sessions_.empty()) break;
+      if (now_ms_ >= drain_deadline_ms_) {
+        base::log_warn("grace period over: closing {} forwarded connection(s) still open", sessions_.size());
+        while (!sessions_.empty()) sessions_.back()->finish(EndReason::shutdown, false, false);
+        break;
+      }
+    }
+  }
+  if (!log_buffer_.empty()) flush_log();
+  for (Session* s : retired_) delete s;
+  retired_.clear();
+}
+
+}  // namespace nuri::forward

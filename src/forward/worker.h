@@ -1,0 +1,116 @@
+#pragma once
+// A forwarding worker: one thread, one edge-triggered epoll loop, its own SO_REUSEPORT listening
+// socket per rule, its sessions, pipes, timers and log buffer. Workers share only the rules and
+// their counters (relaxed atomics: the --max-conns limit holds across workers).
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "forward/end_reason.h"
+#include "forward/forward.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+#include "server/timer_list.h"
+
+namespace nuri::forward {
+
+class Session;
+
+/// A rule and what all workers count for it.
+struct RuleState {
+  Rule rule;
+  std::string listen_text;  ///< for log lines
+  std::string target_text;
+  std::atomic<unsigned> open{0};  ///< sessions open now, all workers together
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> denied{0};
+  std::atomic<std::uint64_t> over_limit{0};
+};
+
+/// A pipe of the splice relay; `bytes` is how much waits in it.
+struct Pipe {
+  int read = -1;
+  int write = -1;
+  std::size_t bytes = 0;
+  std::size_t capacity = 0;
+};
+
+class Worker {
+ public:
+  struct Listener {
+    net::FileDescriptor fd;
+    std::size_t rule = 0;
+  };
+
+  /// `log_fd`: where log lines go, or -1.
+  Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Listener> listeners, int log_fd,
+         double grace_period);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// The thread's body: runs until stop() and the drain are done.
+  void run();
+  /// From any thread: stop accepting; open sessions get the grace period to finish.
+  void stop();
+
+  // What sessions use.
+  net::EventLoop& loop() { return loop_; }
+  std::int64_t now_ms() const { return now_ms_; }
+  RuleState& rule(std::size_t i) { return *rules_[i]; }
+  server::TimerList& connect_timers(std::size_t rule) { return timers_[rule].connect; }
+  server::TimerList& idle_timers(std::size_t rule) { return timers_[rule].idle; }
+  /// An empty pipe (from the pool, or a new one); false when out of descriptors.
+  bool take_pipe(Pipe& pipe);
+  /// Back to the pool if empty, else closed (what is in it is lost with the connection).
+  void give_pipe(Pipe& pipe);
+  void log(const ConnectionRecord& record);
+  /// A session ended: freed after this loop iteration (an event for it may still be queued).
+  void retire(Session* session);
+
+ private:
+  class Acceptor;
+  class Waker;
+  struct RuleTimers {
+    server::TimerList connect;
+    server::TimerList idle;
+  };
+
+  void accept_from(int listen_fd, std::size_t rule);
+  void refuse(int fd, const sockaddr* peer, socklen_t length, std::size_t rule, EndReason why);
+  void expire_timers();
+  int next_timeout_ms() const;
+  void begin_drain();
+  void flush_log();
+  /// The pool of empty pipes is for bursts; a worker that sat idle for a second holds none.
+  void release_pipes();
+  std::string_view timestamp();
+
+  std::vector<std::unique_ptr<RuleState>>& rules_;
+  std::vector<Listener> listeners_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::unique_ptr<Waker> waker_;
+  std::vector<RuleTimers> timers_;
+  net::EventLoop loop_;
+  std::int64_t now_ms_ = 0;
+
+  std::vector<Session*> sessions_;
+  std::vector<Session*> retired_;
+  std::vector<Pipe> pipes_;  // empty pipes for reuse
+  net::FileDescriptor reserve_fd_;  // given up to accept (and close) when out of descriptors
+
+  int log_fd_;
+  std::string log_buffer_;
+  std::time_t stamp_second_ = -1;
+  char stamp_[32] = {};
+
+  std::atomic<bool> stop_requested_{false};
+  bool draining_ = false;
+  std::int64_t drain_deadline_ms_ = 0;
+  std::int64_t grace_ms_;
+};
+
+}  // namespace nuri::forward

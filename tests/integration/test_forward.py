@@ -1,0 +1,634 @@
+"""`nuri forward`: the lecture's port forwarding (router:65535 -> 192.168.17.17:80) as a program.
+
+Loopback tests drive the real binary between python clients and python targets; the lab test
+builds the lecture's three hosts as network namespaces. Every forwarder is checked at the end
+for descriptor leaks, a clean exit 0 on SIGTERM and no sanitizer report.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from forward_helpers import Forwarder, Target, echo, recv_all, run_cmd
+from nuri_helpers import SLACK, TIME_SCALE, NuriServer, curl, run_nuri
+
+
+@pytest.fixture
+def forward(tmp_path):
+    """forward(TARGET, *args, listen=..., netns=...) -> a started Forwarder, stopped and checked
+    at the end of the test."""
+    started = []
+
+    def start(target, *args, listen="127.0.0.1:0", netns=None, check=True):
+        f = Forwarder(tmp_path, listen, target, *args, netns=netns)
+        started.append((f, check))
+        return f.start()
+
+    yield start
+    errors = []
+    for f, check in started:
+        try:
+            f.stop(check_leaks=check)
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("forwarder check at teardown failed:\n" + "\n---\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def targets():
+    made = []
+
+    def make(handler, **kw):
+        t = Target(handler, **kw)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rst_close(sock):
+    """Closes with SO_LINGER 0: the kernel sends a RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def read_outcome(sock, timeout: float):
+    """('eof'|'rst'|'timeout', data received before it)."""
+    sock.settimeout(timeout)
+    data = bytearray()
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "eof", bytes(data)
+            data += chunk
+    except ConnectionResetError:
+        return "rst", bytes(data)
+    except socket.timeout:
+        return "timeout", bytes(data)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_help_explains_the_lecture_picture():
+    p = run_nuri("forward", "--help")
+    assert p.returncode == 0
+    out = p.stdout.decode()
+    assert "0.0.0.0:65535 192.168.17.17:80" in out and "port 65535" in out
+    for option in ("--allow", "--deny", "--max-conns", "--connect-timeout", "--idle-timeout", "--log"):
+        assert option in out
+
+
+@pytest.mark.parametrize("listen,target,expected", [
+    ("1.2.3:80", "127.0.0.1:80", "LISTEN '1.2.3:80': expected ADDR:PORT"),
+    ("127.0.0.1:0", "127.0.0.1", "expected HOST:PORT"),
+    ("127.0.0.1:0", "300.1.2.3:80", "300.1.2.3 is not a valid IPv4 address"),
+    ("127.0.0.1:0", "127.0.0.1:0", "port 0"),
+    ("127.0.0.1:0", "no-such-host.invalid:80", "cannot resolve target host no-such-host.invalid"),
+])
+def test_bad_addresses_are_one_clear_line(listen, target, expected):
+    p = run_nuri("forward", listen, target)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert expected in err, err
+    assert err.startswith("nuri forward: ") and err.count("\n") == 1, err
+
+
+def test_bad_cidr_is_one_clear_line():
+    p = run_nuri("forward", "127.0.0.1:0", "127.0.0.1:80", "--deny", "10.0.0.1/8")
+    assert p.returncode == 2
+    assert p.stderr.decode() == "nuri forward: --deny 10.0.0.1/8: host bits set beyond /8 (the network is 10.0.0.0/8)\n"
+
+
+def test_port_in_use():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        p = run_nuri("forward", f"127.0.0.1:{port}", "127.0.0.1:80")
+    finally:
+        holder.close()
+    assert p.returncode == 1
+    assert p.stderr.decode() == (f"nuri forward: cannot listen on 127.0.0.1:{port}: the port is already "
+                                 "in use by another program\n")
+
+
+def test_permission_denied_below_1024(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    # Ports below 1024 need privileges: run as nobody, in a fresh network namespace so that
+    # the sysctl net.ipv4.ip_unprivileged_port_start has its default (1024).
+    ns = f"nfperm{os.getpid() % 100000}"
+    run_cmd("ip", "netns", "add", ns)
+    try:
+        run_cmd("ip", "-n", ns, "link", "set", "lo", "up")
+        binary = run_nuri.__globals__["nuri_bin"]()
+        if not all(os.access(p, os.X_OK) for p in [binary]) or \
+                (os.stat(binary).st_mode & 0o001) == 0:
+            pytest.skip("the binary is not executable by other users")
+        p = subprocess.run(["ip", "netns", "exec", ns, "setpriv", "--reuid=nobody", "--regid=nogroup",
+                            "--clear-groups", str(binary), "forward", "127.0.0.1:80", "127.0.0.1:8080"],
+                           capture_output=True, timeout=10 * TIME_SCALE)
+    finally:
+        run_cmd("ip", "netns", "del", ns, check=False)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.decode() == ("nuri forward: cannot listen on 127.0.0.1:80: permission denied (ports "
+                                 "below 1024 need root or CAP_NET_BIND_SERVICE)\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Relaying
+
+
+def test_echo_and_log_line(forward, targets):
+    t = targets(echo)
+    f = forward(t.address)
+    c = f.connect()
+    c.sendall(b"hello through the router\n")
+    assert c.recv(100) == b"hello through the router\n"
+    c.shutdown(socket.SHUT_WR)
+    assert read_outcome(c, 5 * TIME_SCALE) == ("eof", b"")
+    client_port = c.getsockname()[1]
+    c.close()
+    (entry,) = f.wait_log(end="fin")
+    assert entry["client"] == f"127.0.0.1:{client_port}"
+    assert entry["target"] == t.address and entry["listen"] == f"127.0.0.1:{f.port}"
+    assert entry["up"] == "25" and entry["down"] == "25"
+    assert int(entry["ms"]) >= 0 and entry["time"].endswith("Z")
+
+
+def _sender(sock, data, done):
+    try:
+        view = memoryview(data)
+        for i in range(0, len(data), 1 << 20):
+            sock.sendall(view[i:i + (1 << 20)])
+        sock.shutdown(socket.SHUT_WR)
+    except Exception as e:  # noqa: BLE001
+        done.append(e)
+
+
+def _both_ways(sock, outgoing: bytes):
+    """Sends `outgoing` (then FIN) while receiving until FIN: (sha256 of what came, size)."""
+    errors = []
+    t = threading.Thread(target=_sender, args=(sock, outgoing, errors))
+    t.start()
+    h, n = hashlib.sha256(), 0
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            break
+        h.update(data)
+        n += len(data)
+    t.join()
+    assert not errors, errors
+    return h.hexdigest(), n
+
+
+BIG = 64 * 1024 * 1024
+
+
+def test_big_transfer_both_ways_byte_exact(forward, targets):
+    to_target, to_client = os.urandom(BIG), os.urandom(BIG)
+
+    def handler(conn):
+        got = _both_ways(conn, to_client)
+        conn.close()
+        return got
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect(timeout=60)
+    got_by_client = _both_ways(c, to_target)
+    c.close()
+    (got_by_target,) = t.wait_results(1, timeout=60)
+    assert not t.errors, t.errors
+    assert got_by_target == (hashlib.sha256(to_target).hexdigest(), BIG)
+    assert got_by_client == (hashlib.sha256(to_client).hexdigest(), BIG)
+    (entry,) = f.wait_log(end="fin")
+    assert entry["up"] == str(BIG) and entry["down"] == str(BIG)
+
+
+def test_backpressure_slow_reader_bounds_buffering(forward, targets):
+    """A client that does not read stops the forwarder reading the target: the target's sends
+    block instead of the forwarder buffering without limit; then everything arrives intact."""
+    sent = {"n": 0, "hash": hashlib.sha256()}
+    block = os.urandom(1 << 16)
+
+    def handler(conn):
+        conn.setblocking(False)
+        deadline = time.monotonic() + 1.5 * TIME_SCALE
+        while time.monotonic() < deadline:
+            try:
+                n = conn.send(block)
+                sent["hash"].update(block[:n])
+                sent["n"] += n
+            except BlockingIOError:
+                time.sleep(0.01)
+        conn.setblocking(True)
+        conn.close()
+        return sent["n"]
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    (total,) = t.wait_results(1, timeout=10)
+    # Socket buffers and two pipes of 256 KiB bound what can be in flight: far from 1.5 s of
+    # loopback bandwidth (gigabytes).
+    assert total < 32 * 1024 * 1024, total
+    data = recv_all(c)
+    c.close()
+    assert len(data) == total
+    assert hashlib.sha256(data).hexdigest() == sent["hash"].hexdigest()
+
+
+def test_half_close_client_then_reply(forward, targets):
+    """The client sends its request and shuts its write side; the target sees the FIN, and its
+    reply, sent only after that, still reaches the client."""
+    reply = os.urandom(3 * 1024 * 1024)
+
+    def handler(conn):
+        request = recv_all(conn)  # until the FIN passed on by the forwarder
+        time.sleep(0.2)
+        conn.sendall(reply)
+        conn.close()
+        return request
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect()
+    c.sendall(b"REQUEST" * 1000)
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == reply
+    c.close()
+    assert t.wait_results(1) == [b"REQUEST" * 1000]
+    (entry,) = f.wait_log(end="fin")
+    assert entry["up"] == "7000" and entry["down"] == str(len(reply))
+
+
+def test_half_close_target_first(forward, targets):
+    """The target answers and shuts its write side first; the client still sends afterwards and
+    the target receives it."""
+    def handler(conn):
+        conn.sendall(b"banner\n")
+        conn.shutdown(socket.SHUT_WR)
+        got = recv_all(conn)
+        conn.close()
+        return got
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect()
+    assert recv_all(c) == b"banner\n"  # the target's FIN arrived as ours
+    c.sendall(b"late data after the server's FIN")
+    c.shutdown(socket.SHUT_WR)
+    assert t.wait_results(1) == [b"late data after the server's FIN"]
+    c.close()
+    f.wait_log(end="fin")
+
+
+def test_client_reset_reaches_target(forward, targets):
+    def handler(conn):
+        conn.recv(100)
+        return read_outcome(conn, 5 * TIME_SCALE)[0]
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect()
+    c.sendall(b"x")
+    time.sleep(0.2)
+    rst_close(c)
+    assert t.wait_results(1) == ["rst"]
+    f.wait_log(end="rst")
+
+
+def test_target_reset_reaches_client(forward, targets):
+    def handler(conn):
+        conn.recv(100)
+        conn.sendall(b"partial")
+        time.sleep(0.1)
+        rst_close(conn)
+        return True
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect()
+    c.sendall(b"x")
+    outcome, data = read_outcome(c, 5 * TIME_SCALE)
+    c.close()
+    assert (outcome, data) == ("rst", b"partial")
+    f.wait_log(end="rst")
+
+
+def test_reset_after_half_close_is_passed_on(forward, targets):
+    """A RST that arrives when no read or write runs into it (the client already sent its FIN
+    and nothing flows) is still passed on at once."""
+    def handler(conn):
+        assert recv_all(conn) == b"q"
+        # Reading is over (EOF came); a reset shows as the socket's pending error.
+        deadline = time.monotonic() + 3 * TIME_SCALE
+        while time.monotonic() < deadline:
+            # EPIPE: how Linux reports a reset on a socket that had received a FIN (CLOSE_WAIT).
+            if conn.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in (errno.ECONNRESET, errno.EPIPE):
+                return "rst"
+            time.sleep(0.02)
+        return "no reset"
+
+    t = targets(handler)
+    f = forward(t.address)
+    c = f.connect()
+    c.sendall(b"q")
+    c.shutdown(socket.SHUT_WR)
+    time.sleep(0.3)
+    rst_close(c)
+    assert t.wait_results(1) == ["rst"]
+    f.wait_log(end="rst")
+
+
+# ----------------------------------------------------------------------------------------------
+# Failures and limits
+
+
+def test_target_refusing_closes_client_quickly(forward):
+    f = forward(f"127.0.0.1:{closed_port()}")
+    start = time.monotonic()
+    try:
+        c = f.connect()
+    except ConnectionResetError:  # the reset can come before connect() even returns
+        outcome, data = "rst", b""
+    else:
+        outcome, data = read_outcome(c, 3 * TIME_SCALE)
+        c.close()
+    assert outcome in ("rst", "eof") and data == b""
+    assert time.monotonic() - start < 1.0 * TIME_SCALE
+    (entry,) = f.wait_log(end="refused")
+    assert entry["up"] == "0" and entry["down"] == "0"
+
+
+def test_connect_timeout_to_blackholed_target(forward):
+    # A listener whose accept queue is full drops SYNs: the target never answers.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(hole.getsockname())
+            fillers.append(s)
+        time.sleep(0.2)
+        f = forward("127.0.0.1:%d" % hole.getsockname()[1], "--connect-timeout", "1")
+        c = f.connect()
+        start = time.monotonic()
+        outcome, _ = read_outcome(c, 1 + 3 * SLACK)
+        elapsed = time.monotonic() - start
+        c.close()
+        assert outcome in ("rst", "eof"), outcome
+        assert 0.8 <= elapsed <= 1 + SLACK, elapsed
+        f.wait_log(end="connect-timeout")
+    finally:
+        for s in fillers:
+            s.close()
+        hole.close()
+
+
+def test_idle_timeout_closes_both_sides(forward, targets):
+    def handler(conn):
+        conn.sendall(conn.recv(100))
+        start = time.monotonic()
+        outcome = read_outcome(conn, 5 * TIME_SCALE)[0]
+        return outcome, time.monotonic() - start
+
+    t = targets(handler)
+    f = forward(t.address, "--idle-timeout", "1")
+    c = f.connect()
+    c.sendall(b"ping")
+    assert c.recv(10) == b"ping"
+    start = time.monotonic()
+    outcome, _ = read_outcome(c, 1 + 3 * SLACK)
+    elapsed = time.monotonic() - start
+    c.close()
+    assert outcome == "eof" and 0.8 <= elapsed <= 1 + SLACK, (outcome, elapsed)
+    ((target_outcome, target_elapsed),) = t.wait_results(1)
+    assert target_outcome == "eof" and target_elapsed <= 1 + SLACK
+    f.wait_log(end="timeout")
+
+
+def test_traffic_keeps_a_connection_alive(forward, targets):
+    t = targets(echo)
+    f = forward(t.address, "--idle-timeout", "1")
+    c = f.connect()
+    for _ in range(8):  # 2 s in all, never 1 s quiet
+        c.sendall(b"tick")
+        assert c.recv(10) == b"tick"
+        time.sleep(0.25)
+    c.close()
+    f.wait_log(end="fin")
+
+
+def test_max_conns(forward, targets):
+    t = targets(echo)
+    f = forward(t.address, "--max-conns", "2", "--workers", "2")
+    a, b = f.connect(), f.connect()
+    for s in (a, b):
+        s.sendall(b"in")
+        assert s.recv(10) == b"in"
+    over = f.connect()
+    outcome, data = read_outcome(over, 3 * TIME_SCALE)
+    over.close()
+    assert outcome in ("eof", "rst") and data == b""
+    f.wait_log(end="limit")
+    assert t.accepted == 2  # the one over the limit never reached the target
+    a.close()
+    f.wait_log(end="fin")
+    c = f.connect()
+    c.sendall(b"again")
+    assert c.recv(10) == b"again"
+    for s in (b, c):
+        s.close()
+    f.wait_log(3, end="fin")
+    assert t.accepted == 3
+
+
+def test_deny_closes_before_connecting(forward, targets):
+    t = targets(echo)
+    f = forward(t.address, "--deny", "127.0.0.0/8")
+    c = f.connect()
+    outcome, data = read_outcome(c, 3 * TIME_SCALE)
+    c.close()
+    assert outcome in ("eof", "rst") and data == b""
+    (entry,) = f.wait_log(end="denied")
+    assert entry["up"] == "0" and entry["down"] == "0"
+    time.sleep(0.2)
+    assert t.accepted == 0
+
+
+@pytest.mark.parametrize("rules,allowed", [
+    (["--allow", "127.0.0.0/8"], True),
+    (["--allow", "10.0.0.0/8"], False),                    # ends in allow: the rest is denied
+    (["--deny", "10.0.0.0/8"], True),                      # ends in deny: the rest is allowed
+    (["--deny", "127.0.0.1", "--allow", "127.0.0.0/8"], False),  # first match wins
+    (["--allow", "127.0.0.1", "--deny", "127.0.0.0/8"], True),
+])
+def test_allow_deny_order(forward, targets, rules, allowed):
+    t = targets(echo)
+    f = forward(t.address, *rules)
+    c = f.connect()
+    c.sendall(b"hi")
+    outcome, data = read_outcome(c, 0.5 * TIME_SCALE)
+    c.close()
+    if allowed:
+        assert data == b"hi"
+    else:
+        assert outcome in ("eof", "rst") and data == b""
+        f.wait_log(end="denied")
+
+
+def test_many_concurrent_connections(forward, targets):
+    import selectors
+    n = 1000
+    t = targets(echo, backlog=1024)
+    f = forward(t.address)
+    sel = selectors.DefaultSelector()
+    socks = []
+    for i in range(n):
+        s = f.connect()
+        s.setblocking(False)
+        socks.append(s)
+    for i, s in enumerate(socks):
+        s.send(b"%06d" % i)
+        sel.register(s, selectors.EVENT_READ, i)
+    got = {}
+    deadline = time.monotonic() + 30 * TIME_SCALE
+    while len(got) < n and time.monotonic() < deadline:
+        for key, _ in sel.select(1):
+            data = key.fileobj.recv(16)
+            got[key.data] = data
+            sel.unregister(key.fileobj)
+    assert len(got) == n and all(got[i] == b"%06d" % i for i in range(n))
+    for s in socks:
+        s.close()
+    f.wait_log(n, timeout=20, end="fin")
+
+
+def test_sigterm_lets_open_connections_finish(forward, targets):
+    t = targets(echo)
+    f = forward(t.address, "--grace-period", "5")
+    c = f.connect()
+    c.sendall(b"one")
+    assert c.recv(10) == b"one"
+    f.proc.send_signal(__import__("signal").SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(OSError):  # the listener is closed
+        f.connect(timeout=1)
+    c.sendall(b"two")  # the open connection still flows
+    assert c.recv(10) == b"two"
+    c.close()
+    assert f.proc.wait(5 * TIME_SCALE) == 0
+    f.returncode = 0
+    assert "1 connection(s) forwarded" in f.stderr()
+    assert f.wait_log(end="fin")
+
+
+# ----------------------------------------------------------------------------------------------
+# The lecture's lab: client -> router:65535 -> server 192.168.17.17:80
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """Three namespaces (client, router, server) joined by two veth links; deleted afterwards
+    whatever happens. Router and server are on 192.168.17.0/24, client and router on a /24 of
+    10.200.0.0/16; the client has no route to 192.168.17.0/24."""
+    tag = f"{os.getpid() % 10000}{int(time.monotonic() * 1000) % 1000}"
+    names = {role: f"nf{role[0]}{tag}" for role in ("client", "router", "server")}
+    net = f"10.200.{os.getpid() % 250}"
+    made = []
+    try:
+        for ns in names.values():
+            run_cmd("ip", "netns", "add", ns)
+            made.append(ns)
+            run_cmd("ip", "-n", ns, "link", "set", "lo", "up")
+        c, r, s = names["client"], names["router"], names["server"]
+        # Create each veth pair inside one namespace and move its other end: nothing touches
+        # the host's own interfaces.
+        run_cmd("ip", "-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns", r)
+        run_cmd("ip", "-n", s, "link", "add", "eth0", "type", "veth", "peer", "name", "lan1", "netns", r)
+        for ns, dev, addr in ((c, "eth0", f"{net}.2/24"), (r, "lan0", f"{net}.1/24"),
+                              (r, "lan1", "192.168.17.1/24"), (s, "eth0", "192.168.17.17/24")):
+            run_cmd("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+            run_cmd("ip", "-n", ns, "link", "set", dev, "up")
+        yield {"client": c, "router": r, "server": s, "router_ip": f"{net}.1", "client_ip": f"{net}.2"}
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
+            for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                      text=True).stdout.split():
+                try:
+                    os.kill(int(pid), 9)
+                except OSError:
+                    pass
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_lab_router_forwards_port_65535_to_the_web_server(lab, forward, tmp_path):
+    root = tmp_path / "htdocs"
+    root.mkdir()
+    page = b"<!doctype html><title>lab</title>" + os.urandom(200_000).hex().encode() + b"\n"
+    (root / "index.html").write_bytes(page)
+    access_log = tmp_path / "access.log"
+    server = NuriServer(["--access-log", str(access_log), "--workers", "1"], tmp_path, root=root,
+                        listen=("192.168.17.17:80",))
+    # $NURI_SERVE_BIN: another build to play the web server (default: the binary under test).
+    if os.environ.get("NURI_SERVE_BIN"):
+        server.cmd[0] = os.environ["NURI_SERVE_BIN"]
+    server.cmd = ["ip", "netns", "exec", lab["server"], *server.cmd]
+    server.start()
+    try:
+        # Without the router's rule the client cannot reach the server at all.
+        direct = subprocess.run(["ip", "netns", "exec", lab["client"], "curl", "-sS", "--noproxy", "*",
+                                 "--max-time", "3", "http://192.168.17.17:80/"],
+                                capture_output=True, timeout=10 * TIME_SCALE)
+        assert direct.returncode != 0 and b"index" not in direct.stdout
+        f = forward("192.168.17.17:80", listen="0.0.0.0:65535", netns=lab["router"])
+        out = tmp_path / "got.html"
+        got = subprocess.run(["ip", "netns", "exec", lab["client"], "curl", "-sS", "--noproxy", "*",
+                              "--max-time", str(10 * TIME_SCALE), "-o", str(out),
+                              f"http://{lab['router_ip']}:65535/"],
+                             capture_output=True, timeout=20 * TIME_SCALE)
+        assert got.returncode == 0, got.stderr
+        assert out.read_bytes() == page
+        (entry,) = f.wait_log(end="fin")
+        assert entry["client"].startswith(lab["client_ip"] + ":")
+        assert entry["target"] == "192.168.17.17:80" and entry["listen"] == "0.0.0.0:65535"
+        assert int(entry["down"]) > len(page)
+        # The web server saw the router, not the client (no PROXY protocol yet).
+        deadline = time.monotonic() + 3 * TIME_SCALE
+        while time.monotonic() < deadline and not access_log.read_text().strip():
+            time.sleep(0.05)
+        assert access_log.read_text().startswith("192.168.17.1 ")
+    finally:
+        server.stop()
