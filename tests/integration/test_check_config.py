@@ -194,15 +194,24 @@ default = true
     assert "workers: 4" in out
 
 
-@pytest.mark.parametrize("setting", ["requests_per_second = 5", "burst = 5", "max_connections_per_client = 16"])
-def test_limits_not_enforced_yet_are_refused(tmp_path, setting):
-    """check-config must not call valid what nuri serve would refuse to start with."""
+@pytest.mark.parametrize("settings,shown", [
+    ("max_connections_per_client = 16", "10000 connections per worker, 16 per client, no rate limit;"),
+    ("requests_per_second = 5", "unlimited per client, 5 requests/s (burst 5);"),
+    ("requests_per_second = 2.5\nburst = 10", "unlimited per client, 2.5 requests/s (burst 10);"),
+    ("max_connections_per_client = 4\nrequests_per_second = 20\nburst = 40", "4 per client, 20 requests/s (burst 40);"),
+    ("burst = 5", "unlimited per client, no rate limit;"),  # a bucket size alone limits nothing
+])
+def test_per_client_limits_are_accepted_and_summarized(tmp_path, settings, shown):
+    """The per-client limits are enforced (issue 3): check-config calls them valid, as serve
+    starts with them, and the summary says what they will do."""
     path = tmp_path / "limits.toml"
-    path.write_text(f"[limits]\n{setting}\n")
+    path.write_text(f"[limits]\n{settings}\n")
     code, out, err = check(path)
-    key = setting.split(" ")[0]
-    assert code == 2, out
-    assert f"{path}: limits.{key} is not enforced by this version of nuri yet" in err
+    assert code == 0, err
+    assert "not enforced" not in out + err
+    limits = [line for line in out.splitlines() if line.startswith("limits: ")]
+    assert len(limits) == 1, out
+    assert shown in limits[0], limits[0]
 
 
 @pytest.mark.parametrize("special", ["/dev/full", "/dev/zero"])
