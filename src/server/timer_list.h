@@ -1,6 +1,8 @@
 #pragma once
 // Timeouts of one kind all have the same length, so a list in deadline order is enough:
-// append at the tail, expire from the head, unlink from anywhere. O(1), no heap.
+// append at the tail, expire from the head, unlink from anywhere. O(1), no heap. After a reload
+// shortens the length, new deadlines can be earlier than the tail's: those walk back from the
+// tail to their place, which costs only until the older, longer deadlines have run out.
 #include <cstdint>
 
 namespace nuri::server {
@@ -28,10 +30,12 @@ class TimerList {
     unlink(node);
     node.deadline_ms = now_ms + duration_ms_;
     node.list = this;
-    node.prev = tail_;
-    node.next = nullptr;
-    if (tail_) tail_->next = &node; else head_ = &node;
-    tail_ = &node;
+    TimerNode* after = tail_;
+    while (after && after->deadline_ms > node.deadline_ms) after = after->prev;
+    node.prev = after;
+    node.next = after ? after->next : head_;
+    if (node.next) node.next->prev = &node; else tail_ = &node;
+    if (after) after->next = &node; else head_ = &node;
   }
 
   /// Takes `node` off whichever list holds it.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 using nuri::server::TimerList;
 using nuri::server::TimerNode;
 
@@ -54,4 +56,20 @@ TEST(TimerList, UnlinkFromTheMiddleKeepsTheRest) {
   EXPECT_EQ(list.expired(100), &n[3]);
   TimerList::unlink(n[3]);
   EXPECT_EQ(list.expired(100), nullptr);
+}
+
+TEST(TimerList, ShorterDurationAfterReloadKeepsDeadlineOrder) {
+  TimerList list(100);
+  TimerNode old1, old2, fresh1, fresh2;
+  list.schedule(old1, 0);   // 100
+  list.schedule(old2, 10);  // 110
+  list.set_duration(20);    // a reload shortened the timeout
+  list.schedule(fresh1, 30);  // 50: before both old ones
+  list.schedule(fresh2, 95);  // 115: after both
+  std::vector<TimerNode*> order;
+  while (TimerNode* n = list.expired(1000)) {
+    order.push_back(n);
+    TimerList::unlink(*n);
+  }
+  EXPECT_EQ(order, (std::vector<TimerNode*>{&fresh1, &old1, &old2, &fresh2}));
 }
