@@ -9,7 +9,7 @@ packages=(
   # libraries (see docs/design.md for why each)
   libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libc-ares-dev libpcap-dev zlib1g-dev libcrypt-dev
   # tests
-  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps systemd
   # browser tests (tests/browser): headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium
   # benchmarks (peers and load generator)

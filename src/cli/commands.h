@@ -18,6 +18,8 @@ class ServeCommand {
   int run();
 
  private:
+  void apply_overrides(config::Config& config, const std::vector<config::Listener>& listeners) const;
+
   CLI::App* command_ = nullptr;
   config::Config config_;  // what the options say (defaults where not given)
   std::string config_file_;

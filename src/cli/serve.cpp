@@ -57,51 +57,55 @@ int ServeCommand::run() {
     }
     listeners.push_back({*address, {}, {}});
   }
-  config::Config config;
-  if (config_file_.empty()) {
-    config = config_;
-    config.listeners = std::move(listeners);
-    config::Location everything;
-    everything.dotfiles = dotfiles_;
-    config.hosts = {{{}, root_, {everything}}};
-    config.default_host = 0;
-  } else {
-    std::vector<std::string> errors;
-    auto loaded = config::load_config(config_file_, errors);
-    if (!loaded) {
-      for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
-      std::fprintf(stderr, "nuri serve: %s has %zu error(s); nothing was started\n", config_file_.c_str(), errors.size());
-      return 2;
+  // Called at start and on each SIGHUP: the file as it is now, with the command line on top.
+  auto load = [this, listeners](std::vector<std::string>& errors) -> std::optional<config::Config> {
+    config::Config config;
+    if (config_file_.empty()) {
+      config = config_;
+      // Without --listen: 127.0.0.1:8080, or the sockets systemd passed (socket activation).
+      if (command_->get_option("--listen")->count() > 0) config.listeners = listeners;
+      config::Location everything;
+      everything.dotfiles = dotfiles_;
+      config.hosts = {{{}, root_, {everything}}};
+      config.default_host = 0;
+    } else {
+      auto loaded = config::load_config(config_file_, errors);
+      if (!loaded) return std::nullopt;
+      config = std::move(*loaded);
+      apply_overrides(config, listeners);
     }
-    config = std::move(*loaded);
-    // What the command line says explicitly wins over the file.
-    auto given = [this](const char* name) { return command_->get_option(name)->count() > 0; };
-    if (given("--listen")) config.listeners = std::move(listeners);
-    if (given("--root")) config.hosts[config.default_host].root = root_;
-    if (given("--dotfiles")) {
-      for (auto& host : config.hosts) {
-        for (auto& location : host.locations) location.dotfiles = true;
-      }
+    if (config.limits.max_uri_size > config.limits.max_header_size) {
+      config.limits.max_uri_size = config.limits.max_header_size;
     }
-    if (given("--workers")) config.workers = config_.workers;
-    if (given("--access-log")) config.access_log = config_.access_log;
-    if (given("--server-tokens")) config.server_tokens = true;
-    const config::Limits& cli = config_.limits;
-    config::Limits& limits = config.limits;
-    if (given("--max-connections")) limits.max_connections = cli.max_connections;
-    if (given("--header-timeout")) limits.header_timeout = cli.header_timeout;
-    if (given("--idle-timeout")) limits.idle_timeout = cli.idle_timeout;
-    if (given("--body-timeout")) limits.body_timeout = cli.body_timeout;
-    if (given("--send-timeout")) limits.send_timeout = cli.send_timeout;
-    if (given("--grace-period")) limits.grace_period = cli.grace_period;
-    if (given("--max-body-size")) limits.max_body_size = cli.max_body_size;
-    if (given("--max-header-size")) limits.max_header_size = cli.max_header_size;
-    if (given("--max-uri-size")) limits.max_uri_size = cli.max_uri_size;
+    return config;
+  };
+  return server::serve(load);
+}
+
+void ServeCommand::apply_overrides(config::Config& config, const std::vector<config::Listener>& listeners) const {
+  // What the command line says explicitly wins over the file.
+  auto given = [this](const char* name) { return command_->get_option(name)->count() > 0; };
+  if (given("--listen")) config.listeners = listeners;
+  if (given("--root")) config.hosts[config.default_host].root = root_;
+  if (given("--dotfiles")) {
+    for (auto& host : config.hosts) {
+      for (auto& location : host.locations) location.dotfiles = true;
+    }
   }
-  if (config.limits.max_uri_size > config.limits.max_header_size) {
-    config.limits.max_uri_size = config.limits.max_header_size;
-  }
-  return server::serve(std::move(config));
+  if (given("--workers")) config.workers = config_.workers;
+  if (given("--access-log")) config.access_log = config_.access_log;
+  if (given("--server-tokens")) config.server_tokens = true;
+  const config::Limits& cli = config_.limits;
+  config::Limits& limits = config.limits;
+  if (given("--max-connections")) limits.max_connections = cli.max_connections;
+  if (given("--header-timeout")) limits.header_timeout = cli.header_timeout;
+  if (given("--idle-timeout")) limits.idle_timeout = cli.idle_timeout;
+  if (given("--body-timeout")) limits.body_timeout = cli.body_timeout;
+  if (given("--send-timeout")) limits.send_timeout = cli.send_timeout;
+  if (given("--grace-period")) limits.grace_period = cli.grace_period;
+  if (given("--max-body-size")) limits.max_body_size = cli.max_body_size;
+  if (given("--max-header-size")) limits.max_header_size = cli.max_header_size;
+  if (given("--max-uri-size")) limits.max_uri_size = cli.max_uri_size;
 }
 
 }  // namespace nuri::cli

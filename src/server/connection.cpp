@@ -116,7 +116,7 @@ void Connection::run() {
       return;
     }
     ensure_buffer();
-    std::size_t capacity = worker_.buffer_size();
+    std::size_t capacity = buffer_capacity_;
     if (end_ == capacity && state_ == State::head && start_ > 0) {
       std::memmove(buffer_, buffer_ + start_, end_ - start_);
       end_ -= start_;
@@ -536,12 +536,18 @@ void Connection::on_timeout() {
 }
 
 void Connection::ensure_buffer() {
-  if (!buffer_) buffer_ = worker_.take_buffer();
+  if (buffer_) return;
+  buffer_ = worker_.take_buffer();
+  buffer_capacity_ = worker_.buffer_size();
+  // Between requests: the limits of the site as it is now (a reload may have changed them).
+  const config::Limits& limits = worker_.limits();
+  parser_ = http::RequestParser(limits_from(limits));
+  chunked_ = http::ChunkedDecoder(limits.max_body_size);
 }
 
 void Connection::release_buffer() {
   if (buffer_) {
-    worker_.give_buffer(buffer_);
+    worker_.give_buffer(buffer_, buffer_capacity_);
     buffer_ = nullptr;
   }
   start_ = end_ = 0;

@@ -41,6 +41,10 @@ class Connection final : public net::EventHandler {
 
   bool is_open() const { return fd_ >= 0; }
 
+  /// The config listener it came in on; a reload renumbers listeners.
+  std::size_t listener() const { return listener_; }
+  void set_listener(std::size_t listener) { listener_ = listener; }
+
   /// For the status page: who, where, doing what.
   ConnectionInfo describe() const;
   bool is_idle() const;
@@ -82,6 +86,7 @@ class Connection final : public net::EventHandler {
   http::ChunkedDecoder chunked_;
 
   char* buffer_ = nullptr;   // read buffer from the worker's pool
+  std::size_t buffer_capacity_ = 0;  // its size (a reload may change the size of new ones)
   std::size_t start_ = 0;    // first byte of the current request
   std::size_t end_ = 0;      // end of received bytes
   std::size_t head_length_ = 0;

@@ -68,6 +68,7 @@ Lookup FileCache::open_uncached(std::string_view path, OpenFile*& out) {
     return {LookupKind::error, nullptr, EACCES};
   }
   auto* f = new OpenFile;
+  ++live_;
   f->owner = this;
   f->fd = fd;
   f->size = static_cast<std::uint64_t>(st.st_size);
@@ -146,6 +147,16 @@ void FileCache::drop(OpenFile* file) {
   if (file->in_memory) memory_used_ -= file->size;
   if (file->fd >= 0) ::close(file->fd);
   delete file;
+  --live_;
+}
+
+bool FileCache::in_use() const {
+  // Files out of the cache live only while a response holds them.
+  if (live_ > entries_.size()) return true;
+  for (const auto& [path, file] : entries_) {
+    if (file->refs > 0) return true;
+  }
+  return false;
 }
 
 void FileCache::evict_unused() {

@@ -67,6 +67,9 @@ class FileCache {
   /// entries; -1 with errno set on failure. The caller closes it.
   int open_directory(std::string_view path) const;
 
+  /// Whether a response still holds one of its files (then it must outlive them).
+  bool in_use() const;
+
  private:
   struct Hash {
     using is_transparent = void;
@@ -81,6 +84,7 @@ class FileCache {
   std::size_t max_memory_file_;
   std::size_t memory_budget_;
   std::size_t memory_used_ = 0;
+  std::size_t live_ = 0;  // OpenFiles not yet dropped, cached or not
   std::unordered_map<std::string, OpenFile*, Hash, std::equal_to<>> entries_;
 };
 

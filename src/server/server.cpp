@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -17,6 +19,8 @@
 
 #include "base/log.h"
 #include "net/socket.h"
+#include "server/listeners.h"
+#include "server/site.h"
 #include "server/worker.h"
 
 namespace nuri::server {
@@ -60,90 +64,231 @@ bool drop_privileges(const std::string& user) {
 
 }  // namespace
 
-int serve(config::Config config) {
-  if (auto refused = config::unenforced_settings(config); !refused.empty()) {
-    for (const std::string& line : refused) fmt::print(stderr, "nuri serve: {}\n", line);
-    return 2;
-  }
-  if (config.listeners.empty()) config.listeners.push_back({*net::SocketAddress::parse("127.0.0.1:8080"), {}, {}});
+namespace {
+
+// Fills in what a configuration leaves out. Listeners are filled in by ListenerSet::prepare.
+void complete(config::Config& config) {
   if (config.hosts.empty()) config.hosts.push_back({{}, {}, {config::Location{}}});
   if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());
-  const unsigned workers_count = config.workers;
+}
 
-  net::FileDescriptor log;
-  if (config.access_log == "-") {
-    log.reset(::dup(STDOUT_FILENO));
-  } else if (!config.access_log.empty()) {
-    log.reset(::open(config.access_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!log) {
-      fmt::print(stderr, "nuri serve: cannot open access log {}: {}\n", config.access_log, std::strerror(errno));
-      return 1;
+// Opens the access log `path` ("-": standard output); an invalid descriptor when there is none.
+bool open_access_log(const std::string& path, net::FileDescriptor& out, std::string& error) {
+  out.reset();
+  if (path == "-") {
+    out.reset(::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0));
+  } else if (!path.empty()) {
+    out.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!out) {
+      error = fmt::format("cannot open access log {}: {}", path, std::strerror(errno));
+      return false;
     }
   }
+  return true;
+}
 
-  // Each worker gets its own socket per listener (SO_REUSEPORT): the kernel spreads new
-  // connections over them and no lock is shared. The first socket fixes the port (for port 0).
-  std::vector<std::vector<Worker::ListenSocket>> sockets(workers_count);
-  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
-    net::SocketAddress& address = config.listeners[i].address;
-    std::string error;
-    net::FileDescriptor first = net::listen_tcp(address, 4096, error);
-    if (!first) {
-      fmt::print(stderr, "nuri serve: {}\n", error);
-      return 1;
-    }
-    address = net::local_address(first.get());
-    sockets[0].push_back({std::move(first), i});
-    for (unsigned w = 1; w < workers_count; ++w) {
-      net::FileDescriptor fd = net::listen_tcp(address, 4096, error);
-      if (!fd) {
-        fmt::print(stderr, "nuri serve: {}\n", error);
-        return 1;
-      }
-      sockets[w].push_back({std::move(fd), i});
-    }
-  }
+// The running server as the main thread sees it: what a reload replaces.
+class Server {
+ public:
+  explicit Server(ConfigLoader load) : load_(std::move(load)) {}
 
+  int run();
+
+ private:
+  bool start(config::Config config);
+  void reload();
+  void reopen_logs();
+  void wait_for_workers(std::uint64_t generation);
+
+  ConfigLoader load_;
+  unsigned workers_count_ = 1;
+  std::string user_;
+  std::unique_ptr<ListenerSet> listeners_;
+  std::shared_ptr<const Site> site_;
+  net::FileDescriptor log_;
+  ServerState state_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint64_t generation_ = 0;
+};
+
+bool Server::start(config::Config config) {
+  complete(config);
+  workers_count_ = config.workers;
+  user_ = config.user;
+  listeners_ = std::make_unique<ListenerSet>(workers_count_);
   std::string error;
-  Site site(std::move(config), error);
+  if (!listeners_->adopt_inherited(error) || !listeners_->prepare(config.listeners, error) ||
+      !open_access_log(config.access_log, log_, error)) {
+    fmt::print(stderr, "nuri serve: {}\n", error);
+    return false;
+  }
+  site_ = std::make_shared<const Site>(std::move(config), error);
   if (!error.empty()) {
     fmt::print(stderr, "nuri serve: {}\n", error);
-    return 1;
+    return false;
   }
-  const config::Config& cfg = site.config();
-  if (!cfg.user.empty() && !drop_privileges(cfg.user)) return 1;
+  if (!user_.empty() && !drop_privileges(user_)) return false;
+  state_.started = std::time(nullptr);
+  state_.config_loaded.store(state_.started);
+  for (unsigned w = 0; w < workers_count_; ++w) {
+    workers_.push_back(std::make_unique<Worker>(site_, listeners_->sockets_for(w), log_.get(), state_, w));
+    state_.workers.push_back(&workers_.back()->stats());
+  }
+  listeners_->commit();
+  return true;
+}
 
-  // Signals are taken by this thread alone, with sigwait; the workers never see them.
+void Server::reload() {
+  std::shared_ptr<const Site> previous = site_;  // keeps `old` alive to the end
+  const config::Config& old = previous->config();
+  std::vector<std::string> errors;
+  std::optional<config::Config> next = load_(errors);
+  if (next) {
+    for (const std::string& line : config::unenforced_settings(*next)) errors.push_back(line);
+    if (!errors.empty()) next.reset();
+  }
+  if (!next) {
+    for (const std::string& e : errors) base::log_error("{}", e);
+    base::log_error("reload refused: {} has {} error(s); the running configuration stays", old.source, errors.size());
+    return;
+  }
+  complete(*next);
+  // What was fixed at start: the threads, and who the process runs as.
+  if (next->workers != workers_count_) {
+    base::log_warn("reload: workers = {} takes effect at the next start; {} keep running", next->workers, workers_count_);
+    next->workers = workers_count_;
+  }
+  if (next->user != user_) base::log_warn("reload: user = \"{}\" takes effect at the next start", next->user);
+
+  std::string error;
+  net::FileDescriptor log;
+  if (!listeners_->prepare(next->listeners, error) || !open_access_log(next->access_log, log, error)) {
+    listeners_->rollback();
+    base::log_error("reload refused: {}; the running configuration stays", error);
+    return;
+  }
+  auto site = std::make_shared<const Site>(std::move(*next), error);
+  if (!error.empty()) {
+    listeners_->rollback();
+    base::log_error("reload refused: {}; the running configuration stays", error);
+    return;
+  }
+  const config::Config& now = site->config();
+  // Listeners keep their connections when their address stays.
+  std::vector<std::size_t> map(old.listeners.size(), Worker::kGone);
+  for (std::size_t i = 0; i < old.listeners.size(); ++i) {
+    for (std::size_t j = 0; j < now.listeners.size(); ++j) {
+      if (old.listeners[i].address.to_string() == now.listeners[j].address.to_string()) map[i] = j;
+    }
+  }
+  ++generation_;
+  for (unsigned w = 0; w < workers_count_; ++w) {
+    Worker::Generation g;
+    g.number = generation_;
+    g.site = site;
+    g.listeners = listeners_->sockets_for(w);
+    g.listener_map = map;
+    g.log_fd = log.get();
+    workers_[w]->reload(std::move(g));
+  }
+  wait_for_workers(generation_);
+  // Every worker has switched: what only the old configuration used can go.
+  listeners_->commit();
+  log_ = std::move(log);
+  site_ = std::move(site);
+  state_.reloads.fetch_add(1, std::memory_order_relaxed);
+  state_.config_loaded.store(std::time(nullptr));
+  for (const auto& l : now.listeners) {
+    bool kept = false;
+    for (const auto& o : old.listeners) kept = kept || o.address.to_string() == l.address.to_string();
+    if (!kept) base::log_info("reload: now also listening on {}", l.address.url());
+  }
+  base::log_info("reloaded {}: {} listener(s), {} host(s); open connections kept",
+                 now.source.empty() ? std::string("the configuration") : now.source, now.listeners.size(),
+                 now.hosts.size());
+}
+
+void Server::wait_for_workers(std::uint64_t generation) {
+  // A worker switches at its next loop iteration, which the reload's wake-up starts at once.
+  for (auto& w : workers_) {
+    while (w->generation() < generation) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void Server::reopen_logs() {
+  const std::string& path = site_->config().access_log;
+  if (path.empty() || path == "-" || !log_) {
+    base::log_info("SIGUSR1: no access log file to reopen");
+    return;
+  }
+  net::FileDescriptor fresh;
+  std::string error;
+  if (!open_access_log(path, fresh, error)) {
+    base::log_error("SIGUSR1: {}; still writing to the old file", error);
+    return;
+  }
+  // dup3 swaps the file under the descriptor number the workers write to, in one step:
+  // no line is lost or split between the rotated file and the new one.
+  if (::dup3(fresh.get(), log_.get(), O_CLOEXEC) < 0) {
+    base::log_error("SIGUSR1: cannot switch to the reopened {}: {}", path, std::strerror(errno));
+    return;
+  }
+  base::log_info("SIGUSR1: reopened {}", path);
+}
+
+int Server::run() {
+  // Signals are taken by this thread alone, with sigwait; the workers never see them. They are
+  // blocked before any thread starts, so that every thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  ServerState state;
-  state.started = std::time(nullptr);
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned w = 0; w < workers_count; ++w) {
-    workers.push_back(std::make_unique<Worker>(site, std::move(sockets[w]), log.get(), state, w));
-    state.workers.push_back(&workers.back()->stats());
+  std::vector<std::string> errors;
+  std::optional<config::Config> config = load_(errors);
+  if (config) {
+    for (const std::string& line : config::unenforced_settings(*config)) errors.push_back(line);
   }
+  if (!errors.empty()) {
+    for (const std::string& e : errors) fmt::print(stderr, "{}\n", e);
+    fmt::print(stderr, "nuri serve: the configuration has {} error(s); nothing was started\n", errors.size());
+    return 2;
+  }
+  if (!start(std::move(*config))) return 1;
+
+  const config::Config& cfg = site_->config();
   for (const auto& listener : cfg.listeners) print_listener(listener.address);
+  if (std::size_t n = listeners_->inherited_count(); n > 0) fmt::print("nuri serve: {} socket(s) from systemd\n", n);
   const std::string& root = cfg.hosts[cfg.default_host].root;
-  fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C\n", workers_count,
+  fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C, reload the configuration with SIGHUP\n", workers_count_,
              root.empty() ? std::string("serving the built-in welcome site") : "serving " + root);
   std::fflush(stdout);
 
   std::vector<std::thread> threads;
-  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+  for (auto& w : workers_) threads.emplace_back([&w] { w->run(); });
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number == SIGHUP) {
+      reload();
+    } else if (signal_number == SIGUSR1) {
+      reopen_logs();
+    } else {
+      break;
+    }
+  }
   base::log_info("{}: finishing requests in flight (up to {} s), then exiting", strsignal(signal_number),
-                 cfg.limits.grace_period);
-  for (auto& w : workers) w->stop();
+                 site_->config().limits.grace_period);
+  for (auto& w : workers_) w->stop();
+  listeners_->close_all();  // the workers close their duplicates as they stop
   for (auto& t : threads) t.join();
   return 0;
 }
+
+}  // namespace
+
+int serve(ConfigLoader load) { return Server(std::move(load)).run(); }
 
 }  // namespace nuri::server

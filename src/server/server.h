@@ -1,11 +1,21 @@
 #pragma once
-// `nuri serve`: binds the listeners, starts the workers, and runs until SIGTERM/SIGINT.
+// `nuri serve`: binds the listeners, starts the workers, and runs until SIGTERM/SIGINT. SIGHUP
+// reloads the configuration, SIGUSR1 reopens the access log.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "config/config.h"
 
 namespace nuri::server {
 
-/// Runs the server described by `config` until SIGTERM or SIGINT, then drains and returns 0.
-/// Start-up errors (port in use, unusable root...) are printed as one line; returns 1.
-int serve(config::Config config);
+/// Builds the configuration (the file and what the command line overrides): at start and again
+/// on each SIGHUP. nullopt, with each error in `errors`, when it is invalid.
+using ConfigLoader = std::function<std::optional<config::Config>(std::vector<std::string>& errors)>;
+
+/// Runs the server until SIGTERM or SIGINT, then drains and returns 0. An invalid configuration
+/// returns 2 and start-up errors (port in use, unusable root...) return 1, each printed as one line.
+int serve(ConfigLoader load);
 
 }  // namespace nuri::server

@@ -88,6 +88,13 @@ void StaticHandler::release(OpenFile* file) {
   if (file && file->owner) file->owner->release(file);
 }
 
+bool StaticHandler::in_use() const {
+  for (const auto& cache : caches_) {
+    if (cache->in_use()) return true;
+  }
+  return false;
+}
+
 void StaticHandler::handle(const http::Request& request, Response& res, std::int64_t now_ms, const sockaddr* client,
                            std::size_t listener) {
   if (http::normalize_path(request.path, path_) != Status::ok) return set_error_response(res, Status::bad_request);

@@ -28,6 +28,9 @@ class StaticHandler {
   /// Gives back the file reference a response held (after it was sent or dropped).
   void release(OpenFile* file);
 
+  /// Whether a response still holds a file of this handler's caches.
+  bool in_use() const;
+
  private:
   Lookup lookup(const SiteLocation& location, std::string_view path, std::int64_t now_ms);
   void serve_location(const http::Request& request, Response& response, std::int64_t now_ms,

@@ -88,6 +88,9 @@ struct ServerState {
   std::vector<WorkerStats*> workers;
   /// Until when workers publish their connection tables (someone looked at the status page).
   std::atomic<std::time_t> watched_until{0};
+  /// Successful reloads (SIGHUP) and when the configuration in use was read.
+  std::atomic<std::uint64_t> reloads{0};
+  std::atomic<std::time_t> config_loaded{0};
 };
 
 }  // namespace nuri::server

@@ -52,8 +52,9 @@ class Worker::Waker final : public net::EventHandler {
   explicit Waker(Worker& worker) : worker_(worker), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
   void on_event(std::uint32_t) override {
     std::uint64_t value;
+    // Only wakes the loop: run() acts on stop and reload once this batch of events is done,
+    // so that no event of the batch can reach an acceptor those replace.
     [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
-    if (worker_.stop_requested_.load()) worker_.begin_drain();
   }
   void wake() {
     std::uint64_t one = 1;
@@ -66,24 +67,29 @@ class Worker::Waker final : public net::EventHandler {
   net::FileDescriptor fd_;
 };
 
-Worker::Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state, std::size_t index)
-    : header_timers(to_ms(site.config().limits.header_timeout)),
-      idle_timers(to_ms(site.config().limits.idle_timeout)),
-      body_timers(to_ms(site.config().limits.body_timeout)),
-      send_timers(to_ms(site.config().limits.send_timeout)),
+Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state,
+               std::size_t index)
+    : header_timers(to_ms(site->config().limits.header_timeout)),
+      idle_timers(to_ms(site->config().limits.idle_timeout)),
+      body_timers(to_ms(site->config().limits.body_timeout)),
+      send_timers(to_ms(site->config().limits.send_timeout)),
       linger_timers(2000),
-      site_(site),
+      site_(std::move(site)),
       state_(state),
       index_(index),
-      listeners_(std::move(listeners)),
-      handler_(site),
-      access_log_(log_fd, site.config().access_log_format),
-      buffer_size_(site.config().limits.max_header_size + 4096),
+      handler_(std::make_unique<StaticHandler>(*site_)),
+      access_log_(log_fd, site_->config().access_log_format),
+      buffer_size_(site_->config().limits.max_header_size + 4096),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   now_ms_ = base::monotonic_ms();
   now_seconds_ = std::time(nullptr);
   waker_ = std::make_unique<Waker>(*this);
   loop_.add(waker_->fd(), EPOLLIN, waker_.get());
+  add_listeners(std::move(listeners));
+}
+
+void Worker::add_listeners(std::vector<ListenSocket> listeners) {
+  listeners_ = std::move(listeners);
   for (auto& l : listeners_) {
     acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.listener));
     loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
@@ -92,6 +98,7 @@ Worker::Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd
 
 Worker::~Worker() {
   while (!connections_.empty()) connections_.back()->close();
+  retired_handlers_.clear();
   for (Connection* c : retired_) delete c;
   for (Connection* c : spare_) delete c;
   for (char* b : buffers_) delete[] b;
@@ -102,6 +109,64 @@ void Worker::stop() {
   waker_->wake();
 }
 
+void Worker::reload(Generation next) {
+  {
+    std::lock_guard lock(reload_mutex_);
+    pending_ = std::move(next);
+  }
+  reload_requested_.store(true, std::memory_order_release);
+  waker_->wake();
+}
+
+void Worker::apply_reload() {
+  std::optional<Generation> next;
+  {
+    std::lock_guard lock(reload_mutex_);
+    next.swap(pending_);
+  }
+  if (!next) return;
+  // Lines already formatted go to the old log in the old format.
+  if (access_log_.enabled()) access_log_.flush();
+  access_log_ = AccessLog(next->log_fd, next->site->config().access_log_format);
+  retired_handlers_.emplace_back(std::move(site_), std::move(handler_));
+  site_ = std::move(next->site);
+  handler_ = std::make_unique<StaticHandler>(*site_);
+
+  const config::Limits& l = site_->config().limits;
+  header_timers.set_duration(to_ms(l.header_timeout));
+  idle_timers.set_duration(to_ms(l.idle_timeout));
+  body_timers.set_duration(to_ms(l.body_timeout));
+  send_timers.set_duration(to_ms(l.send_timeout));
+  std::size_t size = l.max_header_size + 4096;
+  if (size != buffer_size_) {
+    // Connections holding a buffer keep it until their request is read; new ones get the new size.
+    for (char* b : buffers_) delete[] b;
+    buffers_.clear();
+    buffer_size_ = size;
+  }
+
+  if (!draining_) {
+    for (auto& a : acceptors_) loop_.remove(a->fd());
+    acceptors_.clear();
+    add_listeners(std::move(next->listeners));  // the old duplicates close; the sockets stay open
+  }
+  std::vector<Connection*> all = connections_;  // drain() may close (and retire) connections
+  for (Connection* c : all) {
+    std::size_t old = c->listener();
+    std::size_t moved = old < next->listener_map.size() ? next->listener_map[old] : kGone;
+    if (moved == kGone) {
+      c->drain();  // its listener was removed: finish what it asked, then close
+    } else {
+      c->set_listener(moved);
+    }
+  }
+  generation_.store(next->number, std::memory_order_release);
+}
+
+void Worker::free_unused_generations() {
+  std::erase_if(retired_handlers_, [](const auto& entry) { return !entry.second->in_use(); });
+}
+
 char* Worker::take_buffer() {
   if (buffers_.empty()) return new char[buffer_size_];
   char* b = buffers_.back();
@@ -109,9 +174,9 @@ char* Worker::take_buffer() {
   return b;
 }
 
-void Worker::give_buffer(char* buffer) {
+void Worker::give_buffer(char* buffer, std::size_t size) {
   // Keep a few for reuse; an idle connection holds none.
-  if (buffers_.size() < 256) {
+  if (size == buffer_size_ && buffers_.size() < 256) {
     buffers_.push_back(buffer);
   } else {
     delete[] buffer;
@@ -140,7 +205,7 @@ void Worker::reject_busy(int fd) {
 }
 
 void Worker::accept_from(int listen_fd, std::size_t listener) {
-  const config::Listener& rules = site_.config().listeners[listener];
+  const config::Listener& rules = site_->config().listeners[listener];
   for (;;) {
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof peer;
@@ -228,6 +293,8 @@ void Worker::run() {
     now_ms_ = base::monotonic_ms();  // before the handlers run: they schedule timers from it
     now_seconds_ = std::time(nullptr);
     loop_.dispatch(ready);
+    if (reload_requested_.exchange(false, std::memory_order_acquire)) apply_reload();
+    if (!draining_ && stop_requested_.load(std::memory_order_relaxed)) begin_drain();
     expire_timers();
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
@@ -237,6 +304,7 @@ void Worker::run() {
     if (access_log_.enabled()) access_log_.flush();
     for (Connection* c : retired_) spare_.push_back(c);
     retired_.clear();
+    if (!retired_handlers_.empty()) free_unused_generations();
     if (spare_.size() > 1024) {
       for (std::size_t i = 1024; i < spare_.size(); ++i) delete spare_[i];
       spare_.resize(1024);

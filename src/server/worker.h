@@ -1,9 +1,12 @@
 #pragma once
 // A worker: one thread, one epoll loop, its own listening sockets (SO_REUSEPORT), connections,
-// buffers, file caches and log buffer. Workers share nothing but the read-only Site.
+// buffers, file caches and log buffer. Workers share nothing but the read-only Site, which a
+// reload replaces between two loop iterations.
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "http/date.h"
@@ -11,6 +14,7 @@
 #include "net/event_loop.h"
 #include "server/access_log.h"
 #include "server/file_cache.h"
+#include "server/listeners.h"
 #include "server/site.h"
 #include "server/stats.h"
 #include "server/response.h"
@@ -23,15 +27,21 @@ class Connection;
 
 class Worker {
  public:
-  /// A listening socket of this worker and the index of the config listener it belongs to.
-  struct ListenSocket {
-    net::FileDescriptor fd;
-    std::size_t listener = 0;
+  /// What a reload hands to each worker.
+  struct Generation {
+    std::uint64_t number = 0;
+    std::shared_ptr<const Site> site;
+    std::vector<ListenSocket> listeners;  ///< this worker's, indexed by the new config
+    /// Old listener index → new one; npos: the listener is gone (its connections finish and close).
+    std::vector<std::size_t> listener_map;
+    int log_fd = -1;  ///< the access log (borrowed), or -1
   };
+  static constexpr std::size_t kGone = static_cast<std::size_t>(-1);
 
   /// `log_fd`: the access log, or -1. `state`: what all workers share (counters, start time);
   /// `index`: this worker's place in state.workers.
-  Worker(const Site& site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state, std::size_t index);
+  Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state,
+         std::size_t index);
   ~Worker();
 
   /// The thread's body: runs until stop() and the drain are done.
@@ -40,14 +50,20 @@ class Worker {
   /// From any thread: stop accepting, finish in-flight requests, then return from run().
   void stop();
 
+  /// From any thread: switch to `next` at the next loop iteration. Requests already dispatched
+  /// finish as they were; open connections stay and their next requests see the new site.
+  void reload(Generation next);
+  /// The number of the last generation this worker switched to.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   // What connections use.
-  const Site& site() const { return site_; }
-  const config::Limits& limits() const { return site_.config().limits; }
+  const Site& site() const { return *site_; }
+  const config::Limits& limits() const { return site_->config().limits; }
   net::EventLoop& loop() { return loop_; }
   std::int64_t now_ms() const { return now_ms_; }
   http::DateCache& dates() { return dates_; }
   AccessLog& access_log() { return access_log_; }
-  StaticHandler& handler() { return handler_; }
+  StaticHandler& handler() { return *handler_; }
   http::Request& request() { return request_; }
   Response& response() { return response_; }
   bool draining() const { return draining_; }
@@ -67,8 +83,9 @@ class Worker {
   TimerList send_timers;
   TimerList linger_timers;
 
+  /// A read buffer of buffer_size() bytes; give it back with the size it had.
   char* take_buffer();
-  void give_buffer(char* buffer);
+  void give_buffer(char* buffer, std::size_t size);
   std::size_t buffer_size() const { return buffer_size_; }
 
   /// A connection closed: it goes back to the pool after this loop iteration.
@@ -82,9 +99,12 @@ class Worker {
   void reject_busy(int fd);
   void expire_timers();
   void begin_drain();
+  void apply_reload();
+  void add_listeners(std::vector<ListenSocket> listeners);
+  void free_unused_generations();
   int next_timeout_ms() const;
 
-  const Site& site_;
+  std::shared_ptr<const Site> site_;
   ServerState& state_;
   std::size_t index_;
   WorkerStats stats_;
@@ -94,7 +114,9 @@ class Worker {
   std::vector<ListenSocket> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<Waker> waker_;
-  StaticHandler handler_;
+  std::unique_ptr<StaticHandler> handler_;
+  // Handlers of earlier generations, with their sites, kept while responses send their files.
+  std::vector<std::pair<std::shared_ptr<const Site>, std::unique_ptr<StaticHandler>>> retired_handlers_;
   AccessLog access_log_;
   http::DateCache dates_;
   http::Request request_;
@@ -107,6 +129,11 @@ class Worker {
   std::vector<char*> buffers_;
   std::size_t buffer_size_;
   net::FileDescriptor reserve_fd_;  // given up to accept (and refuse) when out of descriptors
+
+  std::mutex reload_mutex_;
+  std::optional<Generation> pending_;  // guarded by reload_mutex_
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> reload_requested_{false};
 
   std::atomic<bool> stop_requested_{false};
   bool draining_ = false;
