@@ -41,7 +41,7 @@ class CheckConfigCommand {
   std::string file_;
 };
 
-/// `nuri forward LISTEN TARGET`: the TCP port forwarder (the lecture's NAT rule).
+/// `nuri forward LISTEN TARGET...`: the TCP port forwarder (the lecture's NAT rule).
 class ForwardCommand {
  public:
   void add_to(CLI::App& app);
@@ -53,7 +53,8 @@ class ForwardCommand {
   CLI::Option* allow_ = nullptr;
   CLI::Option* deny_ = nullptr;
   std::string listen_;
-  std::string target_;
+  std::vector<std::string> targets_;
+  std::string balance_ = "round-robin";
   std::vector<std::string> allow_values_;
   std::vector<std::string> deny_values_;
   forward::Rule rule_;

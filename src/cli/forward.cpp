@@ -21,8 +21,13 @@ void ForwardCommand::add_to(CLI::App& app) {
       "  limit, shutdown or error. A refused or unreachable target resets the client's connection.");
   command_->add_option("LISTEN", listen_, "ADDR:PORT to accept connections on (0.0.0.0:65535, [::]:8080, 127.0.0.1:0)")
       ->required();
-  command_->add_option("TARGET", target_, "HOST:PORT to pass them to (192.168.17.17:80, [::1]:80, backend.lan:80)")
+  command_->add_option("TARGET", targets_,
+                       "HOST:PORT to pass them to (192.168.17.17:80, [::1]:80, backend.lan:80); several: see --balance")
       ->required();
+  command_->add_option("--balance", balance_,
+                       "With several targets: round-robin, or first (the first that is up; the rest are backups). "
+                       "Either way a target that fails is skipped for the next")
+      ->check(CLI::IsMember({"round-robin", "first"}));
   allow_ = command_->add_option("--allow", allow_values_, "Accept clients in this CIDR range (repeatable, ordered)")
                ->allow_extra_args(false);
   deny_ = command_->add_option("--deny", deny_values_, "Close clients in this CIDR range at once (repeatable, ordered)")
@@ -48,13 +53,16 @@ int ForwardCommand::run() {
     return 2;
   }
   rule_.listen = *listen;
-  std::string error;
-  auto target = forward::resolve_target(target_, error);
-  if (!target) {
-    std::fprintf(stderr, "nuri forward: %s\n", error.c_str());
-    return 2;
+  for (const std::string& text : targets_) {
+    std::string error;
+    auto target = forward::resolve_target(text, error);
+    if (!target) {
+      std::fprintf(stderr, "nuri forward: %s\n", error.c_str());
+      return 2;
+    }
+    rule_.targets.push_back(*target);
   }
-  rule_.target = *target;
+  rule_.balance = balance_ == "first" ? forward::Balance::first : forward::Balance::round_robin;
   // The order of --allow and --deny between each other matters: CLI11 keeps it in parse_order().
   std::size_t next_allow = 0;
   std::size_t next_deny = 0;

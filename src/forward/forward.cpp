@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "base/log.h"
 #include "forward/worker.h"
@@ -77,7 +78,7 @@ int run(Options options) {
     auto state = std::make_unique<RuleState>();
     state->rule = rule;
     state->listen_text = rule.listen.to_string();
-    state->target_text = rule.target.to_string();
+    for (const net::SocketAddress& t : rule.targets) state->target_texts.push_back(t.to_string());
     rules.push_back(std::move(state));
   }
 
@@ -94,8 +95,11 @@ int run(Options options) {
     workers.push_back(std::make_unique<Worker>(rules, std::move(sockets[w]), log.get(), options.grace_period));
   }
   for (const auto& r : rules) {
-    fmt::print("nuri forward: listening on {} ({}), forwarding to {}\n", r->listen_text, reach(r->rule.listen),
-               r->target_text);
+    std::string targets = fmt::format("{}", fmt::join(r->target_texts, ", "));
+    if (r->target_texts.size() > 1) {
+      targets += r->rule.balance == Balance::round_robin ? " (round-robin)" : " (the first that is up)";
+    }
+    fmt::print("nuri forward: listening on {} ({}), forwarding to {}\n", r->listen_text, reach(r->rule.listen), targets);
   }
   fmt::print("nuri forward: {} worker(s); stop with Ctrl-C\n", options.workers);
   std::fflush(stdout);
@@ -111,7 +115,7 @@ int run(Options options) {
   for (auto& t : threads) t.join();
   for (const auto& r : rules) {
     base::log_info("forward {} -> {}: {} connection(s) forwarded, {} denied, {} over --max-conns", r->listen_text,
-                   r->target_text, r->accepted.load(), r->denied.load(), r->over_limit.load());
+                   fmt::join(r->target_texts, ","), r->accepted.load(), r->denied.load(), r->over_limit.load());
   }
   return 0;
 }

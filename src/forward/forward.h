@@ -2,6 +2,7 @@
 // `nuri forward`: a TCP port forwarder, the lecture's NAT rule (router:65535 -> 192.168.17.17:80)
 // as a program. Each worker thread has its own epoll loop and its own SO_REUSEPORT listening
 // socket per rule, and relays bytes with splice(2) through a pipe per direction.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,15 +11,27 @@
 
 namespace nuri::forward {
 
-/// One forwarding rule: what arrives on `listen` goes to `target`.
+/// How a new connection picks among several targets. Either way, a target that refuses, cannot
+/// be reached or does not answer in time is skipped for the next one (failover), and is avoided
+/// for the next kTargetRestMs while another is available.
+enum class Balance {
+  round_robin,  ///< each new connection starts at the target after the previous one's
+  first,        ///< always the first target that is up; the others are backups
+};
+
+/// One forwarding rule: what arrives on `listen` goes to one of `targets`.
 struct Rule {
   net::SocketAddress listen;
-  net::SocketAddress target;
+  std::vector<net::SocketAddress> targets;
+  Balance balance = Balance::round_robin;
   std::vector<net::AccessRule> access;  ///< checked right after accept, before connecting
   unsigned max_conns = 0;               ///< open connections of this rule at once; 0: no limit
   double connect_timeout = 10;          ///< seconds for the target to accept
   double idle_timeout = 600;            ///< seconds without a byte either way (nginx's proxy_timeout)
 };
+
+/// How long a target that failed is avoided while another one is available.
+constexpr std::int64_t kTargetRestMs = 10'000;
 
 struct Options {
   std::vector<Rule> rules;

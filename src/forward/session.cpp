@@ -54,17 +54,28 @@ Session::Session(Worker& worker, std::size_t rule, int client_fd, const sockaddr
 }
 
 void Session::start() {
-  const Rule& rule = worker_.rule(rule_).rule;
   set_nodelay(client_.fd);
   worker_.loop().add(client_.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, &client_);
   state_ = State::connecting;
-  target_.fd = ::socket(rule.target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (target_.fd < 0 || !worker_.take_pipe(up_.pipe) || !worker_.take_pipe(down_.pipe)) {
+  if (!worker_.take_pipe(up_.pipe) || !worker_.take_pipe(down_.pipe)) {
+    error_ = errno;
+    return finish(EndReason::error, true, false);
+  }
+  target_index_ = worker_.pick_target(rule_);
+  connect_target();
+}
+
+void Session::connect_target() {
+  const net::SocketAddress& target = worker_.rule(rule_).rule.targets[target_index_];
+  ++attempts_;
+  target_.readable = target_.writable = false;
+  target_.fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (target_.fd < 0) {
     error_ = errno;
     return finish(EndReason::error, true, false);
   }
   set_nodelay(target_.fd);
-  int rc = ::connect(target_.fd, rule.target.get(), rule.target.length());
+  int rc = ::connect(target_.fd, target.get(), target.length());
   if (rc != 0 && errno != EINPROGRESS) return connect_failed(errno);
   worker_.loop().add(target_.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, &target_);
   if (rc == 0) return connected();
@@ -109,6 +120,16 @@ void Session::connect_failed(int error) {
     case EHOSTDOWN:
     case ENETDOWN: reason = EndReason::unreachable; break;
     default: error_ = error; break;
+  }
+  worker_.target_failed(rule_, target_index_);
+  const std::size_t targets = worker_.rule(rule_).rule.targets.size();
+  if (attempts_ < targets && !worker_.draining()) {
+    // Failover: the client waits a little longer and never learns that one target was down.
+    server::TimerList::unlink(timer);
+    ::close(target_.fd);  // also leaves the epoll set
+    target_.fd = -1;
+    target_index_ = (target_index_ + 1) % targets;
+    return connect_target();
   }
   // The client's connection was accepted before we knew: a reset tells it what a direct
   // connection would have (refused), where a FIN would look like an empty answer.
@@ -202,7 +223,7 @@ void Session::reset_by(Side& broken) {
 }
 
 void Session::on_timeout() {
-  if (state_ == State::connecting) return finish(EndReason::connect_timeout, true, false);
+  if (state_ == State::connecting) return connect_failed(ETIMEDOUT);
   finish(EndReason::timeout, false, false);
 }
 
@@ -218,10 +239,10 @@ void Session::finish(EndReason reason, bool rst_client, bool rst_target) {
   RuleState& rule = worker_.rule(rule_);
   rule.open.fetch_sub(1, std::memory_order_relaxed);
   if (reason == EndReason::error && error_ != 0) {
-    base::log_error("forward {} -> {}: {}", peer_.to_string(), rule.target_text, std::strerror(error_));
+    base::log_error("forward {} -> {}: {}", peer_.to_string(), rule.target_texts[target_index_], std::strerror(error_));
   }
   std::string client = peer_.to_string();
-  worker_.log({client, rule.listen_text, rule.target_text, up_.bytes, down_.bytes, worker_.now_ms() - started_ms_, reason});
+  worker_.log({client, rule.listen_text, rule.target_texts[target_index_], up_.bytes, down_.bytes, worker_.now_ms() - started_ms_, reason});
   worker_.retire(this);
 }
 

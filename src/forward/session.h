@@ -53,6 +53,7 @@ class Session {
   enum class Pump : std::uint8_t { ok, reset_from, reset_to, error };
 
   void on_event(Side& side, std::uint32_t events);
+  void connect_target();
   void check_connect();
   void connect_failed(int error);
   void connected();
@@ -70,6 +71,8 @@ class Session {
   net::SocketAddress peer_;
   std::int64_t started_ms_;
   int error_ = 0;  // errno behind EndReason::error
+  std::size_t target_index_ = 0;  // in the rule's targets
+  std::size_t attempts_ = 0;      // targets tried so far (failover tries each once)
 };
 
 }  // namespace nuri::forward

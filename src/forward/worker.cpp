@@ -66,7 +66,8 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
       grace_ms_(to_ms(grace_period)) {
   now_ms_ = base::monotonic_ms();
   for (const auto& r : rules_) {
-    timers_.push_back({server::TimerList(to_ms(r->rule.connect_timeout)), server::TimerList(to_ms(r->rule.idle_timeout))});
+    local_.push_back({server::TimerList(to_ms(r->rule.connect_timeout)), server::TimerList(to_ms(r->rule.idle_timeout)), 0,
+                      std::vector<std::int64_t>(r->rule.targets.size(), 0)});
   }
   waker_ = std::make_unique<Waker>(*this);
   loop_.add(waker_->fd(), EPOLLIN, waker_.get());
@@ -120,6 +121,25 @@ void Worker::give_pipe(Pipe& pipe) {
   pipe = {};
 }
 
+std::size_t Worker::pick_target(std::size_t rule) {
+  RuleLocal& local = local_[rule];
+  const std::size_t n = local.resting_until.size();
+  std::size_t start = 0;
+  if (rules_[rule]->rule.balance == Balance::round_robin) {
+    start = local.next_target;
+    local.next_target = (start + 1) % n;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t candidate = (start + i) % n;
+    if (local.resting_until[candidate] <= now_ms_) return candidate;
+  }
+  return start;  // all failed lately: trying one beats refusing the client
+}
+
+void Worker::target_failed(std::size_t rule, std::size_t target) {
+  local_[rule].resting_until[target] = now_ms_ + kTargetRestMs;
+}
+
 void Worker::retire(Session* s) {
   std::size_t i = s->index_in_worker;
   sessions_[i] = sessions_.back();
@@ -162,7 +182,9 @@ void Worker::refuse(int fd, const sockaddr* peer, socklen_t length, std::size_t 
   if (log_fd_ < 0) return;
   RuleState& r = *rules_[rule];
   std::string client = net::SocketAddress::from(peer, length).to_string();
-  log({client, r.listen_text, r.target_text, 0, 0, 0, why});
+  // No target was chosen; with only one, it is the one the client meant.
+  std::string_view target = r.target_texts.size() == 1 ? std::string_view(r.target_texts[0]) : "-";
+  log({client, r.listen_text, target, 0, 0, 0, why});
 }
 
 void Worker::accept_from(int listen_fd, std::size_t rule) {
@@ -217,7 +239,7 @@ void Worker::begin_drain() {
 }
 
 void Worker::expire_timers() {
-  for (RuleTimers& t : timers_) {
+  for (RuleLocal& t : local_) {
     for (server::TimerList* list : {&t.connect, &t.idle}) {
       while (server::TimerNode* node = list->expired(now_ms_)) {
         static_cast<Session*>(node->owner)->on_timeout();
@@ -229,7 +251,7 @@ void Worker::expire_timers() {
 
 int Worker::next_timeout_ms() const {
   std::int64_t next = now_ms_ + 1000;
-  for (const RuleTimers& t : timers_) {
+  for (const RuleLocal& t : local_) {
     for (const server::TimerList* list : {&t.connect, &t.idle}) {
       std::int64_t d = list->next_deadline();
       if (d >= 0) next = std::min(next, d);

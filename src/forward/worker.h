@@ -23,7 +23,7 @@ class Session;
 struct RuleState {
   Rule rule;
   std::string listen_text;  ///< for log lines
-  std::string target_text;
+  std::vector<std::string> target_texts;
   std::atomic<unsigned> open{0};  ///< sessions open now, all workers together
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> denied{0};
@@ -61,22 +61,31 @@ class Worker {
   net::EventLoop& loop() { return loop_; }
   std::int64_t now_ms() const { return now_ms_; }
   RuleState& rule(std::size_t i) { return *rules_[i]; }
-  server::TimerList& connect_timers(std::size_t rule) { return timers_[rule].connect; }
-  server::TimerList& idle_timers(std::size_t rule) { return timers_[rule].idle; }
+  server::TimerList& connect_timers(std::size_t rule) { return local_[rule].connect; }
+  server::TimerList& idle_timers(std::size_t rule) { return local_[rule].idle; }
+  /// The target a new connection of `rule` tries first (round-robin or first, skipping targets
+  /// that failed lately unless all did).
+  std::size_t pick_target(std::size_t rule);
+  /// Connecting to it failed: others go first for a while.
+  void target_failed(std::size_t rule, std::size_t target);
   /// An empty pipe (from the pool, or a new one); false when out of descriptors.
   bool take_pipe(Pipe& pipe);
   /// Back to the pool if empty, else closed (what is in it is lost with the connection).
   void give_pipe(Pipe& pipe);
   void log(const ConnectionRecord& record);
+  bool draining() const { return draining_; }
   /// A session ended: freed after this loop iteration (an event for it may still be queued).
   void retire(Session* session);
 
  private:
   class Acceptor;
   class Waker;
-  struct RuleTimers {
+  // What this worker keeps per rule.
+  struct RuleLocal {
     server::TimerList connect;
     server::TimerList idle;
+    std::size_t next_target = 0;              // round-robin position
+    std::vector<std::int64_t> resting_until;  // per target: failed lately, avoid until then
   };
 
   void accept_from(int listen_fd, std::size_t rule);
@@ -93,7 +102,7 @@ class Worker {
   std::vector<Listener> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<Waker> waker_;
-  std::vector<RuleTimers> timers_;
+  std::vector<RuleLocal> local_;
   net::EventLoop loop_;
   std::int64_t now_ms_ = 0;
 

@@ -555,6 +555,94 @@ def test_sigterm_lets_open_connections_finish(forward, targets):
 
 
 # ----------------------------------------------------------------------------------------------
+# Several targets
+
+
+def _one_echo(f):
+    c = f.connect()
+    c.sendall(b"hey")
+    assert c.recv(10) == b"hey"
+    c.shutdown(socket.SHUT_WR)
+    assert read_outcome(c, 5 * TIME_SCALE)[0] == "eof"
+    c.close()
+
+
+def test_round_robin_over_targets(forward, targets):
+    a, b = targets(echo), targets(echo)
+    f = forward(a.address, b.address, "--workers", "1")
+    assert f"forwarding to {a.address}, {b.address} (round-robin)" in f.stdout
+    for _ in range(4):
+        _one_echo(f)
+    entries = f.wait_log(4, end="fin")
+    assert [e["target"] for e in entries] == [a.address, b.address] * 2
+    assert (a.accepted, b.accepted) == (2, 2)
+
+
+def test_failover_skips_a_dead_target(forward, targets):
+    live = targets(echo)
+    dead = f"127.0.0.1:{closed_port()}"
+    f = forward(dead, live.address, "--workers", "1")
+    for _ in range(3):
+        _one_echo(f)  # the client never notices the dead one
+    entries = f.wait_log(3, end="fin")
+    assert all(e["target"] == live.address for e in entries)
+    assert live.accepted == 3
+
+
+def test_failover_after_connect_timeout(forward, targets):
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(hole.getsockname())
+            fillers.append(s)
+        time.sleep(0.2)
+        live = targets(echo)
+        f = forward("127.0.0.1:%d" % hole.getsockname()[1], live.address, "--workers", "1",
+                    "--connect-timeout", "0.5")
+        start = time.monotonic()
+        _one_echo(f)
+        assert 0.4 <= time.monotonic() - start <= 0.5 + SLACK
+        start = time.monotonic()
+        _one_echo(f)  # the silent target rests: no second wait
+        assert time.monotonic() - start < 0.4 * TIME_SCALE
+        assert live.accepted == 2
+    finally:
+        for s in fillers:
+            s.close()
+        hole.close()
+
+
+def test_balance_first_uses_backups_only_when_needed(forward, targets):
+    primary, backup = targets(echo), targets(echo)
+    f = forward(primary.address, backup.address, "--balance", "first", "--workers", "1")
+    assert "(the first that is up)" in f.stdout
+    for _ in range(3):
+        _one_echo(f)
+    assert (primary.accepted, backup.accepted) == (3, 0)
+    primary.close()
+    for _ in range(2):
+        _one_echo(f)
+    assert backup.accepted == 2
+
+
+def test_all_targets_down_is_refused(forward):
+    f = forward(f"127.0.0.1:{closed_port()}", f"127.0.0.1:{closed_port()}")
+    try:
+        c = f.connect()
+    except ConnectionResetError:
+        pass
+    else:
+        assert read_outcome(c, 3 * TIME_SCALE)[0] in ("rst", "eof")
+        c.close()
+    f.wait_log(end="refused")
+
+
+# ----------------------------------------------------------------------------------------------
 # The lecture's lab: client -> router:65535 -> server 192.168.17.17:80
 
 
