@@ -55,6 +55,7 @@ class ForwardCommand {
   std::string listen_;
   std::vector<std::string> targets_;
   std::string balance_ = "round-robin";
+  std::string proxy_protocol_;
   std::vector<std::string> allow_values_;
   std::vector<std::string> deny_values_;
   forward::Rule rule_;

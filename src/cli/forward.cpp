@@ -38,6 +38,9 @@ void ForwardCommand::add_to(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   command_->add_option("--idle-timeout", rule_.idle_timeout, "Seconds without a byte either way before closing")
       ->check(CLI::PositiveNumber);
+  command_->add_option("--proxy-protocol", proxy_protocol_,
+                       "Send the target a PROXY protocol header (v1: text, v2: binary) with the client's address")
+      ->check(CLI::IsMember({"v1", "v2"}));
   command_->add_option("--log", options_.log, "Connection log: a file, '-' for stdout, '' for none");
   command_->add_option("--workers", options_.workers, "Worker threads, each with its own event loop (0: one per core)")
       ->check(CLI::Range(0u, 1024u));
@@ -63,6 +66,8 @@ int ForwardCommand::run() {
     rule_.targets.push_back(*target);
   }
   rule_.balance = balance_ == "first" ? forward::Balance::first : forward::Balance::round_robin;
+  if (proxy_protocol_ == "v1") rule_.proxy_protocol = forward::ProxyProtocol::v1;
+  if (proxy_protocol_ == "v2") rule_.proxy_protocol = forward::ProxyProtocol::v2;
   // The order of --allow and --deny between each other matters: CLI11 keeps it in parse_order().
   std::size_t next_allow = 0;
   std::size_t next_deny = 0;

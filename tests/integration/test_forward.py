@@ -643,6 +643,65 @@ def test_all_targets_down_is_refused(forward):
 
 
 # ----------------------------------------------------------------------------------------------
+# PROXY protocol
+
+
+def _read_exactly(conn, n):
+    out = b""
+    while len(out) < n:
+        chunk = conn.recv(n - len(out))
+        assert chunk, f"EOF after {out!r}"
+        out += chunk
+    return out
+
+
+def test_proxy_protocol_v1_tells_the_client_address(forward, targets):
+    def handler(conn):
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += conn.recv(1)
+        data = recv_all(conn)
+        conn.close()
+        return line, data
+
+    t = targets(handler)
+    f = forward(t.address, "--proxy-protocol", "v1")
+    c = f.connect()
+    c.sendall(b"payload")
+    c.shutdown(socket.SHUT_WR)
+    client_port = c.getsockname()[1]
+    assert recv_all(c) == b""
+    c.close()
+    ((line, data),) = t.wait_results(1)
+    assert line == f"PROXY TCP4 127.0.0.1 127.0.0.1 {client_port} {f.port}\r\n".encode()
+    assert data == b"payload"
+    (entry,) = f.wait_log(end="fin")
+    assert entry["up"] == "7"  # the header is not the client's
+
+
+def test_proxy_protocol_v2_binary_header(forward, targets):
+    def handler(conn):
+        head = _read_exactly(conn, 16)
+        body = _read_exactly(conn, struct.unpack("!H", head[14:16])[0])
+        data = recv_all(conn)
+        conn.close()
+        return head, body, data
+
+    t = targets(handler)
+    f = forward(t.address, "--proxy-protocol", "v2")
+    c = f.connect()
+    c.sendall(b"after the header")
+    c.shutdown(socket.SHUT_WR)
+    client_port = c.getsockname()[1]
+    assert recv_all(c) == b""
+    c.close()
+    ((head, body, data),) = t.wait_results(1)
+    assert head[:12] == b"\r\n\r\n\x00\r\nQUIT\n" and head[12] == 0x21 and head[13] == 0x11
+    assert body == socket.inet_aton("127.0.0.1") * 2 + struct.pack("!HH", client_port, f.port)
+    assert data == b"after the header"
+
+
+# ----------------------------------------------------------------------------------------------
 # The lecture's lab: client -> router:65535 -> server 192.168.17.17:80
 
 
