@@ -41,6 +41,9 @@ void ForwardCommand::add_to(CLI::App& app) {
   command_->add_option("--proxy-protocol", proxy_protocol_,
                        "Send the target a PROXY protocol header (v1: text, v2: binary) with the client's address")
       ->check(CLI::IsMember({"v1", "v2"}));
+  command_->add_flag("--udp", rule_.udp,
+                     "Forward UDP instead of TCP: a session per client address, ended after --idle-timeout "
+                     "(default 30 s for UDP) or past --max-conns sessions");
   command_->add_option("--log", options_.log, "Connection log: a file, '-' for stdout, '' for none");
   command_->add_option("--workers", options_.workers, "Worker threads, each with its own event loop (0: one per core)")
       ->check(CLI::Range(0u, 1024u));
@@ -82,6 +85,13 @@ int ForwardCommand::run() {
       return 2;
     }
     rule_.access.push_back({allow, *range});
+  }
+  if (rule_.udp && command_->get_option("--idle-timeout")->count() == 0) {
+    rule_.idle_timeout = 30;  // a NAT table's usual UDP timeout, not a TCP connection's 10 minutes
+  }
+  if (rule_.udp && rule_.proxy_protocol != forward::ProxyProtocol::none) {
+    std::fprintf(stderr, "nuri forward: --proxy-protocol is for TCP; it cannot be used with --udp\n");
+    return 2;
   }
   options_.rules = {rule_};
   return forward::run(std::move(options_));

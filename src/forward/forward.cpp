@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 
 #include "base/log.h"
+#include "forward/udp.h"
 #include "forward/worker.h"
 #include "net/socket.h"
 
@@ -67,17 +68,17 @@ int run(Options options) {
     Rule& rule = options.rules[i];
     std::string error;
     for (unsigned w = 0; w < options.workers; ++w) {
-      net::FileDescriptor fd = net::listen_tcp(rule.listen, 4096, error);
+      net::FileDescriptor fd = rule.udp ? listen_udp(rule.listen, error) : net::listen_tcp(rule.listen, 4096, error);
       if (!fd) {
         fmt::print(stderr, "nuri forward: {}\n", error);
         return 1;
       }
       if (w == 0) rule.listen = net::local_address(fd.get());
-      sockets[w].push_back({std::move(fd), i});
+      sockets[w].push_back({std::move(fd), i, rule.udp});
     }
     auto state = std::make_unique<RuleState>();
     state->rule = rule;
-    state->listen_text = rule.listen.to_string();
+    state->listen_text = rule.listen.to_string() + (rule.udp ? "/udp" : "");
     for (const net::SocketAddress& t : rule.targets) state->target_texts.push_back(t.to_string());
     rules.push_back(std::move(state));
   }
@@ -99,7 +100,8 @@ int run(Options options) {
     if (r->target_texts.size() > 1) {
       targets += r->rule.balance == Balance::round_robin ? " (round-robin)" : " (the first that is up)";
     }
-    fmt::print("nuri forward: listening on {} ({}), forwarding to {}\n", r->listen_text, reach(r->rule.listen), targets);
+    fmt::print("nuri forward: listening on {} ({}{}), forwarding to {}\n", r->rule.listen.to_string(),
+               r->rule.udp ? "UDP, " : "", reach(r->rule.listen), targets);
   }
   fmt::print("nuri forward: {} worker(s); stop with Ctrl-C\n", options.workers);
   std::fflush(stdout);

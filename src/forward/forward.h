@@ -30,6 +30,7 @@ struct Rule {
   double connect_timeout = 10;          ///< seconds for the target to accept
   double idle_timeout = 600;            ///< seconds without a byte either way (nginx's proxy_timeout)
   ProxyProtocol proxy_protocol = ProxyProtocol::none;  ///< header sent to the target first
+  bool udp = false;  ///< UDP sessions per client address instead of TCP connections
 };
 
 /// How long a target that failed is avoided while another one is available.

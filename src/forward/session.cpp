@@ -48,7 +48,7 @@ Session::Session(Worker& worker, std::size_t rule, int client_fd, const sockaddr
       down_{&target_, &client_, {}},
       peer_(net::SocketAddress::from(peer, peer_length)),
       started_ms_(worker.now_ms()) {
-  timer.owner = this;
+  timer.owner = static_cast<Timed*>(this);
   client_.session = this;
   client_.fd = client_fd;
   target_.session = this;

@@ -18,7 +18,7 @@
 
 namespace nuri::forward {
 
-class Session {
+class Session final : public Timed {
  public:
   /// Takes over the accepted `client_fd` of rule number `rule`.
   Session(Worker& worker, std::size_t rule, int client_fd, const sockaddr* peer, socklen_t peer_length);
@@ -26,7 +26,7 @@ class Session {
   /// Starts the non-blocking connect to the target.
   void start();
   /// The connect or idle timer ran out.
-  void on_timeout();
+  void on_timeout() override;
   /// Ends the session now (both sockets closed; a reset where `rst_*` says) and logs it.
   void finish(EndReason reason, bool rst_client, bool rst_target);
 

@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "forward/session.h"
+#include "forward/udp.h"
 
 namespace nuri::forward {
 
@@ -72,12 +73,18 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
   waker_ = std::make_unique<Waker>(*this);
   loop_.add(waker_->fd(), EPOLLIN, waker_.get());
   for (auto& l : listeners_) {
-    acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.rule));
-    loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
+    if (l.udp) {
+      udp_.push_back(std::make_unique<UdpRelay>(*this, l.rule, l.fd.get()));
+      loop_.add(l.fd.get(), EPOLLIN, udp_.back().get());
+    } else {
+      acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.rule));
+      loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
+    }
   }
 }
 
 Worker::~Worker() {
+  udp_.clear();  // their sessions log and use the timers: before the members go
   while (!sessions_.empty()) sessions_.back()->finish(EndReason::shutdown, false, false);
   for (Session* s : retired_) delete s;
   release_pipes();
@@ -235,6 +242,11 @@ void Worker::begin_drain() {
   draining_ = true;
   drain_deadline_ms_ = now_ms_ + grace_ms_;
   for (auto& a : acceptors_) loop_.remove(a->fd());
+  for (auto& u : udp_) {
+    // UDP has nothing to finish: a datagram in flight is as good as lost either way.
+    loop_.remove(u->fd());
+    u->end_all(EndReason::shutdown);
+  }
   listeners_.clear();  // closing them refuses new connections
 }
 
@@ -242,7 +254,7 @@ void Worker::expire_timers() {
   for (RuleLocal& t : local_) {
     for (server::TimerList* list : {&t.connect, &t.idle}) {
       while (server::TimerNode* node = list->expired(now_ms_)) {
-        static_cast<Session*>(node->owner)->on_timeout();
+        static_cast<Timed*>(node->owner)->on_timeout();
         if (node->list == list && node->deadline_ms <= now_ms_) server::TimerList::unlink(*node);  // never loop forever
       }
     }
@@ -269,6 +281,7 @@ void Worker::run() {
     if (!log_buffer_.empty()) flush_log();
     for (Session* s : retired_) delete s;
     retired_.clear();
+    for (auto& u : udp_) u->collect();
     if (ready == 0 && sessions_.empty()) release_pipes();
     if (draining_) {
       if (sessions_.empty()) break;

@@ -18,6 +18,14 @@
 namespace nuri::forward {
 
 class Session;
+class UdpRelay;
+
+/// What a worker's timer lists hold (TimerNode::owner): a TCP session or a UDP table entry.
+class Timed {
+ public:
+  virtual ~Timed() = default;
+  virtual void on_timeout() = 0;
+};
 
 /// A rule and what all workers count for it.
 struct RuleState {
@@ -43,6 +51,7 @@ class Worker {
   struct Listener {
     net::FileDescriptor fd;
     std::size_t rule = 0;
+    bool udp = false;
   };
 
   /// `log_fd`: where log lines go, or -1.
@@ -101,6 +110,7 @@ class Worker {
   std::vector<std::unique_ptr<RuleState>>& rules_;
   std::vector<Listener> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<UdpRelay>> udp_;
   std::unique_ptr<Waker> waker_;
   std::vector<RuleLocal> local_;
   net::EventLoop loop_;

@@ -702,6 +702,130 @@ def test_proxy_protocol_v2_binary_header(forward, targets):
 
 
 # ----------------------------------------------------------------------------------------------
+# UDP
+
+
+class UdpEcho:
+    """A UDP echo server on 127.0.0.1 that records the peers it heard from."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.peers = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.peers.append(peer)
+            self.sock.sendto(data, peer)
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def udp_echo():
+    e = UdpEcho()
+    yield e
+    e.close()
+
+
+def udp_client(f, timeout=2.0):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(timeout * TIME_SCALE)
+    c.connect(f.addr)
+    return c
+
+
+def test_udp_banner_and_help():
+    assert "--udp" in run_nuri("forward", "--help").stdout.decode()
+    p = run_nuri("forward", "127.0.0.1:0", "127.0.0.1:53", "--udp", "--proxy-protocol", "v1")
+    assert p.returncode == 2 and b"--proxy-protocol is for TCP" in p.stderr
+
+
+def test_udp_many_clients_each_its_own_session(forward, udp_echo):
+    f = forward(udp_echo.address, "--udp", "--idle-timeout", "1")
+    assert "(UDP, this machine only)" in f.stdout
+    clients = [udp_client(f) for _ in range(200)]
+    for round_ in range(3):
+        for i, c in enumerate(clients):
+            c.send(b"%d:%d" % (i, round_))
+        for i, c in enumerate(clients):
+            assert c.recv(100) == b"%d:%d" % (i, round_)
+    # One socket to the target per client: the target saw 200 peers, each three times.
+    assert len(set(udp_echo.peers)) == 200 and len(udp_echo.peers) == 600
+    entries = f.wait_log(200, timeout=5, end="timeout")
+    assert all(e["listen"] == f"127.0.0.1:{f.port}/udp" and e["up"] == e["down"] for e in entries)
+    assert {e["client"] for e in entries} == {"127.0.0.1:%d" % c.getsockname()[1] for c in clients}
+    for c in clients:
+        c.close()
+
+
+def test_udp_idle_timeout_ends_the_session(forward, udp_echo):
+    f = forward(udp_echo.address, "--udp", "--idle-timeout", "0.5")
+    c = udp_client(f)
+    c.send(b"first")
+    assert c.recv(10) == b"first"
+    (entry,) = f.wait_log(end="timeout")
+    assert entry["up"] == "5" and entry["down"] == "5"
+    assert 400 <= int(entry["ms"]) <= 500 + SLACK * 1000
+    c.send(b"again")  # a new session, with a new socket towards the target
+    assert c.recv(10) == b"again"
+    assert len(set(udp_echo.peers)) == 2
+    c.close()
+    f.wait_log(2, end="timeout")
+
+
+def test_udp_max_conns_bounds_the_table(forward, udp_echo):
+    f = forward(udp_echo.address, "--udp", "--idle-timeout", "1", "--max-conns", "2", "--workers", "1")
+    a, b, over = udp_client(f), udp_client(f), udp_client(f, timeout=0.5)
+    for c in (a, b):
+        c.send(b"in")
+        assert c.recv(10) == b"in"
+    over.send(b"out")
+    with pytest.raises(socket.timeout):
+        over.recv(10)
+    assert len(set(udp_echo.peers)) == 2
+    for c in (a, b, over):
+        c.close()
+    f.wait_log(2, end="timeout")
+    f.stop()
+    assert "0 denied, 1 over --max-conns" in f.stderr()
+
+
+def test_udp_deny_drops_datagrams(forward, udp_echo):
+    f = forward(udp_echo.address, "--udp", "--idle-timeout", "1", "--deny", "127.0.0.1")
+    c = udp_client(f, timeout=0.5)
+    c.send(b"knock")
+    with pytest.raises(socket.timeout):
+        c.recv(10)
+    c.close()
+    assert udp_echo.peers == []
+
+
+def test_udp_target_not_listening_is_refused(forward):
+    f = forward(f"127.0.0.1:{closed_port()}", "--udp", "--idle-timeout", "5")
+    c = udp_client(f, timeout=0.5)
+    c.send(b"anyone?")
+    with pytest.raises(socket.timeout):
+        c.recv(10)
+    c.close()
+    f.wait_log(end="refused")  # the ICMP port unreachable ends the session at once
+
+
+# ----------------------------------------------------------------------------------------------
 # The lecture's lab: client -> router:65535 -> server 192.168.17.17:80
 
 
