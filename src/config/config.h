@@ -109,11 +109,6 @@ std::optional<Config> load_config(const std::string& path, std::vector<std::stri
 /// The same from TOML text; `source` names it in error messages.
 std::optional<Config> parse_config(std::string_view text, const std::string& source, std::vector<std::string>& errors);
 
-/// Settings that `config` asks for but this version of nuri does not enforce yet, each as one
-/// line "SOURCE: KEY is not enforced by this version of nuri yet". Both check-config and serve
-/// refuse such a config: starting anyway would let an operator believe a limit holds.
-std::vector<std::string> unenforced_settings(const Config& config);
-
 /// A few lines describing what the config will do (listeners and who can reach them, hosts and
 /// their roots), for `nuri check-config`.
 std::string summarize(const Config& config);

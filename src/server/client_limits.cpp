@@ -58,12 +58,8 @@ std::size_t ClientLimits::capacity_for(const config::Limits& limits, std::size_t
 }
 
 ClientLimits::ClientLimits(const config::Limits& limits, std::size_t capacity)
-    : max_connections_(limits.max_connections_per_client),
-      rate_(limits.requests_per_second),
-      // A bucket smaller than one token would refuse every request forever.
-      burst_(std::max(1.0, limits.burst > 0 ? limits.burst : limits.requests_per_second)),
-      rate_enabled_(limits.requests_per_second > 0),
-      enabled_(max_connections_ > 0 || rate_enabled_) {
+    : enabled_(limits.max_connections_per_client > 0 || limits.requests_per_second > 0) {
+  set_limits(limits);
   if (!enabled_) return;
   capacity = std::clamp<std::size_t>(capacity, 1, kMaxCapacity);
   stripes_count_ = 1;
@@ -123,12 +119,12 @@ double ClientLimits::refilled(const Entry& e, std::int64_t now_ms) const {
   // behind refilled_ms: then nothing is added (and refilled_ms never goes back).
   if (now_ms <= e.refilled_ms) return e.tokens;
   // Multiply before dividing: 500 ms at 2/s is exactly one token.
-  return std::min(burst_, e.tokens + static_cast<double>(now_ms - e.refilled_ms) * rate_ / 1000.0);
+  return std::min(burst(), e.tokens + static_cast<double>(now_ms - e.refilled_ms) * rate() / 1000.0);
 }
 
 bool ClientLimits::reclaimable(const Entry& e, std::int64_t now_ms) const {
   // No connection and a full bucket: forgetting the client changes nothing it would notice.
-  return e.connections == 0 && (!rate_enabled_ || refilled(e, now_ms) >= burst_);
+  return e.connections == 0 && (!rate_enabled() || refilled(e, now_ms) >= burst());
 }
 
 std::uint32_t ClientLimits::find(const Stripe& s, const Key& key, std::uint64_t h) const {
@@ -147,7 +143,7 @@ std::uint32_t ClientLimits::insert(Stripe& s, const Key& key, std::uint64_t h, s
   Entry& e = s.entries[i];
   e.key = key;
   e.hash = h;
-  e.tokens = burst_;
+  e.tokens = burst();
   e.refilled_ms = now_ms;
   e.connections = 0;
   ++e.generation;
@@ -211,6 +207,14 @@ bool ClientLimits::make_room(Stripe& s, std::int64_t now_ms) {
   return false;
 }
 
+void ClientLimits::set_limits(const config::Limits& limits) {
+  max_connections_.store(limits.max_connections_per_client, std::memory_order_relaxed);
+  rate_.store(limits.requests_per_second, std::memory_order_relaxed);
+  // A bucket smaller than one token would refuse every request forever.
+  burst_.store(std::max(1.0, limits.burst > 0 ? limits.burst : limits.requests_per_second), std::memory_order_relaxed);
+  rate_enabled_.store(limits.requests_per_second > 0, std::memory_order_relaxed);
+}
+
 ClientLimits::Admit ClientLimits::try_open(const sockaddr* peer, std::int64_t now_ms, Slot& slot) {
   slot = Slot{};
   Key key;
@@ -230,7 +234,7 @@ ClientLimits::Admit ClientLimits::try_open(const sockaddr* peer, std::int64_t no
     if (i == kEmpty) return Admit::table_full;
   }
   Entry& e = s.entries[i];
-  if (max_connections_ != 0 && e.connections >= max_connections_) return Admit::over_limit;
+  if (std::uint32_t most = max_connections(); most != 0 && e.connections >= most) return Admit::over_limit;
   ++e.connections;
   slot.stripe = stripe;
   slot.entry = i;
@@ -249,7 +253,7 @@ void ClientLimits::release(Slot& slot) {
   --e.connections;
   // Tokens only grow between requests: full at the last refill is full now. Such an entry is
   // forgotten at once; one still refilling waits for make_room.
-  if (e.connections == 0 && (!rate_enabled_ || e.tokens >= burst_)) remove(s, i);
+  if (e.connections == 0 && (!rate_enabled() || e.tokens >= burst())) remove(s, i);
 }
 
 bool ClientLimits::take(const Slot& slot, std::int64_t now_ms, std::uint32_t& retry_after_seconds) {
@@ -264,7 +268,9 @@ bool ClientLimits::take(const Slot& slot, std::int64_t now_ms, std::uint32_t& re
     return true;
   }
   // A refused request takes nothing: a client that waits Retry-After gets its token.
-  double wait = std::ceil((1 - e.tokens) / rate_);
+  double rate = this->rate();
+  if (rate <= 0) return true;  // a reload switched the rate limit off meanwhile
+  double wait = std::ceil((1 - e.tokens) / rate);
   retry_after_seconds = wait >= 4294967295.0 ? UINT32_MAX : std::max<std::uint32_t>(1, static_cast<std::uint32_t>(wait));
   return false;
 }

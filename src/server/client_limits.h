@@ -16,6 +16,7 @@
 // open connections is a newcomer refused (Admit::table_full): the limits fail closed.
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -53,8 +54,13 @@ class ClientLimits {
   ClientLimits(const ClientLimits&) = delete;
   ClientLimits& operator=(const ClientLimits&) = delete;
 
-  /// False when both limits are 0: then the server need not call anything here.
+  /// False when both limits were 0 at construction: then there is no table, and the server need
+  /// not call anything here.
   bool enabled() const { return enabled_; }
+
+  /// A reload's new values (from any thread). Counts and buckets carry on; limits set to 0 stop
+  /// limiting. A table built disabled stays disabled: build a new one to switch limits on.
+  void set_limits(const config::Limits& limits);
 
   /// On accept: counts a connection from `peer`'s address (IPv4, IPv6; an IPv4-mapped IPv6
   /// address counts as the IPv4 one; the port is ignored). On ok, `slot` is held (or left empty
@@ -72,7 +78,7 @@ class ClientLimits {
   /// empty; then `retry_after_seconds` is the whole seconds until one is available (at least 1),
   /// for Retry-After. Always true with an empty slot or without a rate limit.
   bool take_request(const Slot& slot, std::int64_t now_ms, std::uint32_t& retry_after_seconds) {
-    if (!slot.held() || !rate_enabled_) return true;
+    if (!slot.held() || !rate_enabled()) return true;
     return take(slot, now_ms, retry_after_seconds);
   }
 
@@ -108,10 +114,17 @@ class ClientLimits {
   void remove(Stripe& s, std::uint32_t entry);
   bool make_room(Stripe& s, std::int64_t now_ms);
 
-  std::uint32_t max_connections_;  // 0: unlimited
-  double rate_;                    // tokens per second; 0: no rate limit
-  double burst_;                   // bucket size, at least one token
-  bool rate_enabled_;
+  // Read without the stripe locks, since a reload may change them at any time: a request that
+  // sees the old rate next to the new burst is harmless.
+  std::uint32_t max_connections() const { return max_connections_.load(std::memory_order_relaxed); }
+  double rate() const { return rate_.load(std::memory_order_relaxed); }
+  double burst() const { return burst_.load(std::memory_order_relaxed); }
+  bool rate_enabled() const { return rate_enabled_.load(std::memory_order_relaxed); }
+
+  std::atomic<std::uint32_t> max_connections_{0};  // 0: unlimited
+  std::atomic<double> rate_{0};                    // tokens per second; 0: no rate limit
+  std::atomic<double> burst_{1};                   // bucket size, at least one token
+  std::atomic<bool> rate_enabled_{false};
   bool enabled_;
   std::uint64_t seed_[2] = {};
   std::size_t stripes_count_ = 0;

@@ -161,11 +161,28 @@ bool Connection::process() {
         respond_error(r.status, first_line(bytes));
         return false;
       }
+      if (!within_rate(bytes)) return false;
       if (!head_complete(r.consumed)) return false;
     } else if (!read_body()) {
       return false;
     }
   }
+  return false;
+}
+
+bool Connection::within_rate(std::string_view bytes) {
+  std::uint32_t retry = 0;
+  ClientLimits* per_client = worker_.state().client_limits.load(std::memory_order_acquire);
+  if (!limit_slot.held() || per_client->take_request(limit_slot, worker_.now_ms(), retry)) return true;
+  // Over the request rate: 429 and close. A body may follow the head, so linger rather than
+  // reset the connection under the response.
+  Response& res = worker_.response();
+  res.reset();
+  set_error_response(res, Status::too_many_requests);
+  res.add_header("Retry-After", std::to_string(retry));
+  res.close = true;
+  linger_needed_ = true;
+  queue_response(&worker_.request(), res, first_line(bytes));
   return false;
 }
 
@@ -558,6 +575,7 @@ void Connection::close() {
   TimerList::unlink(timer);
   ::close(fd_);  // also takes it out of the epoll set
   fd_ = -1;
+  if (limit_slot.held()) worker_.state().client_limits.load(std::memory_order_acquire)->close(limit_slot);
   for (std::size_t i = queue_head_; i < queue_.size(); ++i) {
     if (queue_[i].file) worker_.handler().release(queue_[i].file);
   }

@@ -10,6 +10,7 @@
 #include "http/chunked.h"
 #include "http/parser.h"
 #include "net/event_loop.h"
+#include "server/client_limits.h"
 #include "server/stats.h"
 #include "server/status_page.h"
 #include "server/timer_list.h"
@@ -49,6 +50,7 @@ class Connection final : public net::EventHandler {
   ConnectionInfo describe() const;
   bool is_idle() const;
 
+  ClientLimits::Slot limit_slot;   ///< what the per-client limits counted for it
   TimerNode timer;                 ///< in one of the worker's timer lists
   std::size_t index_in_worker = 0; ///< position in the worker's list of connections
 
@@ -57,6 +59,7 @@ class Connection final : public net::EventHandler {
 
   void run();
   bool process();  // true: stopped because responses wait to be sent
+  bool within_rate(std::string_view bytes);  // false: answered 429
   bool head_complete(std::size_t head_length);
   bool read_body();
   void dispatch();

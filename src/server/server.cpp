@@ -99,6 +99,7 @@ class Server {
   void reload();
   void reopen_logs();
   void wait_for_workers(std::uint64_t generation);
+  void update_client_limits(const config::Limits& limits);
 
   ConfigLoader load_;
   unsigned workers_count_ = 1;
@@ -107,6 +108,8 @@ class Server {
   std::shared_ptr<const Site> site_;
   net::FileDescriptor log_;
   ServerState state_;
+  // Built when a configuration first asks for it; outlives the workers' connections.
+  std::unique_ptr<ClientLimits> client_limits_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint64_t generation_ = 0;
 };
@@ -128,6 +131,7 @@ bool Server::start(config::Config config) {
     return false;
   }
   if (!user_.empty() && !drop_privileges(user_)) return false;
+  update_client_limits(site_->config().limits);
   state_.started = std::time(nullptr);
   state_.config_loaded.store(state_.started);
   for (unsigned w = 0; w < workers_count_; ++w) {
@@ -143,10 +147,6 @@ void Server::reload() {
   const config::Config& old = previous->config();
   std::vector<std::string> errors;
   std::optional<config::Config> next = load_(errors);
-  if (next) {
-    for (const std::string& line : config::unenforced_settings(*next)) errors.push_back(line);
-    if (!errors.empty()) next.reset();
-  }
   if (!next) {
     for (const std::string& e : errors) base::log_error("{}", e);
     base::log_error("reload refused: {} has {} error(s); the running configuration stays", old.source, errors.size());
@@ -192,6 +192,7 @@ void Server::reload() {
     workers_[w]->reload(std::move(g));
   }
   wait_for_workers(generation_);
+  update_client_limits(now.limits);
   // Every worker has switched: what only the old configuration used can go.
   listeners_->commit();
   log_ = std::move(log);
@@ -206,6 +207,17 @@ void Server::reload() {
   base::log_info("reloaded {}: {} listener(s), {} host(s); open connections kept",
                  now.source.empty() ? std::string("the configuration") : now.source, now.listeners.size(),
                  now.hosts.size());
+}
+
+void Server::update_client_limits(const config::Limits& limits) {
+  if (client_limits_) {
+    client_limits_->set_limits(limits);  // counts carry on; zeros stop limiting
+    return;
+  }
+  if (limits.max_connections_per_client == 0 && limits.requests_per_second <= 0) return;
+  // Connections accepted before this are not counted against their address: they hold no slot.
+  client_limits_ = std::make_unique<ClientLimits>(limits, ClientLimits::capacity_for(limits, workers_count_));
+  state_.client_limits.store(client_limits_.get(), std::memory_order_release);
 }
 
 void Server::wait_for_workers(std::uint64_t generation) {
@@ -247,10 +259,7 @@ int Server::run() {
 
   std::vector<std::string> errors;
   std::optional<config::Config> config = load_(errors);
-  if (config) {
-    for (const std::string& line : config::unenforced_settings(*config)) errors.push_back(line);
-  }
-  if (!errors.empty()) {
+  if (!config) {
     for (const std::string& e : errors) fmt::print(stderr, "{}\n", e);
     fmt::print(stderr, "nuri serve: the configuration has {} error(s); nothing was started\n", errors.size());
     return 2;

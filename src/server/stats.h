@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "server/client_limits.h"
+
 namespace nuri::server {
 
 /// What the status page shows about one open connection.
@@ -91,6 +93,9 @@ struct ServerState {
   /// Successful reloads (SIGHUP) and when the configuration in use was read.
   std::atomic<std::uint64_t> reloads{0};
   std::atomic<std::time_t> config_loaded{0};
+  /// The per-client limits, null while none was ever configured (then they cost nothing).
+  /// Set once, before the workers start or by a reload; never changed after that.
+  std::atomic<ClientLimits*> client_limits{nullptr};
 };
 
 }  // namespace nuri::server

@@ -22,16 +22,30 @@ namespace {
 
 std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
 
-// Sent, best effort, to a connection refused for lack of room. It is never left hanging.
-constexpr std::string_view kBusyHead = "HTTP/1.1 503 Service Unavailable\r\nDate: ";
-constexpr std::string_view kBusyRest =
+// Sent, best effort, to a connection refused at accept: for lack of room (503) or because its
+// address has all the connections it may have (429). It is never left hanging.
+struct Refusal {
+  std::string_view head;  // status line and "Date: "
+  std::string_view rest;  // after the date
+};
+constexpr std::string_view kRefusalHeaders =
     "\r\nRetry-After: 1\r\n"
     "Content-Type: text/html; charset=utf-8\r\n"
-    "Content-Length: 98\r\n"
-    "Connection: close\r\n"
-    "\r\n"
-    "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body>busy</body></html>\n";
-static_assert(kBusyRest.size() - kBusyRest.find("\r\n\r\n") - 4 == 98);
+    "Connection: close\r\n";
+constexpr Refusal kBusy = {
+    "HTTP/1.1 503 Service Unavailable\r\nDate: ",
+    "Content-Length: 98\r\n\r\n"
+    "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body>busy</body></html>\n"};
+constexpr Refusal kTooMany = {
+    "HTTP/1.1 429 Too Many Requests\r\nDate: ",
+    "Content-Length: 130\r\n\r\n"
+    "<!DOCTYPE html>\n<html><head><title>429 Too Many Requests</title></head><body>too many connections from your "
+    "address</body></html>\n"};
+constexpr std::size_t body_length(std::string_view rest) { return rest.size() - rest.find("\r\n\r\n") - 4; }
+static_assert(body_length(kBusy.rest) == 98 && body_length(kTooMany.rest) == 130);
+constexpr std::size_t kRefusalMax = 512;
+static_assert(kBusy.head.size() + http::kHttpDateLength + kRefusalHeaders.size() + kBusy.rest.size() <= kRefusalMax &&
+              kTooMany.head.size() + http::kHttpDateLength + kRefusalHeaders.size() + kTooMany.rest.size() <= kRefusalMax);
 
 }  // namespace
 
@@ -191,11 +205,12 @@ void Worker::retire(Connection* c) {
   retired_.push_back(c);  // freed after this loop iteration: an event for it may still be queued
 }
 
-void Worker::reject_busy(int fd) {
-  char response[kBusyHead.size() + http::kHttpDateLength + kBusyRest.size()];
+void Worker::refuse(int fd, bool too_many) {
+  const Refusal& r = too_many ? kTooMany : kBusy;
+  char response[kRefusalMax];
   std::string_view date = dates_.now();
   std::size_t n = 0;
-  for (std::string_view part : {kBusyHead, date, kBusyRest}) {
+  for (std::string_view part : {r.head, date, kRefusalHeaders, r.rest}) {
     std::memcpy(response + n, part.data(), part.size());
     n += part.size();
   }
@@ -217,7 +232,7 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
         // instead of leaving it in the backlog where edge-triggered epoll would never say again.
         reserve_fd_.reset();
         int refused = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (refused >= 0) reject_busy(refused);
+        if (refused >= 0) refuse(refused, false);
         reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
         base::log_error("out of file descriptors: refused a connection with 503");
         continue;
@@ -231,8 +246,16 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
       continue;
     }
     if (connections_.size() >= limits().max_connections) {
-      reject_busy(fd);
+      refuse(fd, false);
       continue;
+    }
+    ClientLimits::Slot slot;
+    if (ClientLimits* per_client = state_.client_limits.load(std::memory_order_acquire)) {
+      ClientLimits::Admit admit = per_client->try_open(reinterpret_cast<sockaddr*>(&peer), now_ms_, slot);
+      if (admit != ClientLimits::Admit::ok) {
+        refuse(fd, admit == ClientLimits::Admit::over_limit);
+        continue;
+      }
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -246,6 +269,7 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
     c->index_in_worker = connections_.size();
     connections_.push_back(c);
     stats_.count_accept();
+    c->limit_slot = slot;
     c->start(fd, reinterpret_cast<sockaddr*>(&peer), peer_length, listener);
   }
 }

@@ -96,7 +96,7 @@ class Worker {
   class Waker;
 
   void accept_from(int listen_fd, std::size_t listener);
-  void reject_busy(int fd);
+  void refuse(int fd, bool too_many);  // 429 when `too_many`, else 503
   void expire_timers();
   void begin_drain();
   void apply_reload();

@@ -392,3 +392,26 @@ def test_the_systemd_units_are_valid(tmp_path):
     for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "AmbientCapabilities=CAP_NET_BIND_SERVICE",
                       "ExecReload=/bin/kill -HUP $MAINPID"):
         assert hardening in service
+
+
+def test_reload_switches_per_client_limits_on_and_off(nuri, tmp_path):
+    d = sites(tmp_path, a={"index.html": b"A"})
+    conf = write_conf(tmp_path / "n.toml", d["a"])
+    s = start(nuri, tmp_path, conf, "--workers", "1")
+    first = s.connect()
+    write_conf(conf, d["a"], extra="[limits]\nmax_connections_per_client = 1\n")
+    hup(s)
+    # `first` came before the limit and is not counted; the next one takes the only slot.
+    second = s.connect()
+    second.send(req("/index.html"))
+    assert second.read_response().status == 200
+    third = s.connect()
+    r = third.read_response()
+    assert r.status == 429 and r.header("Retry-After") == "1"
+    first.send(req("/index.html"))
+    assert first.read_response().status == 200
+    write_conf(conf, d["a"], extra="[limits]\nmax_connections_per_client = 0\n")
+    hup(s)
+    fourth = s.connect()
+    fourth.send(req("/index.html"))
+    assert fourth.read_response().status == 200
