@@ -69,6 +69,10 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t peer_length, std:
   socket_drained_ = peer_fin_pending_ = false;
   requests_ = 0;
   timer_request_ = 0;
+  timings_.clear();
+  timings_head_ = 0;
+  queued_total_ = sent_total_ = 0;
+  request_started_ms_ = worker_.now_ms();
   client_length_ = net::format_host(peer, client_, sizeof client_);
   started_ms_ = worker_.now_ms();
   bytes_sent_ = 0;
@@ -126,8 +130,10 @@ void Connection::run() {
     // A short read emptied the socket: with edge-triggered epoll, bytes arriving later raise a
     // new event, so reading again now would only return EAGAIN (a third of all reads).
     if (socket_drained_) break;
+    bool new_request = state_ == State::head && start_ == end_;
     ssize_t n = ::read(fd_, buffer_ + end_, capacity - end_);
     if (n > 0) {
+      if (new_request) request_started_ms_ = worker_.now_ms();
       socket_drained_ = !peer_fin_pending_ && static_cast<std::size_t>(n) < capacity - end_;
       end_ += static_cast<std::size_t>(n);
       continue;
@@ -277,7 +283,11 @@ void Connection::dispatch() {
       res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
       res.add_header("Allow", "GET, HEAD, OPTIONS");
     } else if (StatusEndpoint endpoint = status_endpoint(req); endpoint != StatusEndpoint::none) {
+      // The viewer's own row shows this request, being answered.
+      last_request_.assign(request_line.substr(0, 200));
+      answering_ = true;
       serve_status(endpoint, req, res);
+      answering_ = false;
     } else if (req.method == http::Method::connect) {
       res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
       set_error_response(res, Status::method_not_allowed);
@@ -285,6 +295,7 @@ void Connection::dispatch() {
       worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
     }
   } catch (const std::exception& e) {
+    answering_ = false;
     base::log_error("{} \"{}\": handler failed: {}", std::string_view(client_, client_length_), request_line, e.what());
     worker_.handler().release(res.file);
     res.reset();
@@ -332,7 +343,7 @@ ConnectionInfo Connection::describe() const {
   }
   if (state_ == State::linger) {
     info.state = "closing";
-  } else if (queue_head_ < queue_.size()) {
+  } else if (answering_ || queue_head_ < queue_.size()) {
     info.state = "writing response";
   } else if (state_ == State::body) {
     info.state = "reading body";
@@ -360,6 +371,7 @@ void Connection::respond_error(Status status, std::string_view request_line) {
 void Connection::queue_bytes(std::size_t begin) {
   std::size_t length = out_.size() - begin;
   if (length == 0) return;
+  queued_total_ += length;
   if (queue_head_ < queue_.size()) {
     OutSegment& last = queue_.back();
     if (!last.file && last.offset + last.length == begin) {
@@ -418,6 +430,10 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
   worker_.handler().release(res.file);
   res.file = nullptr;
 
+  timings_.push_back({queued_total_, request_started_ms_});
+  // A pipelined request already in the buffer has been waiting since now.
+  request_started_ms_ = worker_.now_ms();
+
   std::uint64_t body_bytes = send_body ? length : 0;
   bytes_sent_ += body_bytes;
   worker_.stats().count_response(status, body_bytes, worker_.now_seconds());
@@ -440,6 +456,7 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
 
 void Connection::queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length) {
   ++file->refs;
+  queued_total_ += length;
   queue_.push_back({file, offset, length});
 }
 
@@ -468,11 +485,13 @@ void Connection::flush() {
     if (n > 0) {
       seg.offset += static_cast<std::uint64_t>(n);
       seg.length -= static_cast<std::uint64_t>(n);
+      sent_total_ += static_cast<std::uint64_t>(n);
       progress = true;
       continue;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
+      if (progress) complete_responses();
       write_blocked_ = true;
       if (progress || timer.list != &worker_.send_timers) worker_.send_timers.schedule(timer, worker_.now_ms());
       return;
@@ -483,6 +502,7 @@ void Connection::flush() {
   out_.clear();
   queue_.clear();
   queue_head_ = 0;
+  complete_responses();
   if (close_after_output_) {
     // A request answered in full with nothing more received: close at once, as nginx does.
     // Otherwise (an error mid-request, pipelined bytes, a body still arriving) the client may
@@ -492,6 +512,17 @@ void Connection::flush() {
     } else {
       start_linger();
     }
+  }
+}
+
+void Connection::complete_responses() {
+  while (timings_head_ < timings_.size() && timings_[timings_head_].end <= sent_total_) {
+    worker_.stats().observe_duration(worker_.now_ms() - timings_[timings_head_].started_ms);
+    ++timings_head_;
+  }
+  if (timings_head_ == timings_.size()) {
+    timings_.clear();
+    timings_head_ = 0;
   }
 }
 

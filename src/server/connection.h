@@ -76,6 +76,8 @@ class Connection final : public net::EventHandler {
   void ensure_buffer();
   void release_buffer();
 
+  void complete_responses();
+
   struct OutSegment {
     OpenFile* file;          // null: bytes of out_
     std::uint64_t offset;    // file offset, or offset in out_
@@ -100,6 +102,17 @@ class Connection final : public net::EventHandler {
   std::string out_;                  // response bytes waiting to be sent
   std::vector<OutSegment> queue_;    // what to send, in order
   std::size_t queue_head_ = 0;
+  // For the request-duration histogram: where each queued response ends in the stream of bytes
+  // sent on this connection, and when its request began.
+  struct Timing {
+    std::uint64_t end;
+    std::int64_t started_ms;
+  };
+  std::vector<Timing> timings_;
+  std::size_t timings_head_ = 0;
+  std::uint64_t queued_total_ = 0;
+  std::uint64_t sent_total_ = 0;
+  std::int64_t request_started_ms_ = 0;  // first byte of the request being read
   bool write_blocked_ = false;
   bool close_after_output_ = false;  // Connection: close was sent
   bool peer_eof_ = false;
@@ -108,6 +121,7 @@ class Connection final : public net::EventHandler {
   bool linger_needed_ = false;       // an error response: the client may still be sending
   bool no_linger_ = false;           // timed out: close right after the response
   bool draining_ = false;
+  bool answering_ = false;         // the status page is being rendered for this connection
   std::uint32_t requests_ = 0;
   std::uint32_t timer_request_ = 0;  // requests_ when the timer was last set
 

@@ -25,6 +25,10 @@ struct ConnectionInfo {
   double age_seconds = 0;
 };
 
+/// Upper bounds, in milliseconds, of the request-duration histogram's buckets (a last one, +Inf,
+/// takes the rest). The clock is read once per loop turn, so 1 ms is the finest that means anything.
+inline constexpr std::array<std::int64_t, 12> kDurationBoundsMs = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
 class WorkerStats {
  public:
   /// Called by the owning worker for each response.
@@ -39,6 +43,16 @@ class WorkerStats {
     }
     bump(per_second_[slot]);
   }
+  /// A response's last byte was handed to the kernel `ms` after its request's first byte came.
+  void observe_duration(std::int64_t ms) {
+    std::size_t i = 0;
+    while (i < kDurationBoundsMs.size() && ms > kDurationBoundsMs[i]) ++i;
+    bump(duration_buckets_[i]);
+    add(duration_ms_sum_, static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)));
+  }
+  /// Responses in bucket `i` (not cumulative; the last is +Inf), and the sum of their durations.
+  std::uint64_t duration_bucket(std::size_t i) const { return duration_buckets_[i].load(std::memory_order_relaxed); }
+  std::uint64_t duration_ms_sum() const { return duration_ms_sum_.load(std::memory_order_relaxed); }
   void count_accept() { bump(accepted_); }
   void set_open_connections(std::uint64_t n) { open_.store(n, std::memory_order_relaxed); }
 
@@ -79,6 +93,8 @@ class WorkerStats {
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> open_{0};
   std::array<std::atomic<std::uint64_t>, 60> per_second_{};
+  std::array<std::atomic<std::uint64_t>, kDurationBoundsMs.size() + 1> duration_buckets_{};
+  std::atomic<std::uint64_t> duration_ms_sum_{0};
   std::array<std::atomic<std::time_t>, 60> second_of_slot_{};
   mutable std::mutex mutex_;  // only for the published connection table, off the hot path
   std::vector<ConnectionInfo> connections_;

@@ -11,6 +11,8 @@ namespace {
 struct Totals {
   std::uint64_t requests = 0, bytes = 0, accepted = 0, open = 0, last_minute = 0;
   std::uint64_t by_class[5] = {};
+  std::uint64_t durations[kDurationBoundsMs.size() + 1] = {};
+  std::uint64_t duration_ms_sum = 0;
 };
 
 Totals sum(const ServerState& state, std::time_t now) {
@@ -22,6 +24,8 @@ Totals sum(const ServerState& state, std::time_t now) {
     t.open += w->open_connections();
     t.last_minute += w->requests_last_minute(now);
     for (int c = 1; c <= 5; ++c) t.by_class[c - 1] += w->by_class(c);
+    for (std::size_t i = 0; i <= kDurationBoundsMs.size(); ++i) t.durations[i] += w->duration_bucket(i);
+    t.duration_ms_sum += w->duration_ms_sum();
   }
   return t;
 }
@@ -78,6 +82,26 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
                    "# HELP nuri_workers Worker threads.\n# TYPE nuri_workers gauge\nnuri_workers {}\n"
                    "# HELP nuri_uptime_seconds Seconds since start.\n# TYPE nuri_uptime_seconds gauge\nnuri_uptime_seconds {}\n",
                    t.bytes, t.accepted, t.open, state.workers.size(), uptime);
+    fmt::format_to(out,
+                   "# HELP nuri_request_duration_seconds From a request's first byte to its response's last byte "
+                   "handed to the kernel.\n# TYPE nuri_request_duration_seconds histogram\n");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kDurationBoundsMs.size(); ++i) {
+      cumulative += t.durations[i];
+      fmt::format_to(out, "nuri_request_duration_seconds_bucket{{le=\"{:g}\"}} {}\n",
+                     static_cast<double>(kDurationBoundsMs[i]) / 1000.0, cumulative);
+    }
+    cumulative += t.durations[kDurationBoundsMs.size()];
+    fmt::format_to(out,
+                   "nuri_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n"
+                   "nuri_request_duration_seconds_sum {:.3f}\nnuri_request_duration_seconds_count {}\n",
+                   cumulative, static_cast<double>(t.duration_ms_sum) / 1000.0, cumulative);
+    fmt::format_to(out,
+                   "# HELP nuri_config_reloads_total Successful reloads (SIGHUP).\n# TYPE nuri_config_reloads_total counter\n"
+                   "nuri_config_reloads_total {}\n"
+                   "# HELP nuri_config_loaded_timestamp_seconds When the configuration in use was read.\n"
+                   "# TYPE nuri_config_loaded_timestamp_seconds gauge\nnuri_config_loaded_timestamp_seconds {}\n",
+                   state.reloads.load(std::memory_order_relaxed), state.config_loaded.load(std::memory_order_relaxed));
     return;
   }
 

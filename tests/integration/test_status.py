@@ -1,5 +1,6 @@
 """The status page, Prometheus metrics and the health check (issue 3, "Seeing who is connected")."""
 import json
+import signal
 import re
 import socket
 import time
@@ -110,3 +111,70 @@ def test_requests_per_second_over_the_last_minute(nuri, www):
     time.sleep(1.1)  # only whole seconds count
     data = _json(s)
     assert 30 / 60 - 0.01 <= data["requests_per_second_last_minute"] <= 32 / 60 + 0.01, data
+
+
+def _metrics(s) -> dict:
+    text = s.get("/metrics").body.decode()
+    return {k: float(v) for k, v in re.findall(r'^(nuri_\w+(?:\{[^}]*\})?) ([0-9.e+-]+)$', text, re.M)}, text
+
+
+def test_metrics_histogram_of_request_durations(nuri, www, tmp_path):
+    """Each response lands in one bucket when its last byte is sent; a response the client reads
+    slowly takes as long as the client makes it, and the histogram says so."""
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "f.bin").write_bytes(b"z" * (8 << 20))
+    s = nuri("--workers", "1", root=big)
+    for _ in range(5):
+        assert s.get("/f.bin", method="HEAD").status == 200
+    slow = s.connect(rcvbuf=32 * 1024)
+    slow.send(req("/f.bin"))
+    time.sleep(0.4)  # the kernel buffers fill; the rest waits for this client
+    got = 0
+    slow.sock.settimeout(10)
+    while got < (8 << 20):
+        chunk = slow.sock.recv(1 << 20)
+        assert chunk
+        got += len(chunk)
+    time.sleep(0.1)
+    values, text = _metrics(s)
+    assert "# TYPE nuri_request_duration_seconds histogram" in text
+    bounds = re.findall(r'nuri_request_duration_seconds_bucket\{le="([^"]+)"\}', text)
+    assert bounds[-1] == "+Inf" and [float(b) for b in bounds[:-1]] == sorted(float(b) for b in bounds[:-1])
+    counts = [values[f'nuri_request_duration_seconds_bucket{{le="{b}"}}'] for b in bounds]
+    assert counts == sorted(counts), text  # cumulative
+    # 5 HEADs and the slow GET were done when /metrics was rendered (itself not yet counted).
+    assert values["nuri_request_duration_seconds_count"] == 6 == counts[-1], text
+    assert values['nuri_request_duration_seconds_bucket{le="0.25"}'] == 5, text
+    assert values["nuri_request_duration_seconds_sum"] >= 0.35, text
+
+
+def test_metrics_count_reloads(nuri, www, tmp_path):
+    conf = tmp_path / "n.toml"
+    conf.write_text(f'[[listen]]\naddress = "127.0.0.1:0"\n[[host]]\nroot = "{www.root}"\n')
+    s = nuri("--config", str(conf), listen=(), run=False)
+    s.root = www.root
+    s.n_listeners = 1
+    s.start()
+    before, _ = _metrics(s)
+    s.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "reloaded" not in s.stderr() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after, _ = _metrics(s)
+    assert before["nuri_config_reloads_total"] == 0 and after["nuri_config_reloads_total"] == 1
+    assert after["nuri_config_loaded_timestamp_seconds"] >= before["nuri_config_loaded_timestamp_seconds"] > 1e9
+
+
+def test_status_shows_the_viewers_own_request_being_answered(nuri, www):
+    s = nuri("--workers", "1", root=www.root)
+    c = s.connect()
+    c.send(req("/a.txt"))
+    assert c.read_response().status == 200
+    c.send(req("/server-status?format=json&me=1"))
+    data = json.loads(c.read_response().body)
+    port = c.sock.getsockname()[1]
+    me = [x for x in data["connections"] if x["client"] == f"127.0.0.1:{port}"]
+    assert len(me) == 1, data["connections"]
+    assert me[0]["request"] == "GET /server-status?format=json&me=1 HTTP/1.1", me
+    assert me[0]["state"] == "writing response", me
