@@ -418,3 +418,24 @@ TEST(ClientLimits, ThreadsHammeringOverlappingAddressesKeepCountsConsistent) {
   for (Slot& s : slots) cl.close(s);
   EXPECT_LE(cl.size(), kAddresses);
 }
+
+TEST(ClientLimits, SetLimitsChangesTheLimitsAndKeepsTheCounts) {
+  ClientLimits cl(limits(1, 0, 0), 1000);
+  Address a("10.0.0.1");
+  Slot s1 = open(cl, a);
+  Slot refused;
+  EXPECT_EQ(cl.try_open(a.get(), 0, refused), ClientLimits::Admit::over_limit);
+  cl.set_limits(limits(2, 0, 0));  // a reload raises the limit: the open connection still counts
+  Slot s2 = open(cl, a);
+  EXPECT_EQ(cl.connections(a.get()), 2u);
+  EXPECT_EQ(cl.try_open(a.get(), 0, refused), ClientLimits::Admit::over_limit);
+  cl.set_limits(limits(0, 1, 1));  // connections unlimited, one request a second
+  Slot s3 = open(cl, a);
+  std::uint32_t retry = 0;
+  EXPECT_TRUE(cl.take_request(s3, 0, retry));
+  EXPECT_FALSE(cl.take_request(s1, 0, retry));
+  cl.set_limits(limits(0, 0, 0));  // everything off: nothing is refused, slots still go back
+  EXPECT_TRUE(cl.take_request(s1, 0, retry));
+  for (Slot* s : {&s1, &s2, &s3}) cl.close(*s);
+  EXPECT_EQ(cl.size(), 0u);
+}
