@@ -44,6 +44,9 @@ void ForwardCommand::add_to(CLI::App& app) {
   command_->add_flag("--udp", rule_.udp,
                      "Forward UDP instead of TCP: a session per client address, ended after --idle-timeout "
                      "(default 30 s for UDP) or past --max-conns sessions");
+  command_->add_option("--resolver", options_.resolver,
+                       "DNS server ADDR:PORT for target host names (default: /etc/resolv.conf); names are looked up "
+                       "again when their TTL runs out");
   command_->add_option("--log", options_.log, "Connection log: a file, '-' for stdout, '' for none");
   command_->add_option("--workers", options_.workers, "Worker threads, each with its own event loop (0: one per core)")
       ->check(CLI::Range(0u, 1024u));
@@ -61,7 +64,7 @@ int ForwardCommand::run() {
   rule_.listen = *listen;
   for (const std::string& text : targets_) {
     std::string error;
-    auto target = forward::resolve_target(text, error);
+    auto target = forward::parse_target(text, error);
     if (!target) {
       std::fprintf(stderr, "nuri forward: %s\n", error.c_str());
       return 2;

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,7 +15,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "base/clock.h"
 #include "base/log.h"
+#include "forward/resolver.h"
 #include "forward/udp.h"
 #include "forward/worker.h"
 #include "net/socket.h"
@@ -38,6 +41,129 @@ std::string reach(const net::SocketAddress& address) {
   if (address.is_unspecified()) return "every interface of this machine";
   return "clients that can reach " + address.host();
 }
+
+// Keeps the rules' target addresses current: host names are resolved at start, and again when
+// the smallest TTL of their answer runs out (at least 1 s, at most an hour apart); a failed
+// lookup keeps the previous addresses and is retried in 5 s.
+class TargetRefresher {
+ public:
+  TargetRefresher(std::vector<std::unique_ptr<RuleState>>& rules, const std::string& server)
+      : rules_(rules), server_(server) {
+    for (std::size_t r = 0; r < rules_.size(); ++r) {
+      const auto& specs = rules_[r]->rule.targets;
+      for (std::size_t s = 0; s < specs.size(); ++s) {
+        if (!specs[s].address) entries_.push_back({r, s, {}, 0});
+      }
+    }
+  }
+
+  /// At start: every name must resolve. Fills every rule's addresses.
+  bool resolve_all(std::string& error) {
+    if (!entries_.empty()) {
+      resolver_ = std::make_unique<Resolver>(server_);
+      if (!resolver_->error().empty()) {
+        error = resolver_->error();
+        return false;
+      }
+    }
+    std::int64_t now = base::monotonic_ms();
+    for (Entry& e : entries_) {
+      const TargetSpec& spec = rules_[e.rule]->rule.targets[e.spec];
+      Resolution found = resolver_->resolve(spec.host, spec.port, rules_[e.rule]->rule.udp);
+      if (!found.error.empty()) {
+        error = fmt::format("cannot resolve target host {}: {}", spec.host, found.error);
+        return false;
+      }
+      e.addresses = std::move(found.addresses);
+      e.due_ms = now + clamp_ttl(found.ttl_seconds);
+    }
+    for (std::size_t r = 0; r < rules_.size(); ++r) publish(r, false);
+    return true;
+  }
+
+  /// When the next lookup is due (monotonic ms), or -1 when no target is a name.
+  std::int64_t next_due_ms() const {
+    std::int64_t next = -1;
+    for (const Entry& e : entries_) next = next < 0 ? e.due_ms : std::min(next, e.due_ms);
+    return next;
+  }
+
+  /// "127.0.0.1:80 [::1]:80": what the name of `spec` resolved to.
+  std::string describe(const TargetSpec& spec) const {
+    std::vector<std::string> out;
+    for (const Entry& e : entries_) {
+      if (&rules_[e.rule]->rule.targets[e.spec] != &spec) continue;
+      for (const auto& a : e.addresses) out.push_back(a.to_string());
+    }
+    return fmt::format("{}", fmt::join(out, " "));
+  }
+
+  void refresh() {
+    std::vector<bool> touched(rules_.size(), false);
+    for (Entry& e : entries_) {
+      std::int64_t now = base::monotonic_ms();
+      if (e.due_ms > now) continue;
+      const TargetSpec& spec = rules_[e.rule]->rule.targets[e.spec];
+      Resolution found = resolver_->resolve(spec.host, spec.port, rules_[e.rule]->rule.udp);
+      now = base::monotonic_ms();
+      if (!found.error.empty()) {
+        base::log_warn("target {}: {}; keeping {} address(es), trying again in 5 s", spec.text, found.error,
+                       e.addresses.size());
+        e.due_ms = now + 5000;
+        continue;
+      }
+      e.addresses = std::move(found.addresses);
+      e.due_ms = now + clamp_ttl(found.ttl_seconds);
+      touched[e.rule] = true;
+    }
+    for (std::size_t r = 0; r < rules_.size(); ++r) {
+      if (touched[r]) publish(r, true);
+    }
+  }
+
+ private:
+  struct Entry {
+    std::size_t rule;
+    std::size_t spec;
+    std::vector<net::SocketAddress> addresses;
+    std::int64_t due_ms;
+  };
+
+  static std::int64_t clamp_ttl(std::int64_t seconds) { return std::clamp<std::int64_t>(seconds, 1, 3600) * 1000; }
+
+  // The rule's addresses in the order of its targets; the workers see a change by the version.
+  void publish(std::size_t r, bool announce) {
+    RuleState& rule = *rules_[r];
+    std::vector<net::SocketAddress> all;
+    for (std::size_t s = 0; s < rule.rule.targets.size(); ++s) {
+      const TargetSpec& spec = rule.rule.targets[s];
+      if (spec.address) {
+        all.push_back(*spec.address);
+        continue;
+      }
+      for (const Entry& e : entries_) {
+        if (e.rule == r && e.spec == s) all.insert(all.end(), e.addresses.begin(), e.addresses.end());
+      }
+    }
+    auto texts = [](const std::vector<net::SocketAddress>& list) {
+      std::vector<std::string> out;
+      for (const auto& a : list) out.push_back(a.to_string());
+      return out;
+    };
+    std::lock_guard lock(rule.addresses_mutex);
+    if (texts(all) == texts(rule.addresses)) return;
+    if (announce) {
+      base::log_info("forward {}: targets now {}", rule.listen_text, fmt::join(texts(all), ", "));
+    }
+    rule.addresses = std::move(all);
+    rule.addresses_version.fetch_add(1, std::memory_order_release);
+  }
+
+  std::vector<std::unique_ptr<RuleState>>& rules_;
+  std::string server_;
+  std::unique_ptr<Resolver> resolver_;
+  std::vector<Entry> entries_;
+};
 
 }  // namespace
 
@@ -79,8 +205,13 @@ int run(Options options) {
     auto state = std::make_unique<RuleState>();
     state->rule = rule;
     state->listen_text = rule.listen.to_string() + (rule.udp ? "/udp" : "");
-    for (const net::SocketAddress& t : rule.targets) state->target_texts.push_back(t.to_string());
+    for (const TargetSpec& t : rule.targets) state->target_texts.push_back(t.text);
     rules.push_back(std::move(state));
+  }
+  TargetRefresher refresher(rules, options.resolver);
+  if (std::string error; !refresher.resolve_all(error)) {
+    fmt::print(stderr, "nuri forward: {}\n", error);
+    return 2;
   }
 
   // Signals go to this thread alone (sigwait); splice to a reset socket must not kill us.
@@ -96,7 +227,12 @@ int run(Options options) {
     workers.push_back(std::make_unique<Worker>(rules, std::move(sockets[w]), log.get(), options.grace_period));
   }
   for (const auto& r : rules) {
-    std::string targets = fmt::format("{}", fmt::join(r->target_texts, ", "));
+    std::vector<std::string> shown;
+    for (const TargetSpec& t : r->rule.targets) {
+      shown.push_back(t.text);
+      if (!t.address) shown.back() += " = " + refresher.describe(t);  // a name: what it resolved to
+    }
+    std::string targets = fmt::format("{}", fmt::join(shown, ", "));
     if (r->target_texts.size() > 1) {
       targets += r->rule.balance == Balance::round_robin ? " (round-robin)" : " (the first that is up)";
     }
@@ -109,8 +245,23 @@ int run(Options options) {
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
 
+  // This thread waits for a signal, and meanwhile looks host names up again when they are due.
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    std::int64_t due = refresher.next_due_ms();
+    if (due < 0) {
+      sigwait(&signals, &signal_number);
+      break;
+    }
+    std::int64_t wait = std::max<std::int64_t>(due - base::monotonic_ms(), 0);
+    timespec timeout{static_cast<time_t>(wait / 1000), static_cast<long>((wait % 1000) * 1'000'000)};
+    int got = sigtimedwait(&signals, nullptr, &timeout);
+    if (got > 0) {
+      signal_number = got;
+      break;
+    }
+    refresher.refresh();
+  }
   base::log_info("{}: no new connections; open ones have up to {} s to finish", strsignal(signal_number),
                  options.grace_period);
   for (auto& w : workers) w->stop();

@@ -8,6 +8,7 @@
 
 #include "net/address.h"
 #include "forward/proxy_header.h"
+#include "forward/target.h"
 #include "net/cidr.h"
 
 namespace nuri::forward {
@@ -23,7 +24,7 @@ enum class Balance {
 /// One forwarding rule: what arrives on `listen` goes to one of `targets`.
 struct Rule {
   net::SocketAddress listen;
-  std::vector<net::SocketAddress> targets;
+  std::vector<TargetSpec> targets;  ///< as given; host names are resolved by run()
   Balance balance = Balance::round_robin;
   std::vector<net::AccessRule> access;  ///< checked right after accept, before connecting
   unsigned max_conns = 0;               ///< open connections of this rule at once; 0: no limit
@@ -41,6 +42,7 @@ struct Options {
   unsigned workers = 0;       ///< 0: one per core
   std::string log = "-";      ///< one line per connection when it ends: a file, "-" (stdout), "" (off)
   double grace_period = 10;   ///< seconds SIGTERM lets open connections finish
+  std::string resolver;       ///< DNS server "ADDR:PORT" for target host names; empty: /etc/resolv.conf
 };
 
 /// Binds every rule's listener, runs the workers until SIGTERM or SIGINT, and returns 0 after

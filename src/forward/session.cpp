@@ -67,7 +67,8 @@ void Session::start() {
 }
 
 void Session::connect_target() {
-  const net::SocketAddress& target = worker_.rule(rule_).rule.targets[target_index_];
+  target_address_ = worker_.target(rule_, target_index_);
+  const net::SocketAddress& target = target_address_;
   ++attempts_;
   target_.readable = target_.writable = false;
   target_.fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -123,7 +124,7 @@ void Session::connect_failed(int error) {
     default: error_ = error; break;
   }
   worker_.target_failed(rule_, target_index_);
-  const std::size_t targets = worker_.rule(rule_).rule.targets.size();
+  const std::size_t targets = worker_.target_count(rule_);
   if (attempts_ < targets && !worker_.draining()) {
     // Failover: the client waits a little longer and never learns that one target was down.
     server::TimerList::unlink(timer);
@@ -255,10 +256,11 @@ void Session::finish(EndReason reason, bool rst_client, bool rst_target) {
   RuleState& rule = worker_.rule(rule_);
   rule.open.fetch_sub(1, std::memory_order_relaxed);
   if (reason == EndReason::error && error_ != 0) {
-    base::log_error("forward {} -> {}: {}", peer_.to_string(), rule.target_texts[target_index_], std::strerror(error_));
+    base::log_error("forward {} -> {}: {}", peer_.to_string(), target_address_.to_string(), std::strerror(error_));
   }
   std::string client = peer_.to_string();
-  worker_.log({client, rule.listen_text, rule.target_texts[target_index_], up_.bytes, down_.bytes, worker_.now_ms() - started_ms_, reason});
+  std::string target = target_address_.length() ? target_address_.to_string() : "-";
+  worker_.log({client, rule.listen_text, target, up_.bytes, down_.bytes, worker_.now_ms() - started_ms_, reason});
   worker_.retire(this);
 }
 

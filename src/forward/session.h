@@ -71,7 +71,8 @@ class Session final : public Timed {
   net::SocketAddress peer_;
   std::int64_t started_ms_;
   int error_ = 0;  // errno behind EndReason::error
-  std::size_t target_index_ = 0;  // in the rule's targets
+  std::size_t target_index_ = 0;  // in the worker's list of target addresses
+  net::SocketAddress target_address_;
   std::size_t attempts_ = 0;      // targets tried so far (failover tries each once)
 };
 

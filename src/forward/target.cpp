@@ -1,20 +1,22 @@
 #include "forward/target.h"
 
-#include <netdb.h>
-
 #include <fmt/format.h>
 
 #include <charconv>
 
 namespace nuri::forward {
 
-std::optional<net::SocketAddress> resolve_target(std::string_view text, std::string& error) {
+std::optional<TargetSpec> parse_target(std::string_view text, std::string& error) {
+  TargetSpec spec;
+  spec.text = std::string(text);
   if (auto numeric = net::SocketAddress::parse(text)) {
     if (numeric->port() == 0) {
       error = fmt::format("target {}: port 0 cannot be connected to", text);
       return std::nullopt;
     }
-    return numeric;
+    spec.port = numeric->port();
+    spec.address = numeric;
+    return spec;
   }
   const std::string usage = fmt::format("target '{}': expected HOST:PORT, like 192.168.17.17:80, [::1]:80 or backend.lan:80", text);
   auto colon = text.rfind(':');
@@ -36,22 +38,9 @@ std::optional<net::SocketAddress> resolve_target(std::string_view text, std::str
     error = fmt::format("target '{}': {} is not a valid IPv4 address", text, host);
     return std::nullopt;
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  addrinfo* list = nullptr;
-  std::string host_z(host);
-  int rc = ::getaddrinfo(host_z.c_str(), nullptr, &hints, &list);
-  if (rc != 0 || !list) {
-    error = fmt::format("cannot resolve target host {}: {}", host, rc == EAI_SYSTEM ? "system error" : gai_strerror(rc));
-    if (list) ::freeaddrinfo(list);
-    return std::nullopt;
-  }
-  net::SocketAddress out = net::SocketAddress::from(list->ai_addr, list->ai_addrlen);
-  ::freeaddrinfo(list);
-  out.set_port(static_cast<std::uint16_t>(port));
-  return out;
+  spec.host = std::string(host);
+  spec.port = static_cast<std::uint16_t>(port);
+  return spec;
 }
 
 }  // namespace nuri::forward

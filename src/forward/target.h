@@ -1,6 +1,7 @@
 #pragma once
-// The target of a rule as the operator wrote it: "192.168.17.17:80", "[2001:db8::1]:80" or
-// "backend.lan:80" (a host name is resolved once, at start-up).
+// The targets of a rule as the operator wrote them: "192.168.17.17:80", "[2001:db8::1]:80" or
+// "backend.lan:80" (a host name, resolved with c-ares: see resolver.h).
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,8 +10,15 @@
 
 namespace nuri::forward {
 
-/// The address to connect to, or nullopt with `error` set to one line for the user ("cannot
-/// resolve backend.lan: Name or service not known", "expected HOST:PORT ...").
-std::optional<net::SocketAddress> resolve_target(std::string_view text, std::string& error);
+struct TargetSpec {
+  std::string text;                        ///< as given
+  std::string host;                        ///< the name to resolve; empty for a numeric address
+  std::uint16_t port = 0;
+  std::optional<net::SocketAddress> address;  ///< set for a numeric address
+};
+
+/// Checks the syntax of one TARGET, or returns nullopt with `error` set to one line for the user
+/// ("target 'x': expected HOST:PORT ...", "300.1.2.3 is not a valid IPv4 address").
+std::optional<TargetSpec> parse_target(std::string_view text, std::string& error);
 
 }  // namespace nuri::forward

@@ -42,7 +42,7 @@ net::FileDescriptor listen_udp(const net::SocketAddress& address, std::string& e
 // One client's entry in the table.
 class UdpRelay::Session final : public net::EventHandler, public Timed {
  public:
-  Session(UdpRelay& relay, const Key& key, const sockaddr* client, socklen_t length, std::size_t target)
+  Session(UdpRelay& relay, const Key& key, const sockaddr* client, socklen_t length, const net::SocketAddress& target)
       : relay_(relay),
         key_(key),
         client_(net::SocketAddress::from(client, length)),
@@ -51,10 +51,10 @@ class UdpRelay::Session final : public net::EventHandler, public Timed {
     timer.owner = static_cast<Timed*>(this);
   }
 
-  bool open(const net::SocketAddress& target) {
-    fd_.reset(::socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  bool open() {
+    fd_.reset(::socket(target_.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     // A connected UDP socket: the kernel keeps only the target's datagrams for us.
-    if (!fd_ || ::connect(fd_.get(), target.get(), target.length()) != 0) return false;
+    if (!fd_ || ::connect(fd_.get(), target_.get(), target_.length()) != 0) return false;
     return relay_.worker_.loop().add(fd_.get(), EPOLLIN, this);
   }
 
@@ -98,7 +98,8 @@ class UdpRelay::Session final : public net::EventHandler, public Timed {
     RuleState& rule = w.rule(relay_.rule_);
     rule.open.fetch_sub(1, std::memory_order_relaxed);
     std::string client = client_.to_string();
-    w.log({client, rule.listen_text, rule.target_texts[target_], up_, down_, w.now_ms() - started_ms_, reason});
+    std::string target = target_.to_string();
+    w.log({client, rule.listen_text, target, up_, down_, w.now_ms() - started_ms_, reason});
     relay_.sessions_.erase(key_);
     relay_.retired_.push_back(this);
   }
@@ -111,7 +112,7 @@ class UdpRelay::Session final : public net::EventHandler, public Timed {
   UdpRelay& relay_;
   Key key_;
   net::SocketAddress client_;
-  std::size_t target_;
+  net::SocketAddress target_;
   net::FileDescriptor fd_;
   std::uint64_t up_ = 0;
   std::uint64_t down_ = 0;
@@ -167,11 +168,11 @@ UdpRelay::Session* UdpRelay::open_session(const Key& key, const sockaddr* client
     return nullptr;
   }
   r.accepted.fetch_add(1, std::memory_order_relaxed);
-  std::size_t target = worker_.pick_target(rule_);
+  const net::SocketAddress& target = worker_.target(rule_, worker_.pick_target(rule_));
   auto* s = new Session(*this, key, client, length, target);
   sessions_.emplace(key, s);
-  if (!s->open(r.rule.targets[target])) {
-    base::log_error("forward {} (UDP): cannot open a socket to {}: {}", r.listen_text, r.target_texts[target],
+  if (!s->open()) {
+    base::log_error("forward {} (UDP): cannot open a socket to {}: {}", r.listen_text, target.to_string(),
                     std::strerror(errno));
     s->end(EndReason::error);
     return nullptr;

@@ -67,8 +67,10 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
       grace_ms_(to_ms(grace_period)) {
   now_ms_ = base::monotonic_ms();
   for (const auto& r : rules_) {
+    std::lock_guard lock(r->addresses_mutex);
     local_.push_back({server::TimerList(to_ms(r->rule.connect_timeout)), server::TimerList(to_ms(r->rule.idle_timeout)), 0,
-                      std::vector<std::int64_t>(r->rule.targets.size(), 0)});
+                      std::vector<std::int64_t>(r->addresses.size(), 0), r->addresses,
+                      r->addresses_version.load()});
   }
   waker_ = std::make_unique<Waker>(*this);
   loop_.add(waker_->fd(), EPOLLIN, waker_.get());
@@ -130,6 +132,14 @@ void Worker::give_pipe(Pipe& pipe) {
 
 std::size_t Worker::pick_target(std::size_t rule) {
   RuleLocal& local = local_[rule];
+  RuleState& shared = *rules_[rule];
+  if (shared.addresses_version.load(std::memory_order_acquire) != local.version) {
+    std::lock_guard lock(shared.addresses_mutex);
+    local.targets = shared.addresses;
+    local.version = shared.addresses_version.load(std::memory_order_relaxed);
+    local.resting_until.assign(local.targets.size(), 0);
+    local.next_target = 0;
+  }
   const std::size_t n = local.resting_until.size();
   std::size_t start = 0;
   if (rules_[rule]->rule.balance == Balance::round_robin) {
@@ -144,7 +154,8 @@ std::size_t Worker::pick_target(std::size_t rule) {
 }
 
 void Worker::target_failed(std::size_t rule, std::size_t target) {
-  local_[rule].resting_until[target] = now_ms_ + kTargetRestMs;
+  RuleLocal& local = local_[rule];
+  if (target < local.resting_until.size()) local.resting_until[target] = now_ms_ + kTargetRestMs;
 }
 
 void Worker::retire(Session* s) {
@@ -190,7 +201,8 @@ void Worker::refuse(int fd, const sockaddr* peer, socklen_t length, std::size_t 
   RuleState& r = *rules_[rule];
   std::string client = net::SocketAddress::from(peer, length).to_string();
   // No target was chosen; with only one, it is the one the client meant.
-  std::string_view target = r.target_texts.size() == 1 ? std::string_view(r.target_texts[0]) : "-";
+  const RuleLocal& local = local_[rule];
+  std::string target = local.targets.size() == 1 ? local.targets[0].to_string() : "-";
   log({client, r.listen_text, target, 0, 0, 0, why});
 }
 

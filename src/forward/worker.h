@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,14 @@ class Timed {
 struct RuleState {
   Rule rule;
   std::string listen_text;  ///< for log lines
-  std::vector<std::string> target_texts;
+  std::vector<std::string> target_texts;  ///< as given, for the banner
+
+  // The addresses the targets resolve to. The main thread replaces them when DNS says so and
+  // bumps the version; a worker compares the version (one relaxed load) per new connection and
+  // copies the list under the lock only when it changed.
+  std::mutex addresses_mutex;
+  std::vector<net::SocketAddress> addresses;
+  std::atomic<unsigned> addresses_version{0};
   std::atomic<unsigned> open{0};  ///< sessions open now, all workers together
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> denied{0};
@@ -73,8 +81,10 @@ class Worker {
   server::TimerList& connect_timers(std::size_t rule) { return local_[rule].connect; }
   server::TimerList& idle_timers(std::size_t rule) { return local_[rule].idle; }
   /// The target a new connection of `rule` tries first (round-robin or first, skipping targets
-  /// that failed lately unless all did).
+  /// that failed lately unless all did), as an index for target().
   std::size_t pick_target(std::size_t rule);
+  std::size_t target_count(std::size_t rule) const { return local_[rule].targets.size(); }
+  const net::SocketAddress& target(std::size_t rule, std::size_t i) const { return local_[rule].targets[i]; }
   /// Connecting to it failed: others go first for a while.
   void target_failed(std::size_t rule, std::size_t target);
   /// An empty pipe (from the pool, or a new one); false when out of descriptors.
@@ -95,6 +105,8 @@ class Worker {
     server::TimerList idle;
     std::size_t next_target = 0;              // round-robin position
     std::vector<std::int64_t> resting_until;  // per target: failed lately, avoid until then
+    std::vector<net::SocketAddress> targets;  // this worker's copy of RuleState::addresses
+    unsigned version = 0;
   };
 
   void accept_from(int listen_fd, std::size_t rule);

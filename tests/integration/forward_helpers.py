@@ -202,12 +202,18 @@ class Forwarder:
 
 
 class Target:
-    """A TCP server on 127.0.0.1:0 that hands each accepted connection to `handler(sock)` on its
-    own thread and records it; `accepted` counts connections, `errors` collects exceptions."""
+    """A TCP server on 127.0.0.1:0 (or `host`:`port`) that hands each accepted connection to
+    `handler(sock)` on its own thread and records it; `accepted` counts connections, `errors`
+    collects exceptions."""
 
-    def __init__(self, handler, backlog: int = 128):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, handler, backlog: int = 128, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.handler = handler
@@ -223,7 +229,7 @@ class Target:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _accept_loop(self):
         self.sock.settimeout(0.05)
@@ -302,3 +308,53 @@ def run_cmd(*args, check=True, timeout=20):
     if check and p.returncode != 0:
         raise AssertionError(f"{args}: exit {p.returncode}\n{p.stderr.decode(errors='replace')}")
     return p
+
+
+class FakeDns:
+    """A DNS server on 127.0.0.1 (UDP) that answers every name with `records` ({'A': [...],
+    'AAAA': [...]}, changeable at any time) and `ttl`; `queries` counts the questions."""
+
+    def __init__(self, records: dict, ttl: int = 1):
+        self.records = records
+        self.ttl = ttl
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _answer(self, query: bytes) -> bytes:
+        pos = 12
+        while query[pos] != 0:
+            pos += 1 + query[pos]
+        qtype = int.from_bytes(query[pos + 1:pos + 3], "big")
+        question = query[12:pos + 5]
+        kind = {1: "A", 28: "AAAA"}.get(qtype)
+        family = socket.AF_INET if kind == "A" else socket.AF_INET6
+        answers = [socket.inet_pton(family, a) for a in self.records.get(kind, [])] if kind else []
+        head = query[:2] + b"\x81\x80" + (1).to_bytes(2, "big") + len(answers).to_bytes(2, "big") + b"\0\0\0\0"
+        body = b"".join(b"\xc0\x0c" + qtype.to_bytes(2, "big") + b"\x00\x01" + self.ttl.to_bytes(4, "big")
+                        + len(a).to_bytes(2, "big") + a for a in answers)
+        return head + question + body
+
+    def _run(self):
+        while not self._stop:
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.queries += 1
+            try:
+                self.sock.sendto(self._answer(query), peer)
+            except (IndexError, OSError):
+                pass
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from forward_helpers import Forwarder, Target, echo, recv_all, run_cmd
-from nuri_helpers import SLACK, TIME_SCALE, NuriServer, curl, run_nuri
+from forward_helpers import FakeDns, Forwarder, Target, echo, recv_all, run_cmd
+from nuri_helpers import SLACK, TIME_SCALE, NuriServer, have_ipv6_loopback, run_nuri
 
 
 @pytest.fixture
@@ -699,6 +699,69 @@ def test_proxy_protocol_v2_binary_header(forward, targets):
     assert head[:12] == b"\r\n\r\n\x00\r\nQUIT\n" and head[12] == 0x21 and head[13] == 0x11
     assert body == socket.inet_aton("127.0.0.1") * 2 + struct.pack("!HH", client_port, f.port)
     assert data == b"after the header"
+
+
+# ----------------------------------------------------------------------------------------------
+# Host names
+
+
+@pytest.fixture
+def fake_dns():
+    made = []
+
+    def make(records, ttl=1):
+        d = FakeDns(records, ttl)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+def test_host_name_target_is_resolved_and_followed_when_ttl_runs_out(forward, targets, fake_dns):
+    if not have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    # The same port on 127.0.0.1 and ::1, so that only the address changes.
+    for _ in range(20):
+        v4 = targets(echo)
+        try:
+            v6 = targets(echo, host="::1", port=v4.port)
+            break
+        except OSError:
+            continue
+    dns = fake_dns({"A": ["127.0.0.1"]}, ttl=1)
+    f = forward(f"svc.test:{v4.port}", "--resolver", dns.address, "--workers", "1")
+    assert f"forwarding to svc.test:{v4.port} = 127.0.0.1:{v4.port}" in f.stdout
+    _one_echo(f)
+    assert (v4.accepted, v6.accepted) == (1, 0)
+    dns.records = {"AAAA": ["::1"]}  # the service moved
+    deadline = time.monotonic() + (1 + 2 * SLACK)
+    while v6.accepted == 0 and time.monotonic() < deadline:
+        _one_echo(f)
+        time.sleep(0.1)
+    assert v6.accepted >= 1, "the forwarder did not follow the new address"
+    assert f.wait_log(end="fin", target=f"[::1]:{v4.port}")
+    assert f"targets now [::1]:{v4.port}" in f.stderr()
+
+
+def test_failed_lookup_keeps_the_last_addresses(forward, targets, fake_dns):
+    t = targets(echo)
+    dns = fake_dns({"A": ["127.0.0.1"]}, ttl=1)
+    f = forward(f"svc.test:{t.port}", "--resolver", dns.address, "--workers", "1")
+    _one_echo(f)
+    dns.close()  # DNS goes away: lookups fail, the known address stays in use
+    time.sleep(1.5)
+    _one_echo(f)
+    assert t.accepted == 2
+
+
+def test_unresolvable_through_the_resolver(fake_dns):
+    dns = fake_dns({})
+    p = run_nuri("forward", "127.0.0.1:0", "nowhere.test:80", "--resolver", dns.address)
+    assert p.returncode == 2
+    assert p.stderr.decode().startswith("nuri forward: cannot resolve target host nowhere.test: ")
+    assert p.stderr.decode().count("\n") == 1
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include "forward/end_reason.h"
 #include "forward/proxy_header.h"
+#include "forward/resolver.h"
 #include "forward/target.h"
 
 namespace nuri::forward {
@@ -11,33 +12,50 @@ namespace {
 
 TEST(ForwardTarget, NumericAddresses) {
   std::string error;
-  auto v4 = resolve_target("192.168.17.17:80", error);
-  ASSERT_TRUE(v4) << error;
-  EXPECT_EQ(v4->to_string(), "192.168.17.17:80");
-  auto v6 = resolve_target("[::1]:8080", error);
-  ASSERT_TRUE(v6) << error;
-  EXPECT_EQ(v6->to_string(), "[::1]:8080");
+  auto v4 = parse_target("192.168.17.17:80", error);
+  ASSERT_TRUE(v4 && v4->address) << error;
+  EXPECT_EQ(v4->address->to_string(), "192.168.17.17:80");
+  EXPECT_TRUE(v4->host.empty());
+  auto v6 = parse_target("[::1]:8080", error);
+  ASSERT_TRUE(v6 && v6->address) << error;
+  EXPECT_EQ(v6->address->to_string(), "[::1]:8080");
 }
 
-TEST(ForwardTarget, HostNameResolvedOnce) {
+TEST(ForwardTarget, HostNamesAreLeftToTheResolver) {
   std::string error;
-  auto local = resolve_target("localhost:80", error);
-  ASSERT_TRUE(local) << error;
-  EXPECT_EQ(local->port(), 80);
-  EXPECT_TRUE(local->is_loopback());
+  auto named = parse_target("backend.lan:8080", error);
+  ASSERT_TRUE(named) << error;
+  EXPECT_FALSE(named->address);
+  EXPECT_EQ(named->host, "backend.lan");
+  EXPECT_EQ(named->port, 8080);
+  EXPECT_EQ(named->text, "backend.lan:8080");
 }
 
 TEST(ForwardTarget, ErrorsAreOneLine) {
   for (const char* bad : {"192.168.17.17", ":80", "host:", "host:http", "host:65536", "[::1]80", "a:b:c:80",
                           "300.1.2.3:80", "1.2.3:80", "127.0.0.1:0", "host:0"}) {
     std::string error;
-    EXPECT_FALSE(resolve_target(bad, error)) << bad;
+    EXPECT_FALSE(parse_target(bad, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;
   }
-  std::string error;
-  EXPECT_FALSE(resolve_target("no-such-host.invalid:80", error));
-  EXPECT_NE(error.find("cannot resolve target host no-such-host.invalid"), std::string::npos) << error;
+}
+
+TEST(ForwardResolver, LocalhostFromTheHostsFile) {
+  Resolver resolver;
+  ASSERT_EQ(resolver.error(), "");
+  Resolution r = resolver.resolve("localhost", 80, false);
+  ASSERT_EQ(r.error, "");
+  ASSERT_FALSE(r.addresses.empty());
+  for (const auto& a : r.addresses) {
+    EXPECT_TRUE(a.is_loopback()) << a.to_string();
+    EXPECT_EQ(a.port(), 80);
+  }
+}
+
+TEST(ForwardResolver, BadServerIsAnError) {
+  Resolver resolver("not an address");
+  EXPECT_NE(resolver.error(), "");
 }
 
 TEST(ForwardLog, OneLinePerConnection) {
