@@ -2,39 +2,18 @@
 
 #include <cstddef>
 
+#include "http/percent.h"
+
 namespace nuri::http {
 namespace {
-
-/// The value of one hexadecimal digit, or -1.
-constexpr int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 /// C0 controls and DEL: never part of a file name we serve (NUL would truncate the name for
 /// the kernel; CR/LF would end up in logs and Location headers).
 constexpr bool is_control(unsigned char c) { return c < 0x20 || c == 0x7F; }
 
-/// Appends the decoded form of `in` to `out`. `out` must have capacity for in.size() more
-/// bytes if no allocation is wanted: decoding never lengthens the text.
+/// Appends the decoded form of `in` to `out` ('+' stays '+' in a path).
 bool decode_append(std::string_view in, std::string& out) {
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c != '%') {
-      out.push_back(c);
-      continue;
-    }
-    // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG
-    if (in.size() - i < 3) return false;
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
+  return percent_decode_append(in, out, /*plus_as_space=*/false);
 }
 
 }  // namespace
