@@ -34,8 +34,8 @@ struct MultipartPart {
                                         ///< 7578 §4.4: text/plain for fields)
 };
 
-/// Receives what the parser finds, in body order. After an error no more calls come; a file
-/// that was begun then gets no on_file_end.
+/// Receives what the parser finds, in body order. Views are valid only during the call. After
+/// an error no more calls come; a file that was begun then gets no on_file_end.
 class MultipartHandler {
  public:
   virtual ~MultipartHandler() = default;

@@ -34,7 +34,8 @@ class QueryParams {
   /// contents are empty: never a half-decoded set.
   Status parse(std::string_view text, const QueryLimits& limits = {});
 
-  /// The first value of `name` (exact, case-sensitive match), or nullopt.
+  /// The first value of `name` (exact, case-sensitive match), or nullopt. Views returned by
+  /// first() and all() are valid until the next parse().
   std::optional<std::string_view> first(std::string_view name) const;
   /// Every value of `name`, in order.
   std::vector<std::string_view> all(std::string_view name) const;
