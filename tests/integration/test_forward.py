@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -897,6 +898,8 @@ def lab(tmp_path):
     """Three namespaces (client, router, server) joined by two veth links; deleted afterwards
     whatever happens. Router and server are on 192.168.17.0/24, client and router on a /24 of
     10.200.0.0/16; the client has no route to 192.168.17.0/24."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("network namespaces need root and iproute2 (CI runs as root)")
     tag = f"{os.getpid() % 10000}{int(time.monotonic() * 1000) % 1000}"
     names = {role: f"nf{role[0]}{tag}" for role in ("client", "router", "server")}
     net = f"10.200.{os.getpid() % 250}"
