@@ -392,11 +392,13 @@ ResponseResult ResponseParser::end_head(std::size_t consumed, Method method, Res
     reusable = false;
   } else if (s < 200) {
     out.framing = ResponseFraming::interim;
-  } else if (method == Method::head || s == 204 || s == 304) {  // item 1
-    out.framing = ResponseFraming::none;
-  } else if (is_tunnel(method, s)) {  // item 2
+  } else if (is_tunnel(method, s)) {
+    // Item 2 (before item 1 here: a 204 to CONNECT has no body, like any 204, but RFC 9110
+    // §9.3.6 still makes the connection a tunnel after it).
     out.framing = ResponseFraming::tunnel;
     reusable = false;
+  } else if (method == Method::head || s == 204 || s == 304) {  // item 1
+    out.framing = ResponseFraming::none;
   } else if (g.has_transfer_encoding) {  // items 3 and 4: the coding wins over a length
     out.framing = g.chunked_final ? ResponseFraming::chunked : ResponseFraming::until_close;
     reusable = g.chunked_final;
