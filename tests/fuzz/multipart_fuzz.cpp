@@ -5,6 +5,8 @@
 // (each an exact-size heap copy, so ASan sees over-reads); both must give the same events (file
 // data merged), state and status. Events must nest (begin, data..., end), fields respect the
 // limit, and errors are 400 or 413.
+// Then the input, cut at NUL bytes, becomes the values of fields and files (alternately) of a
+// body encoded here: parsing it must give back exactly those parts.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -90,6 +92,49 @@ Outcome run(std::string_view boundary, std::string_view body, std::size_t cut,
   return {end, rec.events};
 }
 
+// Encodes the NUL-separated pieces of `input` as parts and parses them back.
+void round_trip(std::string_view input, std::uint64_t h) {
+  const std::string boundary = "x-" + std::to_string(h % 1000) + "-bound'ary";
+  const std::string delimiter = "\r\n--" + boundary;
+  std::string body = (h & 2) ? "preamble\r\n" : "";
+  std::vector<std::string> expected;
+  std::size_t i = 0;
+  std::size_t from = 0;
+  while (from <= input.size()) {
+    std::size_t end = input.find('\0', from);
+    if (end == std::string_view::npos) end = input.size();
+    const std::string value(input.substr(from, end - from));
+    from = end + 1;
+    // A value may not hold the delimiter. Nothing else can end it early: the delimiter has a CR
+    // only at its start, so no match can begin inside a value and end in the next delimiter.
+    if (value.find(delimiter) != std::string::npos) return;
+    if (i == 64) return;  // enough parts to test; thousands only slow the fuzzer down
+    const std::string name = "n" + std::to_string(i);
+    body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"";
+    if (i % 2 == 1) {
+      body += "; filename=\"f" + name + ".bin\"\r\nContent-Type: application/octet-stream";
+      expected.push_back("B" + name + '\0' + "f" + name + ".bin" + '\0' +
+                         "application/octet-stream");
+      if (!value.empty()) expected.push_back("D" + value);
+      expected.push_back("E");
+    } else {
+      expected.push_back("F" + name + '\0' + '\0' + value);
+    }
+    body += "\r\n\r\n" + value + "\r\n";
+    ++i;
+  }
+  body += "--" + boundary + "--";
+  MultipartLimits limits;  // every limit exactly at what the body needs
+  limits.max_parts = i;
+  limits.max_field_size = input.size();
+  limits.max_total = body.size();
+  if (h & 4) body += "\r\nepilogue, not counted";
+  const std::size_t cut = static_cast<std::size_t>((h >> 32) % (body.size() + 1));
+  const Outcome o = run(boundary, body, cut, limits);
+  require(o.result.state == ParseState::complete, "an encoded body parses");
+  require(o.events == expected, "parsing gives back the parts");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -123,5 +168,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(split.result.state == whole.result.state && split.result.status == whole.result.status,
           "split gives the same result");
   require(split.events == whole.events, "split gives the same events");
+  round_trip(std::string_view(reinterpret_cast<const char*>(data), size), h);
   return 0;
 }
