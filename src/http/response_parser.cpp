@@ -461,7 +461,7 @@ BodyReader::Result BodyReader::read(std::string_view input, std::string* body) {
       if (r.state == ParseState::error) {
         state_ = ParseState::error;
         error_ = r.status == Status::content_too_large ? BodyError::too_large : BodyError::bad_chunk;
-        return {state_, 0, error_};
+        return {state_, r.consumed, error_};
       }
       state_ = r.state;
       return {state_, r.consumed, BodyError::none};

@@ -150,6 +150,8 @@ class BodyReader {
                                ///< chunk lines included). Chunked: an unfinished chunk-size or
                                ///< trailer line is left unconsumed, to be given again with
                                ///< more bytes. Bytes past the end of the body are not consumed.
+                               ///< Error: where the bad bytes start (the data before them may
+                               ///< already be in `body`).
     BodyError error = BodyError::none;
   };
 

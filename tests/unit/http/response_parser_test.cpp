@@ -984,6 +984,19 @@ TEST(ResponseBody, NoBodyFramingsAreCompleteAtOnce) {
   }
 }
 
+TEST(ResponseBody, ErrorSaysWhereTheBadBytesStart) {
+  // Found by the fuzzer: a bad trailer line after data already delivered to `body`; the error
+  // said "nothing consumed" while the data had been handed out.
+  BodyReader reader;
+  reader.start(head_of(ok("Transfer-Encoding: chunked\r\n")));
+  std::string body;
+  const BodyReader::Result r = reader.read("5;x=y\r\nhello\r\n0\r\n\xaa\xc5\r\n\r\n", &body);
+  EXPECT_EQ(r.error, BodyError::bad_chunk);
+  EXPECT_EQ(body, "hello");
+  EXPECT_EQ(r.consumed, 17u);  // the bad trailer line starts there
+  EXPECT_GE(r.consumed, body.size());
+}
+
 TEST(ResponseBody, ReaderIsReusableAfterAnError) {
   BodyReader reader;
   reader.start(head_of(ok("Transfer-Encoding: chunked\r\n")));
