@@ -194,7 +194,7 @@ int run(Options options) {
     Rule& rule = options.rules[i];
     std::string error;
     for (unsigned w = 0; w < options.workers; ++w) {
-      net::FileDescriptor fd = rule.udp ? listen_udp(rule.listen, error) : net::listen_tcp(rule.listen, 4096, error);
+      net::FileDescriptor fd = rule.udp ? listen_udp(rule.listen, error) : net::listen_tcp(rule.listen, 4096, error, w > 0);
       if (!fd) {
         fmt::print(stderr, "nuri forward: {}\n", error);
         return 1;

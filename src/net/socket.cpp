@@ -19,15 +19,17 @@ void FileDescriptor::reset(int fd) {
   fd_ = fd;
 }
 
-FileDescriptor listen_tcp(const SocketAddress& address, int backlog, std::string& error) {
+namespace {
+
+FileDescriptor bound_socket(const SocketAddress& address, bool reuse_port, std::string& error) {
   FileDescriptor fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     error = fmt::format("cannot create a socket for {}: {}", address.to_string(), std::strerror(errno));
     return {};
   }
   int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT does not block a restart
+  if (reuse_port) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (address.family() == AF_INET6) {
     // [::] means IPv6 only; 0.0.0.0 is listed separately when IPv4 is wanted too.
     ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -46,6 +48,19 @@ FileDescriptor listen_tcp(const SocketAddress& address, int backlog, std::string
     }
     return {};
   }
+  return fd;
+}
+
+}  // namespace
+
+FileDescriptor listen_tcp(const SocketAddress& address, int backlog, std::string& error, bool join) {
+  if (!join && address.port() != 0) {
+    // A probe without SO_REUSEPORT conflicts with any listener on the port, a group of
+    // SO_REUSEPORT sockets included; it is closed before it ever listens.
+    if (!bound_socket(address, false, error)) return {};
+  }
+  FileDescriptor fd = bound_socket(address, true, error);
+  if (!fd) return {};
   if (::listen(fd.get(), backlog) != 0) {
     error = fmt::format("cannot listen on {}: {}", address.to_string(), std::strerror(errno));
     return {};

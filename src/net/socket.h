@@ -33,7 +33,10 @@ class FileDescriptor {
 /// Opens a non-blocking TCP listening socket bound to `address` with SO_REUSEADDR and
 /// SO_REUSEPORT (so that each worker can have its own socket on the same port). On failure
 /// returns an invalid descriptor and sets `error` to one line a user understands.
-FileDescriptor listen_tcp(const SocketAddress& address, int backlog, std::string& error);
+/// `join` = false (the first socket of an address) first checks that no other program listens
+/// there: SO_REUSEPORT alone would let a second server of the same user share the port silently.
+/// `join` = true adds a socket to a group this process already bound.
+FileDescriptor listen_tcp(const SocketAddress& address, int backlog, std::string& error, bool join = false);
 
 /// The address a socket is bound to (the chosen port after binding port 0).
 SocketAddress local_address(int fd);

@@ -97,7 +97,7 @@ bool ListenerSet::prepare(std::vector<config::Listener>& listeners, std::string&
       fresh->requested = listener.address;
       // The first socket fixes the port (for port 0); the others join it with SO_REUSEPORT.
       for (unsigned w = 0; w < workers_; ++w) {
-        net::FileDescriptor fd = net::listen_tcp(w == 0 ? listener.address : fresh->bound, kBacklog, error);
+        net::FileDescriptor fd = net::listen_tcp(w == 0 ? listener.address : fresh->bound, kBacklog, error, w > 0);
         if (!fd) {
           keep_only(current_);  // closes what this call opened
           prepared_.clear();

@@ -106,6 +106,14 @@ def test_port_in_use(nuri):
         holder.close()
 
 
+def test_port_held_by_another_nuri_is_in_use(nuri):
+    """SO_REUSEPORT would let a second server of the same user share the port and take half its
+    connections; the second one must refuse to start instead."""
+    first = nuri("--workers", "2")
+    _bad_usage("--listen", f"127.0.0.1:{first.port}", mention=rf"{first.port}: the port is already in use")
+    assert first.get("/").status == 200
+
+
 @pytest.mark.parametrize("args", [
     ["--bogus-option"],
     ["--workers", "abc"],
