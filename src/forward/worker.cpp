@@ -1,7 +1,6 @@
 #include "forward/worker.h"
 
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,24 +38,6 @@ class Worker::Acceptor final : public net::EventHandler {
   std::size_t rule_;
 };
 
-class Worker::Waker final : public net::EventHandler {
- public:
-  explicit Waker(Worker& worker) : worker_(worker), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-  void on_event(std::uint32_t) override {
-    std::uint64_t value;
-    [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
-    if (worker_.stop_requested_.load()) worker_.begin_drain();
-  }
-  void wake() {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(fd_.get(), &one, sizeof one);
-  }
-  int fd() const { return fd_.get(); }
-
- private:
-  Worker& worker_;
-  net::FileDescriptor fd_;
-};
 
 Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Listener> listeners, int log_fd,
                double grace_period)
@@ -72,8 +53,8 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
                       std::vector<std::int64_t>(r->addresses.size(), 0), r->addresses,
                       r->addresses_version.load()});
   }
-  waker_ = std::make_unique<Waker>(*this);
-  loop_.add(waker_->fd(), EPOLLIN, waker_.get());
+  waker_ = std::make_unique<net::Waker>();
+  waker_->add_to(loop_);
   for (auto& l : listeners_) {
     if (l.udp) {
       udp_.push_back(std::make_unique<UdpRelay>(*this, l.rule, l.fd.get()));
@@ -289,6 +270,8 @@ void Worker::run() {
     int ready = loop_.wait(next_timeout_ms());
     now_ms_ = base::monotonic_ms();
     loop_.dispatch(ready);
+    // Between batches of events: no event can still reach a listener or session this closes.
+    if (!draining_ && stop_requested_.load()) begin_drain();
     expire_timers();
     if (!log_buffer_.empty()) flush_log();
     for (Session* s : retired_) delete s;

@@ -13,6 +13,7 @@
 #include "forward/end_reason.h"
 #include "forward/forward.h"
 #include "net/event_loop.h"
+#include "net/waker.h"
 #include "net/socket.h"
 #include "server/timer_list.h"
 
@@ -98,7 +99,6 @@ class Worker {
 
  private:
   class Acceptor;
-  class Waker;
   // What this worker keeps per rule.
   struct RuleLocal {
     server::TimerList connect;
@@ -123,7 +123,7 @@ class Worker {
   std::vector<Listener> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::unique_ptr<UdpRelay>> udp_;
-  std::unique_ptr<Waker> waker_;
+  std::unique_ptr<net::Waker> waker_;
   std::vector<RuleLocal> local_;
   net::EventLoop loop_;
   std::int64_t now_ms_ = 0;

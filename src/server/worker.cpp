@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,25 +60,6 @@ class Worker::Acceptor final : public net::EventHandler {
   std::size_t listener_;
 };
 
-class Worker::Waker final : public net::EventHandler {
- public:
-  explicit Waker(Worker& worker) : worker_(worker), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-  void on_event(std::uint32_t) override {
-    std::uint64_t value;
-    // Only wakes the loop: run() acts on stop and reload once this batch of events is done,
-    // so that no event of the batch can reach an acceptor those replace.
-    [[maybe_unused]] auto n = ::read(fd_.get(), &value, sizeof value);
-  }
-  void wake() {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(fd_.get(), &one, sizeof one);
-  }
-  int fd() const { return fd_.get(); }
-
- private:
-  Worker& worker_;
-  net::FileDescriptor fd_;
-};
 
 Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state,
                std::size_t index)
@@ -97,8 +77,8 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   now_ms_ = base::monotonic_ms();
   now_seconds_ = std::time(nullptr);
-  waker_ = std::make_unique<Waker>(*this);
-  loop_.add(waker_->fd(), EPOLLIN, waker_.get());
+  waker_ = std::make_unique<net::Waker>();
+  waker_->add_to(loop_);
   add_listeners(std::move(listeners));
 }
 

@@ -12,6 +12,7 @@
 #include "http/date.h"
 #include "http/parser.h"
 #include "net/event_loop.h"
+#include "net/waker.h"
 #include "server/access_log.h"
 #include "server/file_cache.h"
 #include "server/listeners.h"
@@ -93,7 +94,6 @@ class Worker {
 
  private:
   class Acceptor;
-  class Waker;
 
   void accept_from(int listen_fd, std::size_t listener);
   void refuse(int fd, bool too_many);  // 429 when `too_many`, else 503
@@ -113,7 +113,7 @@ class Worker {
   net::EventLoop loop_;
   std::vector<ListenSocket> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
-  std::unique_ptr<Waker> waker_;
+  std::unique_ptr<net::Waker> waker_;
   std::unique_ptr<StaticHandler> handler_;
   // Handlers of earlier generations, with their sites, kept while responses send their files.
   std::vector<std::pair<std::shared_ptr<const Site>, std::unique_ptr<StaticHandler>>> retired_handlers_;
