@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, nuri_bin
+from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, _ppid_of, nuri_bin
 
 BANNER_RE = re.compile(r"listening on (\[[0-9A-Fa-f:.]+\]|[\d.]+):(\d+) ")
 LOG_FIELD_RE = re.compile(r"(\w+)=(\S+)")
@@ -36,15 +36,6 @@ def fd_kinds(pid: int) -> collections.Counter:
             continue
         kinds[target.split(":")[0] if target.startswith(("socket:", "pipe:")) else target] += 1
     return kinds
-
-
-def _ppid_of(pid: str):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(b")") + 2:].split()[1])
 
 
 class Forwarder:
