@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "http/chars.h"
+#include "http/field_values.h"
 
 namespace nuri::http {
 namespace {
@@ -18,6 +19,8 @@ constexpr std::uint8_t kMaxLeadingEmptyLines = 4;
 
 using chars::is;
 using chars::is_ows;
+using fields::parse_content_length;
+using fields::trim_ows;
 using chars::kAlpha;
 using chars::kDigit;
 using chars::kHex;
@@ -78,13 +81,6 @@ const char* skip_long(const char* p, const char* end, std::uint8_t cls) {
 
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
-std::string_view trim_ows(std::string_view s) {
-  std::size_t b = 0;
-  std::size_t e = s.size();
-  while (b < e && is_ows(s[b])) ++b;
-  while (e > b && is_ows(s[e - 1])) --e;
-  return s.substr(b, e - b);
-}
 
 bool is_token(std::string_view s) {
   return !s.empty() && skip(s.data(), s.data() + s.size(), kTchar) == s.data() + s.size();
@@ -201,88 +197,6 @@ bool valid_host_port(std::string_view a, bool port_required) {
     value = value * 10 + static_cast<std::uint32_t>(c - '0');
   }
   return value <= 65535;
-}
-
-// Content-Length = 1*DIGIT (RFC 9110 §8.6), as a list of identical values at most. Returns
-// false for anything else, and for values past 2^63-1.
-bool parse_content_length(std::string_view value, std::uint64_t& out) {
-  bool first = true;
-  while (true) {
-    const std::size_t comma = value.find(',');
-    const std::string_view element = trim_ows(value.substr(0, comma));
-    if (element.empty() || element.size() > 19) return false;
-    std::uint64_t n = 0;
-    for (const char c : element) {
-      if (!is(c, kDigit)) return false;
-      n = n * 10 + static_cast<std::uint64_t>(c - '0');  // 19 digits cannot wrap 2^64
-    }
-    if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
-    if (!first && n != out) return false;
-    out = n;
-    first = false;
-    if (comma == std::string_view::npos) return true;
-    value.remove_prefix(comma + 1);
-  }
-}
-
-// quoted-string (RFC 9110 §5.6.4) at the start of s: its length, or 0 when s holds none.
-std::size_t quoted_string_length(std::string_view s) {
-  if (s.empty() || s[0] != '"') return 0;
-  for (std::size_t i = 1; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '"') return i + 1;
-    if (c == '\\') {
-      if (++i == s.size() || !is(s[i], kValue)) return 0;
-    } else if (!is(c, kValue)) {
-      return 0;
-    }
-  }
-  return 0;
-}
-
-// Transfer-Encoding = #transfer-coding, transfer-coding = token *( OWS ";" OWS token BWS "="
-// BWS ( token / quoted-string ) ) (RFC 9112 §6.1, RFC 9110 §10.1.4). Calls f(coding name) for
-// each coding; parameters are checked and dropped. Returns 400 on a syntax error, else what f
-// returned first, else none.
-template <class F>
-Status for_each_coding(std::string_view s, F&& f) {
-  std::size_t i = 0;
-  const auto skip_ows = [&] {
-    while (i < s.size() && is_ows(s[i])) ++i;
-  };
-  const auto token = [&] {
-    const std::size_t b = i;
-    while (i < s.size() && is(s[i], kTchar)) ++i;
-    return s.substr(b, i - b);
-  };
-  while (true) {
-    skip_ows();
-    if (i == s.size()) return Status::none;
-    if (s[i] == ',') {
-      ++i;
-      continue;
-    }
-    const std::string_view name = token();
-    if (name.empty()) return Status::bad_request;
-    while (true) {
-      skip_ows();
-      if (i == s.size() || s[i] != ';') break;
-      ++i;
-      skip_ows();
-      if (token().empty()) return Status::bad_request;
-      skip_ows();
-      if (i == s.size() || s[i] != '=') return Status::bad_request;
-      ++i;
-      skip_ows();
-      if (const std::size_t q = quoted_string_length(s.substr(i)); q > 0) {
-        i += q;
-      } else if (token().empty()) {
-        return Status::bad_request;
-      }
-    }
-    if (const Status st = f(name); st != Status::none) return st;
-    if (i < s.size() && s[i] != ',') return Status::bad_request;
-  }
 }
 
 struct TargetParts {
@@ -630,17 +544,18 @@ Status RequestParser::end_field(std::string_view name, std::string_view value, R
         // RFC 9112 §6.1: not in HTTP/1.0; §6.3: never with Content-Length.
         if (g.version_minor == 0 || g.has_content_length) return Status::bad_request;
         g.has_transfer_encoding = true;
-        return for_each_coding(value, [&](std::string_view coding) {
+        const bool ok = fields::for_each_coding(value, [&](std::string_view coding) {
           // RFC 9112 §6.3: chunked must be the final coding, once. Anything after a chunked is
           // an error whatever follows, so it can be reported now.
-          if (g.chunked) return Status::bad_request;
+          if (g.chunked) return false;
           if (iequals(coding, "chunked")) {
             g.chunked = true;
           } else {
             g.other_coding = true;
           }
-          return Status::none;
+          return true;
         });
+        return ok ? Status::none : Status::bad_request;
       }
       break;
     default:
