@@ -95,9 +95,16 @@ bool ListenerSet::prepare(std::vector<config::Listener>& listeners, std::string&
     if (!entry) {
       auto fresh = std::make_unique<Entry>();
       fresh->requested = listener.address;
+      // Another of our listeners on this port (127.0.0.1:80 beside 0.0.0.0:80) would fail the
+      // probe that keeps other programs off the port: it is ours, so join instead.
+      bool ours = false;
+      for (const auto& e : entries_) {
+        ours = ours || (listener.address.port() != 0 && e->bound.port() == listener.address.port() &&
+                        e->bound.family() == listener.address.family());
+      }
       // The first socket fixes the port (for port 0); the others join it with SO_REUSEPORT.
       for (unsigned w = 0; w < workers_; ++w) {
-        net::FileDescriptor fd = net::listen_tcp(w == 0 ? listener.address : fresh->bound, kBacklog, error, w > 0);
+        net::FileDescriptor fd = net::listen_tcp(w == 0 ? listener.address : fresh->bound, kBacklog, error, w > 0 || ours);
         if (!fd) {
           keep_only(current_);  // closes what this call opened
           prepared_.clear();

@@ -152,3 +152,38 @@ def test_relative_root(nuri, www):
 def test_unwritable_access_log(nuri, tmp_path):
     bad = tmp_path / "no-such-dir" / "access.log"
     _bad_usage("--listen", "127.0.0.1:0", "--access-log", str(bad), mention=re.escape(str(bad)))
+
+
+def test_own_listeners_may_overlap_on_one_port(tmp_path):
+    """127.0.0.1:8080 beside 0.0.0.0:8080 (say, with different default hosts) is one server's
+    choice, not a port taken by another program. Inside a network namespace, so that 0.0.0.0 is
+    the namespace's own."""
+    import os
+    import shutil
+    import signal as sig
+    import uuid
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.fail("needs root and iproute2 (CI has both)")
+    ns = f"nuri-overlap-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        conf = tmp_path / "n.toml"
+        (tmp_path / "a").mkdir()
+        (tmp_path / "a" / "index.html").write_text("A")
+        conf.write_text(f'[[listen]]\naddress = "127.0.0.1:8080"\n[[listen]]\naddress = "0.0.0.0:8080"\n'
+                        f'[[host]]\nroot = "{tmp_path / "a"}"\n')
+        from nuri_helpers import nuri_bin
+        p = subprocess.Popen(["ip", "netns", "exec", ns, str(nuri_bin()), "serve", "--config", str(conf)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            banner = p.stdout.readline() + p.stdout.readline()
+            assert "127.0.0.1:8080" in banner and "0.0.0.0:8080" in banner, banner + p.stderr.read()
+            r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:8080/"],
+                               capture_output=True, text=True, timeout=10)
+            assert r.stdout == "A"
+        finally:
+            p.send_signal(sig.SIGTERM)
+            assert p.wait(15) == 0
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns])
