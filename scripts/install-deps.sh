@@ -12,8 +12,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps systemd
   # browser tests (tests/browser): headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium
-  # benchmarks (peers and load generator)
-  wrk nginx-light
+  # network tools' peers (tests of nuri conns/capture/resolve compare with these)
+  tshark dnsmasq-base dnsutils
+  # benchmarks (peers and load generator; socat, rinetd and nginx's stream module for nuri forward)
+  wrk nginx-light libnginx-mod-stream socat rinetd
 )
 
 missing=()
