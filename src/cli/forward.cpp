@@ -72,8 +72,8 @@ int ForwardCommand::run() {
     rule_.targets.push_back(*target);
   }
   rule_.balance = balance_ == "first" ? forward::Balance::first : forward::Balance::round_robin;
-  if (proxy_protocol_ == "v1") rule_.proxy_protocol = forward::ProxyProtocol::v1;
-  if (proxy_protocol_ == "v2") rule_.proxy_protocol = forward::ProxyProtocol::v2;
+  if (proxy_protocol_ == "v1") rule_.proxy_protocol = net::ProxyProtocol::v1;
+  if (proxy_protocol_ == "v2") rule_.proxy_protocol = net::ProxyProtocol::v2;
   // The order of --allow and --deny between each other matters: CLI11 keeps it in parse_order().
   std::size_t next_allow = 0;
   std::size_t next_deny = 0;
@@ -92,7 +92,7 @@ int ForwardCommand::run() {
   if (rule_.udp && command_->get_option("--idle-timeout")->count() == 0) {
     rule_.idle_timeout = 30;  // a NAT table's usual UDP timeout, not a TCP connection's 10 minutes
   }
-  if (rule_.udp && rule_.proxy_protocol != forward::ProxyProtocol::none) {
+  if (rule_.udp && rule_.proxy_protocol != net::ProxyProtocol::none) {
     std::fprintf(stderr, "nuri forward: --proxy-protocol is for TCP; it cannot be used with --udp\n");
     return 2;
   }

@@ -293,7 +293,7 @@ void read_listeners(Reader& r, const toml::array& array, Config& config) {
   std::map<std::string, const toml::node*> seen;
   for (const toml::node& node : array) {
     const toml::table& t = *node.as_table();
-    r.check_keys(t, {"address", "default_host", "allow", "deny", "access"}, "in [[listen]]");
+    r.check_keys(t, {"address", "default_host", "allow", "deny", "access", "proxy_protocol"}, "in [[listen]]");
     Listener listener;
     std::string address;
     if (r.read_string(t, "address", address)) {
@@ -323,6 +323,7 @@ void read_listeners(Reader& r, const toml::array& array, Config& config) {
       if (!found) r.error(*t.get("default_host"), fmt::format("default_host \"{}\" names no [[host]]", name));
     }
     r.read_access(t, listener.access);
+    r.read_bool(t, "proxy_protocol", listener.proxy_protocol);
     config.listeners.push_back(std::move(listener));
   }
 }

@@ -55,6 +55,10 @@ struct Listener {
   net::SocketAddress address;
   std::string default_host;             ///< a VirtualHost name; empty: the config's default
   std::vector<net::AccessRule> access;  ///< denied clients are closed right after accept
+  /// Connections start with a PROXY protocol header (v1 or v2) from a proxy or forwarder in
+  /// front: the client it names is the one logged, limited and matched by location rules.
+  /// `access` still applies to the proxy itself (the connection's own peer).
+  bool proxy_protocol = false;
 };
 
 struct Limits {

@@ -37,6 +37,7 @@ std::string summarize(const Config& config) {
     out += fmt::format("  {} ({})", l.address.url(), reach(l.address));
     if (!l.default_host.empty()) out += fmt::format(", default host {}", l.default_host);
     if (!l.access.empty()) out += fmt::format(", access: {}", describe(l.access));
+    if (l.proxy_protocol) out += ", PROXY protocol header required";
     out += '\n';
   }
   out += "hosts:\n";

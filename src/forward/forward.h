@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "net/address.h"
-#include "forward/proxy_header.h"
+#include "net/proxy_protocol.h"
 #include "forward/target.h"
 #include "net/cidr.h"
 
@@ -30,7 +30,7 @@ struct Rule {
   unsigned max_conns = 0;               ///< open connections of this rule at once; 0: no limit
   double connect_timeout = 10;          ///< seconds for the target to accept
   double idle_timeout = 600;            ///< seconds without a byte either way (nginx's proxy_timeout)
-  ProxyProtocol proxy_protocol = ProxyProtocol::none;  ///< header sent to the target first
+  net::ProxyProtocol proxy_protocol = net::ProxyProtocol::none;  ///< header sent to the target first
   bool udp = false;  ///< UDP sessions per client address instead of TCP connections
 };
 

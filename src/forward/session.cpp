@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "forward/proxy_header.h"
+#include "net/proxy_protocol.h"
 
 namespace nuri::forward {
 
@@ -140,13 +140,13 @@ void Session::connect_failed(int error) {
 
 void Session::connected() {
   const Rule& rule = worker_.rule(rule_).rule;
-  if (rule.proxy_protocol != ProxyProtocol::none) {
+  if (rule.proxy_protocol != net::ProxyProtocol::none) {
     // First thing on a fresh connection: its empty send buffer takes the whole header.
     sockaddr_storage local{};
     socklen_t length = sizeof local;
     ::getsockname(client_.fd, reinterpret_cast<sockaddr*>(&local), &length);
-    char header[kProxyHeaderMax];
-    std::size_t n = write_proxy_header(rule.proxy_protocol, peer_.get(), reinterpret_cast<sockaddr*>(&local), header);
+    char header[net::kProxyHeaderMax];
+    std::size_t n = net::write_proxy_header(rule.proxy_protocol, peer_.get(), reinterpret_cast<sockaddr*>(&local), header);
     ssize_t sent = ::send(target_.fd, header, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent != static_cast<ssize_t>(n)) {
       if (sent < 0 && (errno == ECONNRESET || errno == EPIPE)) return reset_by(target_);

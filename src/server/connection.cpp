@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "net/address.h"
+#include "net/proxy_protocol.h"
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/status_page.h"
@@ -57,7 +58,7 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t peer_length, std:
   listener_ = listener;
   std::memset(&peer_, 0, sizeof peer_);
   std::memcpy(&peer_, peer, std::min<std::size_t>(peer_length, sizeof peer_));
-  state_ = State::head;
+  state_ = worker_.site().config().listeners[listener].proxy_protocol ? State::proxy_header : State::head;
   parser_.reset();
   start_ = end_ = head_length_ = body_pos_ = 0;
   body_left_ = 0;
@@ -82,7 +83,7 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t peer_length, std:
 }
 
 bool Connection::is_idle() const {
-  return state_ == State::head && start_ == end_ && queue_head_ == queue_.size();
+  return (state_ == State::head || state_ == State::proxy_header) && start_ == end_ && queue_head_ == queue_.size();
 }
 
 void Connection::drain() {
@@ -147,7 +148,7 @@ void Connection::run() {
     close();  // ECONNRESET and friends
     return;
   }
-  if (state_ == State::head && start_ == end_) release_buffer();
+  if ((state_ == State::head || state_ == State::proxy_header) && start_ == end_) release_buffer();
   if (draining_ && is_idle()) {
     close();  // shutting down: the request in hand was answered
     return;
@@ -158,7 +159,9 @@ void Connection::run() {
 bool Connection::process() {
   while (fd_ >= 0 && !close_after_output_ && state_ != State::linger) {
     if (write_blocked_ || out_.size() >= kOutputHighWater) return true;
-    if (state_ == State::head) {
+    if (state_ == State::proxy_header) {
+      if (!take_proxy_header()) return false;
+    } else if (state_ == State::head) {
       if (start_ == end_) return false;
       std::string_view bytes(buffer_ + start_, end_ - start_);
       http::ParseResult r = parser_.parse(bytes, worker_.request());
@@ -174,6 +177,37 @@ bool Connection::process() {
     }
   }
   return false;
+}
+
+bool Connection::take_proxy_header() {
+  net::ProxyHeader header = net::read_proxy_header({buffer_ + start_, end_ - start_});
+  if (header.status == net::ProxyHeader::Status::incomplete) return false;
+  if (header.status == net::ProxyHeader::Status::invalid) {
+    // A listener behind a proxy trusts only what the proxy says; whatever else arrived cannot be
+    // told apart from a forged header, so it gets no answer at all.
+    base::log_error("{}: no valid PROXY protocol header on a listener that requires one: closed",
+                    std::string_view(client_, client_length_));
+    close();
+    return false;
+  }
+  start_ += header.length;
+  if (start_ == end_) start_ = end_ = 0;
+  if (header.has_addresses) {
+    std::memcpy(&peer_, &header.source,
+                header.source.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    client_length_ = net::format_host(reinterpret_cast<const sockaddr*>(&peer_), client_, sizeof client_);
+  }
+  state_ = State::head;
+  request_started_ms_ = worker_.now_ms();
+  if (ClientLimits* per_client = worker_.state().client_limits.load(std::memory_order_acquire)) {
+    auto admit = per_client->try_open(reinterpret_cast<const sockaddr*>(&peer_), worker_.now_ms(), limit_slot);
+    if (admit != ClientLimits::Admit::ok) {
+      worker_.send_refusal(fd_, admit == ClientLimits::Admit::over_limit);
+      close();
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Connection::within_rate(std::string_view bytes) {
@@ -343,6 +377,8 @@ ConnectionInfo Connection::describe() const {
   }
   if (state_ == State::linger) {
     info.state = "closing";
+  } else if (state_ == State::proxy_header) {
+    info.state = "reading PROXY header";
   } else if (answering_ || queue_head_ < queue_.size()) {
     info.state = "writing response";
   } else if (state_ == State::body) {
@@ -572,6 +608,10 @@ void Connection::update_timer() {
 void Connection::on_timeout() {
   TimerList* list = timer.list;
   TimerList::unlink(timer);
+  if (state_ == State::proxy_header) {
+    close();  // a proxy that cannot send its header in time gets no answer either
+    return;
+  }
   bool partial_request = (list == &worker_.header_timers && start_ < end_) || list == &worker_.body_timers;
   if (partial_request && state_ != State::linger && !close_after_output_) {
     respond_error(Status::request_timeout, first_line({buffer_ + start_, end_ - start_}));

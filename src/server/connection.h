@@ -55,10 +55,11 @@ class Connection final : public net::EventHandler {
   std::size_t index_in_worker = 0; ///< position in the worker's list of connections
 
  private:
-  enum class State : std::uint8_t { head, body, linger };
+  enum class State : std::uint8_t { proxy_header, head, body, linger };
 
   void run();
   bool process();  // true: stopped because responses wait to be sent
+  bool take_proxy_header();  // false: incomplete, or the connection was closed
   bool within_rate(std::string_view bytes);  // false: answered 429
   bool head_complete(std::size_t head_length);
   bool read_body();

@@ -186,6 +186,11 @@ void Worker::retire(Connection* c) {
 }
 
 void Worker::refuse(int fd, bool too_many) {
+  send_refusal(fd, too_many);
+  ::close(fd);
+}
+
+void Worker::send_refusal(int fd, bool too_many) {
   const Refusal& r = too_many ? kTooMany : kBusy;
   char response[kRefusalMax];
   std::string_view date = dates_.now();
@@ -196,7 +201,6 @@ void Worker::refuse(int fd, bool too_many) {
   }
   [[maybe_unused]] auto sent = ::send(fd, response, n, MSG_NOSIGNAL | MSG_DONTWAIT);
   ::shutdown(fd, SHUT_WR);
-  ::close(fd);
 }
 
 void Worker::accept_from(int listen_fd, std::size_t listener) {
@@ -230,7 +234,9 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
       continue;
     }
     ClientLimits::Slot slot;
-    if (ClientLimits* per_client = state_.client_limits.load(std::memory_order_acquire)) {
+    ClientLimits* per_client = state_.client_limits.load(std::memory_order_acquire);
+    // Behind a proxy the peer is the proxy: the client is counted once its header names it.
+    if (per_client && !rules.proxy_protocol) {
       ClientLimits::Admit admit = per_client->try_open(reinterpret_cast<sockaddr*>(&peer), now_ms_, slot);
       if (admit != ClientLimits::Admit::ok) {
         refuse(fd, admit == ClientLimits::Admit::over_limit);

@@ -92,11 +92,15 @@ class Worker {
   /// A connection closed: it goes back to the pool after this loop iteration.
   void retire(Connection* connection);
 
+  /// Sends a fixed 429 (`too_many`) or 503 on a fresh connection and shuts its write side; the
+  /// caller closes it. For refusals before any request was read.
+  void send_refusal(int fd, bool too_many);
+
  private:
   class Acceptor;
 
   void accept_from(int listen_fd, std::size_t listener);
-  void refuse(int fd, bool too_many);  // 429 when `too_many`, else 503
+  void refuse(int fd, bool too_many);  // send_refusal, then close
   void expire_timers();
   void begin_drain();
   void apply_reload();

@@ -969,3 +969,44 @@ def test_lab_router_forwards_port_65535_to_the_web_server(lab, forward, tmp_path
         assert access_log.read_text().startswith("192.168.17.1 ")
     finally:
         server.stop()
+
+
+def test_lab_with_proxy_protocol_the_server_logs_the_client(lab, forward, tmp_path):
+    """The same lab, with the router sending a PROXY v2 header and the web server's listener
+    requiring one (and accepting it only from the router): the access log names the client."""
+    root = tmp_path / "htdocs"
+    root.mkdir()
+    (root / "index.html").write_bytes(b"<!doctype html><title>lab</title>\n")
+    access_log = tmp_path / "access.log"
+    conf = tmp_path / "server.toml"
+    conf.write_text(f"""
+workers = 1
+[access_log]
+path = "{access_log}"
+[[listen]]
+address = "192.168.17.17:80"
+proxy_protocol = true
+allow = ["192.168.17.1"]
+deny = ["all"]
+[[host]]
+root = "{root}"
+""")
+    server = NuriServer(["--config", str(conf)], tmp_path, listen=())
+    server.n_listeners = 1
+    server.root = root.resolve()  # its file cache may keep index.html open
+    if os.environ.get("NURI_SERVE_BIN"):
+        server.cmd[0] = os.environ["NURI_SERVE_BIN"]
+    server.cmd = ["ip", "netns", "exec", lab["server"], *server.cmd]
+    server.start()
+    try:
+        forward("192.168.17.17:80", "--proxy-protocol", "v2", listen="0.0.0.0:65535", netns=lab["router"])
+        got = subprocess.run(["ip", "netns", "exec", lab["client"], "curl", "-sS", "--noproxy", "*",
+                              "--max-time", str(10 * TIME_SCALE), f"http://{lab['router_ip']}:65535/"],
+                             capture_output=True, timeout=20 * TIME_SCALE)
+        assert got.returncode == 0 and b"<title>lab</title>" in got.stdout, got.stderr
+        deadline = time.monotonic() + 3 * TIME_SCALE
+        while time.monotonic() < deadline and not access_log.read_text().strip():
+            time.sleep(0.05)
+        assert access_log.read_text().startswith(lab["client_ip"] + " "), access_log.read_text()
+    finally:
+        server.stop()

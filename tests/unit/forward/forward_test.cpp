@@ -3,7 +3,6 @@
 #include <string>
 
 #include "forward/end_reason.h"
-#include "forward/proxy_header.h"
 #include "forward/resolver.h"
 #include "forward/target.h"
 
@@ -80,50 +79,6 @@ TEST(ForwardLog, EveryReasonHasAName) {
     EXPECT_EQ(name.find(' '), std::string_view::npos);
   }
   EXPECT_EQ(to_string(EndReason::refused), "refused");
-}
-
-}  // namespace
-}  // namespace nuri::forward
-
-namespace nuri::forward {
-namespace {
-
-std::string header(ProxyProtocol version, const char* client, const char* local) {
-  auto c = net::SocketAddress::parse(client);
-  auto l = net::SocketAddress::parse(local);
-  char out[kProxyHeaderMax];
-  std::size_t n = write_proxy_header(version, c->get(), l->get(), out);
-  return std::string(out, n);
-}
-
-TEST(ProxyHeader, Version1) {
-  EXPECT_EQ(header(ProxyProtocol::v1, "10.0.0.2:51234", "10.0.0.1:65535"),
-            "PROXY TCP4 10.0.0.2 10.0.0.1 51234 65535\r\n");
-  EXPECT_EQ(header(ProxyProtocol::v1, "[2001:db8::2]:1", "[::1]:80"), "PROXY TCP6 2001:db8::2 ::1 1 80\r\n");
-  // Mixed families: both as IPv6; IPv4-mapped on both sides: both as IPv4.
-  EXPECT_EQ(header(ProxyProtocol::v1, "10.0.0.2:1", "[::1]:80"), "PROXY TCP6 ::ffff:10.0.0.2 ::1 1 80\r\n");
-  EXPECT_EQ(header(ProxyProtocol::v1, "[::ffff:10.0.0.2]:1", "[::ffff:10.0.0.1]:80"), "PROXY TCP4 10.0.0.2 10.0.0.1 1 80\r\n");
-  EXPECT_EQ(header(ProxyProtocol::none, "10.0.0.2:1", "10.0.0.1:2"), "");
-}
-
-TEST(ProxyHeader, LongestVersion1FitsTheSpecLimit) {
-  std::string h = header(ProxyProtocol::v1, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
-                         "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
-  EXPECT_EQ(h.size(), 104u);
-  EXPECT_LE(h.size(), 107u);
-}
-
-TEST(ProxyHeader, Version2) {
-  std::string v4 = header(ProxyProtocol::v2, "10.0.0.2:51234", "10.0.0.1:65535");
-  const std::string expected_v4 =
-      std::string("\r\n\r\n\0\r\nQUIT\n", 12) + "\x21\x11" + std::string("\x00\x0c", 2) + std::string("\x0a\x00\x00\x02", 4) +
-      std::string("\x0a\x00\x00\x01", 4) + "\xc8\x22" + "\xff\xff";
-  EXPECT_EQ(v4, expected_v4);
-  std::string v6 = header(ProxyProtocol::v2, "[2001:db8::2]:1", "[::1]:80");
-  ASSERT_EQ(v6.size(), 52u);
-  EXPECT_EQ(v6.substr(12, 4), std::string("\x21\x21\x00\x24", 4));
-  EXPECT_EQ(v6.substr(16, 4), "\x20\x01\x0d\xb8");
-  EXPECT_EQ(v6.substr(48), std::string("\x00\x01\x00\x50", 4));
 }
 
 }  // namespace
