@@ -49,9 +49,13 @@ class ForwardCommand {
   int run();
 
  private:
+  int run_config();
+
   CLI::App* command_ = nullptr;
   CLI::Option* allow_ = nullptr;
   CLI::Option* deny_ = nullptr;
+  CLI::Option* config_ = nullptr;
+  std::string config_file_;
   std::string listen_;
   std::vector<std::string> targets_;
   std::string balance_ = "round-robin";

@@ -1,7 +1,10 @@
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
+#include "config/config.h"
 #include "forward/forward.h"
 #include "forward/target.h"
 
@@ -19,11 +22,12 @@ void ForwardCommand::add_to(CLI::App& app) {
       "  TIME client=ADDR listen=ADDR target=ADDR up=BYTES down=BYTES ms=DURATION end=HOW\n"
       "  up: client to target; HOW: fin, rst, timeout, connect-timeout, refused, unreachable, denied,\n"
       "  limit, shutdown or error. A refused or unreachable target resets the client's connection.");
-  command_->add_option("LISTEN", listen_, "ADDR:PORT to accept connections on (0.0.0.0:65535, [::]:8080, 127.0.0.1:0)")
-      ->required();
+  command_->add_option("LISTEN", listen_, "ADDR:PORT to accept connections on (0.0.0.0:65535, [::]:8080, 127.0.0.1:0)");
   command_->add_option("TARGET", targets_,
-                       "HOST:PORT to pass them to (192.168.17.17:80, [::1]:80, backend.lan:80); several: see --balance")
-      ->required();
+                       "HOST:PORT to pass them to (192.168.17.17:80, [::1]:80, backend.lan:80); several: see --balance");
+  config_ = command_->add_option("--config", config_file_,
+                                 "Run the [[forward]] tables of this configuration file instead of LISTEN TARGET "
+                                 "(`nuri serve --config` runs them beside HTTP)");
   command_->add_option("--balance", balance_,
                        "With several targets: round-robin, or first (the first that is up; the rest are backups). "
                        "Either way a target that fails is skipped for the next")
@@ -54,7 +58,43 @@ void ForwardCommand::add_to(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
 }
 
+int ForwardCommand::run_config() {
+  if (!listen_.empty() || !targets_.empty()) {
+    std::fprintf(stderr, "nuri forward: give LISTEN TARGET or --config FILE, not both\n");
+    return 2;
+  }
+  for (const char* option : {"--allow", "--deny", "--max-conns", "--connect-timeout", "--idle-timeout",
+                             "--proxy-protocol", "--udp", "--balance"}) {
+    if (command_->get_option(option)->count() > 0) {
+      std::fprintf(stderr, "nuri forward: %s is for LISTEN TARGET; with --config, set it in the [[forward]] table\n",
+                   option);
+      return 2;
+    }
+  }
+  std::vector<std::string> errors;
+  std::optional<config::Config> config = config::load_config(config_file_, errors);
+  if (!config) {
+    for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    std::fprintf(stderr, "nuri forward: the configuration has %zu error(s); nothing was started\n", errors.size());
+    return 2;
+  }
+  if (config->forwards.empty()) {
+    std::fprintf(stderr, "nuri forward: %s has no [[forward]] table\n", config_file_.c_str());
+    return 2;
+  }
+  options_.rules = config->forwards;
+  if (command_->get_option("--log")->count() == 0) options_.log = config->forward_log;
+  if (command_->get_option("--workers")->count() == 0) options_.workers = config->workers;
+  if (command_->get_option("--grace-period")->count() == 0) options_.grace_period = config->limits.grace_period;
+  return forward::run(std::move(options_));
+}
+
 int ForwardCommand::run() {
+  if (config_->count() > 0) return run_config();
+  if (listen_.empty() || targets_.empty()) {
+    std::fprintf(stderr, "nuri forward: LISTEN and TARGET are required (or --config FILE); see nuri forward --help\n");
+    return 2;
+  }
   auto listen = net::SocketAddress::parse(listen_);
   if (!listen) {
     std::fprintf(stderr, "nuri forward: LISTEN '%s': expected ADDR:PORT, like 0.0.0.0:65535 or [::]:8080\n",

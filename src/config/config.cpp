@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "config/auth.h"
+#include "config/forward_rules.h"
 #include "config/reader.h"
 
 namespace nuri::config {
@@ -371,7 +372,8 @@ std::optional<Config> parse_config(std::string_view text, const std::string& sou
                           {false, *net::Cidr::parse("all")}};
 
   r.check_keys(root,
-               {"workers", "server_tokens", "user", "unknown_host", "access_log", "limits", "status", "listen", "host"},
+               {"workers", "server_tokens", "user", "unknown_host", "access_log", "limits", "status", "listen", "host",
+                "forward", "forward_log"},
                "at the top level");
   std::int64_t workers = 0;
   if (r.read_int(root, "workers", 0, 1024, workers)) config.workers = static_cast<unsigned>(workers);
@@ -418,7 +420,12 @@ std::optional<Config> parse_config(std::string_view text, const std::string& sou
     config.default_host = 0;
   }
   if (const toml::array* listeners = r.tables_at(root, "listen")) read_listeners(r, *listeners, config);
+  if (const toml::array* forwards = r.tables_at(root, "forward")) detail::read_forwards(r, *forwards, config);
   if (config.listeners.empty()) config.listeners.push_back(Listener{*net::SocketAddress::parse("127.0.0.1:8080"), {}, {}});
+  if (r.read_string(root, "forward_log", config.forward_log) && !config.forward_log.empty() &&
+      config.forward_log != "-") {
+    config.forward_log = r.resolve(config.forward_log);
+  }
 
   errors = r.take_errors();
   if (!errors.empty()) return std::nullopt;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "forward/forward.h"
 #include "net/address.h"
 #include "net/cidr.h"
 
@@ -102,6 +103,8 @@ struct Config {
   bool server_tokens = false;
   std::string user;                      ///< drop privileges to this user after binding
   StatusPage status;
+  std::vector<forward::Rule> forwards;   ///< [[forward]] tables: port forwarding beside HTTP
+  std::string forward_log = "-";        ///< their connection log: a file, "-" (stdout), "" (off)
 };
 
 /// Reads and validates `path`. On success returns the Config and leaves `errors` empty; on
@@ -116,5 +119,9 @@ std::optional<Config> parse_config(std::string_view text, const std::string& sou
 /// A few lines describing what the config will do (listeners and who can reach them, hosts and
 /// their roots), for `nuri check-config`.
 std::string summarize(const Config& config);
+
+/// One line per [[forward]] rule (listen, targets, access, limits): for check-config, and to tell
+/// whether a reload changed them.
+std::string describe_forwards(const std::vector<forward::Rule>& rules);
 
 }  // namespace nuri::config

@@ -95,6 +95,30 @@ std::string summarize(const Config& config) {
                      seconds(l.send_timeout), seconds(l.grace_period), l.max_body_size, l.max_header_size,
                      l.max_uri_size);
   out += fmt::format("server tokens: {}\n", config.server_tokens ? "on" : "off");
+  if (!config.forwards.empty()) {
+    out += "forwarding:\n" + describe_forwards(config.forwards);
+    out += fmt::format("forward log: {}\n", config.forward_log.empty() ? std::string("off")
+                                             : config.forward_log == "-" ? std::string("stdout")
+                                                                         : config.forward_log);
+  }
+  return out;
+}
+
+std::string describe_forwards(const std::vector<forward::Rule>& rules) {
+  std::string out;
+  for (const forward::Rule& rule : rules) {
+    std::string targets;
+    for (const forward::TargetSpec& t : rule.targets) targets += (targets.empty() ? "" : ", ") + t.text;
+    out += fmt::format("  {}{} ({}) -> {}", rule.listen.to_string(), rule.udp ? "/udp" : "", reach(rule.listen), targets);
+    if (rule.targets.size() > 1) out += rule.balance == forward::Balance::first ? " (first that is up)" : " (round-robin)";
+    out += fmt::format("; access: {}; connections: {}; timeouts connect {}, idle {}", describe(rule.access),
+                       rule.max_conns == 0 ? std::string("unlimited") : std::to_string(rule.max_conns),
+                       seconds(rule.connect_timeout), seconds(rule.idle_timeout));
+    if (rule.proxy_protocol != net::ProxyProtocol::none) {
+      out += rule.proxy_protocol == net::ProxyProtocol::v1 ? "; PROXY protocol v1" : "; PROXY protocol v2";
+    }
+    out += '\n';
+  }
   return out;
 }
 

@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -167,54 +170,131 @@ class TargetRefresher {
 
 }  // namespace
 
-int run(Options options) {
+struct Forwarding::Parts {
+  Options options;
+  net::FileDescriptor log;
+  std::vector<std::unique_ptr<RuleState>> rules;
+  std::vector<std::vector<Worker::Listener>> sockets;  // per worker, until start() hands them over
+  std::unique_ptr<TargetRefresher> refresher;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::thread> threads;
+  // The refresher's thread sleeps until a name is due or stop() says so.
+  std::thread refresh_thread;
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+};
+
+Forwarding::Forwarding() = default;
+Forwarding::~Forwarding() { stop(); }
+
+int Forwarding::prepare(Options options, std::string& error) {
   if (options.rules.empty()) {
-    fmt::print(stderr, "nuri forward: nothing to forward\n");
+    error = "nothing to forward";
     return 2;
   }
   if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
   raise_fd_limit();
-
-  net::FileDescriptor log;
+  parts_ = std::make_unique<Parts>();
+  Parts& p = *parts_;
   if (options.log == "-") {
-    log.reset(::dup(STDOUT_FILENO));
+    p.log.reset(::dup(STDOUT_FILENO));
   } else if (!options.log.empty()) {
-    log.reset(::open(options.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!log) {
-      fmt::print(stderr, "nuri forward: cannot open log {}: {}\n", options.log, std::strerror(errno));
+    p.log.reset(::open(options.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!p.log) {
+      error = fmt::format("cannot open log {}: {}", options.log, std::strerror(errno));
       return 1;
     }
   }
 
   // One socket per worker per rule (SO_REUSEPORT): the kernel spreads connections over them.
   // The first fixes the port when the rule says port 0.
-  std::vector<std::unique_ptr<RuleState>> rules;
-  std::vector<std::vector<Worker::Listener>> sockets(options.workers);
+  p.sockets.resize(options.workers);
   for (std::size_t i = 0; i < options.rules.size(); ++i) {
     Rule& rule = options.rules[i];
-    std::string error;
     for (unsigned w = 0; w < options.workers; ++w) {
       net::FileDescriptor fd = rule.udp ? listen_udp(rule.listen, error) : net::listen_tcp(rule.listen, 4096, error, w > 0);
-      if (!fd) {
-        fmt::print(stderr, "nuri forward: {}\n", error);
-        return 1;
-      }
+      if (!fd) return 1;
       if (w == 0) rule.listen = net::local_address(fd.get());
-      sockets[w].push_back({std::move(fd), i, rule.udp});
+      p.sockets[w].push_back({std::move(fd), i, rule.udp});
     }
     auto state = std::make_unique<RuleState>();
     state->rule = rule;
     state->listen_text = rule.listen.to_string() + (rule.udp ? "/udp" : "");
     for (const TargetSpec& t : rule.targets) state->target_texts.push_back(t.text);
-    rules.push_back(std::move(state));
+    p.rules.push_back(std::move(state));
   }
-  TargetRefresher refresher(rules, options.resolver);
-  if (std::string error; !refresher.resolve_all(error)) {
-    fmt::print(stderr, "nuri forward: {}\n", error);
-    return 2;
-  }
+  p.refresher = std::make_unique<TargetRefresher>(p.rules, options.resolver);
+  if (!p.refresher->resolve_all(error)) return 2;
+  p.options = std::move(options);
+  return 0;
+}
 
-  // Signals go to this thread alone (sigwait); splice to a reset socket must not kill us.
+void Forwarding::announce(std::string_view program) const {
+  if (!parts_) return;
+  for (const auto& r : parts_->rules) {
+    std::vector<std::string> shown;
+    for (const TargetSpec& t : r->rule.targets) {
+      shown.push_back(t.text);
+      if (!t.address) shown.back() += " = " + parts_->refresher->describe(t);  // a name: what it resolved to
+    }
+    std::string targets = fmt::format("{}", fmt::join(shown, ", "));
+    if (r->target_texts.size() > 1) {
+      targets += r->rule.balance == Balance::round_robin ? " (round-robin)" : " (the first that is up)";
+    }
+    fmt::print("{}: listening on {} ({}{}), forwarding to {}\n", program, r->rule.listen.to_string(),
+               r->rule.udp ? "UDP, " : "", reach(r->rule.listen), targets);
+  }
+}
+
+void Forwarding::start() {
+  if (!parts_) return;
+  Parts& p = *parts_;
+  for (unsigned w = 0; w < p.options.workers; ++w) {
+    p.workers.push_back(std::make_unique<Worker>(p.rules, std::move(p.sockets[w]), p.log.get(), p.options.grace_period));
+  }
+  p.sockets.clear();
+  for (auto& w : p.workers) p.threads.emplace_back([&w] { w->run(); });
+  if (p.refresher->next_due_ms() < 0) return;  // only addresses: nothing to look up again
+  p.refresh_thread = std::thread([&p] {
+    std::unique_lock lock(p.mutex);
+    while (!p.stopping) {
+      std::int64_t wait = std::max<std::int64_t>(p.refresher->next_due_ms() - base::monotonic_ms(), 0);
+      if (p.wake.wait_for(lock, std::chrono::milliseconds(wait), [&p] { return p.stopping; })) break;
+      lock.unlock();
+      p.refresher->refresh();
+      lock.lock();
+    }
+  });
+}
+
+void Forwarding::stop() {
+  if (!parts_) return;
+  Parts& p = *parts_;
+  {
+    std::lock_guard lock(p.mutex);
+    p.stopping = true;
+  }
+  p.wake.notify_all();
+  if (p.refresh_thread.joinable()) p.refresh_thread.join();
+  for (auto& w : p.workers) w->stop();
+  for (auto& t : p.threads) t.join();
+  if (!p.workers.empty()) {
+    for (const auto& r : p.rules) {
+      base::log_info("forward {} -> {}: {} connection(s) forwarded, {} denied, {} over the connection limit",
+                     r->listen_text, fmt::join(r->target_texts, ","), r->accepted.load(), r->denied.load(),
+                     r->over_limit.load());
+    }
+  }
+  parts_.reset();
+}
+
+double Forwarding::grace_period() const { return parts_ ? parts_->options.grace_period : 0; }
+unsigned Forwarding::workers() const { return parts_ ? parts_->options.workers : 0; }
+
+int run(Options options) {
+  // Signals go to this thread alone (sigwait); splice to a reset socket must not kill us. Blocked
+  // before any thread starts, so that every thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -222,54 +302,23 @@ int run(Options options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned w = 0; w < options.workers; ++w) {
-    workers.push_back(std::make_unique<Worker>(rules, std::move(sockets[w]), log.get(), options.grace_period));
+  Forwarding forwarding;
+  std::string error;
+  if (int code = forwarding.prepare(std::move(options), error); code != 0) {
+    fmt::print(stderr, "nuri forward: {}\n", error);
+    return code;
   }
-  for (const auto& r : rules) {
-    std::vector<std::string> shown;
-    for (const TargetSpec& t : r->rule.targets) {
-      shown.push_back(t.text);
-      if (!t.address) shown.back() += " = " + refresher.describe(t);  // a name: what it resolved to
-    }
-    std::string targets = fmt::format("{}", fmt::join(shown, ", "));
-    if (r->target_texts.size() > 1) {
-      targets += r->rule.balance == Balance::round_robin ? " (round-robin)" : " (the first that is up)";
-    }
-    fmt::print("nuri forward: listening on {} ({}{}), forwarding to {}\n", r->rule.listen.to_string(),
-               r->rule.udp ? "UDP, " : "", reach(r->rule.listen), targets);
-  }
-  fmt::print("nuri forward: {} worker(s); stop with Ctrl-C\n", options.workers);
+  unsigned workers = forwarding.workers();
+  forwarding.announce("nuri forward");
+  fmt::print("nuri forward: {} worker(s); stop with Ctrl-C\n", workers);
   std::fflush(stdout);
+  forwarding.start();
 
-  std::vector<std::thread> threads;
-  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-
-  // This thread waits for a signal, and meanwhile looks host names up again when they are due.
   int signal_number = 0;
-  for (;;) {
-    std::int64_t due = refresher.next_due_ms();
-    if (due < 0) {
-      sigwait(&signals, &signal_number);
-      break;
-    }
-    std::int64_t wait = std::max<std::int64_t>(due - base::monotonic_ms(), 0);
-    timespec timeout{static_cast<time_t>(wait / 1000), static_cast<long>((wait % 1000) * 1'000'000)};
-    int got = sigtimedwait(&signals, nullptr, &timeout);
-    if (got > 0) {
-      signal_number = got;
-      break;
-    }
-    refresher.refresh();
-  }
+  sigwait(&signals, &signal_number);
   base::log_info("{}: no new connections; open ones have up to {} s to finish", strsignal(signal_number),
-                 options.grace_period);
-  for (auto& w : workers) w->stop();
-  for (auto& t : threads) t.join();
-  for (const auto& r : rules) {
-    base::log_info("forward {} -> {}: {} connection(s) forwarded, {} denied, {} over --max-conns", r->listen_text,
-                   fmt::join(r->target_texts, ","), r->accepted.load(), r->denied.load(), r->over_limit.load());
-  }
+                 forwarding.grace_period());
+  forwarding.stop();
   return 0;
 }
 

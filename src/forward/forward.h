@@ -3,7 +3,9 @@
 // as a program. Each worker thread has its own epoll loop and its own SO_REUSEPORT listening
 // socket per rule, and relays bytes with splice(2) through a pipe per direction.
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/address.h"
@@ -45,9 +47,40 @@ struct Options {
   std::string resolver;       ///< DNS server "ADDR:PORT" for target host names; empty: /etc/resolv.conf
 };
 
-/// Binds every rule's listener, runs the workers until SIGTERM or SIGINT, and returns 0 after
-/// the connections finished (or the grace period ran out). A start-up error is printed as one
-/// line "nuri forward: ..." and returns 1.
+/// Forwarding rules at work: their listening sockets, worker threads and the thread that looks
+/// target host names up again. `nuri forward` runs one; so does `nuri serve` for the [[forward]]
+/// tables of its configuration, beside its HTTP workers.
+class Forwarding {
+ public:
+  Forwarding();
+  ~Forwarding();  ///< stop()s
+  Forwarding(const Forwarding&) = delete;
+  Forwarding& operator=(const Forwarding&) = delete;
+
+  /// Opens the log, binds every rule's listener (one socket per worker) and resolves target host
+  /// names; nothing runs yet, so privileges may be dropped after it. 0, or an exit code with a
+  /// one-line `error`: 1 when a socket or the log cannot be opened, 2 when a name cannot be
+  /// resolved or there is nothing to forward.
+  int prepare(Options options, std::string& error);
+  /// Prints "PROGRAM: listening on LISTEN (who can reach it), forwarding to TARGETS", a line per rule.
+  void announce(std::string_view program) const;
+  /// Starts the workers (and the look-ups of host names when their TTL runs out).
+  void start();
+  /// Stops accepting; open connections get the grace period; joins the threads and logs each
+  /// rule's totals. Safe to call more than once.
+  void stop();
+
+  unsigned workers() const;
+  double grace_period() const;
+
+ private:
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
+};
+
+/// `nuri forward`: prepares and starts a Forwarding, runs until SIGTERM or SIGINT, and returns 0
+/// after the connections finished (or the grace period ran out). A start-up error is printed as
+/// one line "nuri forward: ..." and returns prepare's code.
 int run(Options options);
 
 }  // namespace nuri::forward

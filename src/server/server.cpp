@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "forward/forward.h"
 #include "net/socket.h"
 #include "server/listeners.h"
 #include "server/site.h"
@@ -112,6 +113,8 @@ class Server {
   std::unique_ptr<ClientLimits> client_limits_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint64_t generation_ = 0;
+  forward::Forwarding forwarding_;  // the [[forward]] tables, on threads of their own
+  std::string running_forwards_;    // what they are (describe_forwards + log), to spot changes
 };
 
 bool Server::start(config::Config config) {
@@ -124,6 +127,19 @@ bool Server::start(config::Config config) {
       !open_access_log(config.access_log, log_, error)) {
     fmt::print(stderr, "nuri serve: {}\n", error);
     return false;
+  }
+  running_forwards_ = config::describe_forwards(config.forwards) + config.forward_log;
+  if (!config.forwards.empty()) {
+    // Bound (and names resolved) before privileges are dropped, like the HTTP listeners.
+    forward::Options options;
+    options.rules = config.forwards;
+    options.workers = config.workers;
+    options.log = config.forward_log;
+    options.grace_period = config.limits.grace_period;
+    if (forwarding_.prepare(std::move(options), error) != 0) {
+      fmt::print(stderr, "nuri serve: [[forward]]: {}\n", error);
+      return false;
+    }
   }
   site_ = std::make_shared<const Site>(std::move(config), error);
   if (!error.empty()) {
@@ -159,6 +175,9 @@ void Server::reload() {
     next->workers = workers_count_;
   }
   if (next->user != user_) base::log_warn("reload: user = \"{}\" takes effect at the next start", next->user);
+  if (config::describe_forwards(next->forwards) + next->forward_log != running_forwards_) {
+    base::log_warn("reload: [[forward]] changes take effect at the next start; the running rules stay");
+  }
 
   std::string error;
   net::FileDescriptor log;
@@ -269,11 +288,13 @@ int Server::run() {
   const config::Config& cfg = site_->config();
   for (const auto& listener : cfg.listeners) print_listener(listener.address);
   if (std::size_t n = listeners_->inherited_count(); n > 0) fmt::print("nuri serve: {} socket(s) from systemd\n", n);
+  forwarding_.announce("nuri serve");
   const std::string& root = cfg.hosts[cfg.default_host].root;
   fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C, reload the configuration with SIGHUP\n", workers_count_,
              root.empty() ? std::string("serving the built-in welcome site") : "serving " + root);
   std::fflush(stdout);
 
+  forwarding_.start();
   std::vector<std::thread> threads;
   for (auto& w : workers_) threads.emplace_back([&w] { w->run(); });
 
@@ -292,6 +313,7 @@ int Server::run() {
                  site_->config().limits.grace_period);
   for (auto& w : workers_) w->stop();
   listeners_->close_all();  // the workers close their duplicates as they stop
+  forwarding_.stop();       // meanwhile the HTTP workers drain too
   for (auto& t : threads) t.join();
   return 0;
 }

@@ -866,7 +866,7 @@ def test_udp_max_conns_bounds_the_table(forward, udp_echo):
         c.close()
     f.wait_log(2, end="timeout")
     f.stop()
-    assert "0 denied, 1 over --max-conns" in f.stderr()
+    assert "0 denied, 1 over the connection limit" in f.stderr()
 
 
 def test_udp_deny_drops_datagrams(forward, udp_echo):

@@ -560,3 +560,73 @@ TEST(LoadConfig, MissingFileIsOneLine) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0], "/tmp: cannot read the configuration: it is a directory");
 }
+
+TEST_F(ConfigTest, ForwardTables) {
+  Config c = ok(R"(
+forward_log = "fwd.log"
+[[forward]]
+listen = "0.0.0.0:65535"
+target = "192.168.17.17:80"
+[[forward]]
+listen = "[::]:5353"
+targets = ["10.0.0.1:53", "dns.lan:53"]
+balance = "first"
+udp = true
+access = ["allow 10.0.0.0/8", "deny all"]
+max_conns = 100
+connect_timeout = 2.5
+[[forward]]
+listen = "127.0.0.1:9000"
+target = "127.0.0.1:8080"
+idle_timeout = 5
+proxy_protocol = "v2"
+)");
+  ASSERT_EQ(c.forwards.size(), 3u);
+  EXPECT_EQ(c.forward_log, dir_ + "/fwd.log");  // relative to the configuration's directory
+  const nuri::forward::Rule& nat = c.forwards[0];
+  EXPECT_EQ(nat.listen.to_string(), "0.0.0.0:65535");
+  ASSERT_EQ(nat.targets.size(), 1u);
+  EXPECT_EQ(nat.targets[0].address->to_string(), "192.168.17.17:80");
+  EXPECT_FALSE(nat.udp);
+  EXPECT_EQ(nat.idle_timeout, 600);  // the command line's defaults
+  EXPECT_EQ(nat.proxy_protocol, nuri::net::ProxyProtocol::none);
+  const nuri::forward::Rule& dns = c.forwards[1];
+  EXPECT_TRUE(dns.udp);
+  EXPECT_EQ(dns.idle_timeout, 30);  // UDP's own default
+  EXPECT_EQ(dns.balance, nuri::forward::Balance::first);
+  ASSERT_EQ(dns.targets.size(), 2u);
+  EXPECT_EQ(dns.targets[1].host, "dns.lan");
+  EXPECT_EQ(dns.access.size(), 2u);
+  EXPECT_EQ(dns.max_conns, 100u);
+  EXPECT_EQ(dns.connect_timeout, 2.5);
+  EXPECT_EQ(c.forwards[2].proxy_protocol, nuri::net::ProxyProtocol::v2);
+  EXPECT_EQ(c.forwards[2].idle_timeout, 5);
+  // Forward tables alone do not take the place of the default HTTP listener.
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].address.to_string(), "127.0.0.1:8080");
+  EXPECT_NE(nuri::config::describe_forwards(c.forwards).find("[::]:5353/udp"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ForwardTableErrors) {
+  expect_error("[[forward]]\nlisten = \"127.0.0.1:1\"\n", "t.toml:1:1: [[forward]] needs a target = \"HOST:PORT\" (or targets = [...])");
+  expect_error("[[forward]]\nlisten = \"127.0.0.1:1\"\ntargets = []\n", "t.toml:3:11: targets is empty: name at least one HOST:PORT");
+  expect_error("[[forward]]\nlisten = \"127.0.0.1:1\"\ntarget = \"a:1\"\ntargets = [\"b:1\"]\n",
+               "t.toml:4:11: give target or targets, not both");
+  expect_error("[[forward]]\nlisten = \"localhost:1\"\ntarget = \"a:1\"\n",
+               "t.toml:2:10: bad listen address \"localhost:1\" (expected ADDR:PORT, like 0.0.0.0:65535 or [::]:8080)");
+  expect_error("[[forward]]\nlisten = \"127.0.0.1:1\"\ntarget = \"a:1\"\nproxy_protocol = \"v3\"\n",
+               "t.toml:4:18: unknown proxy_protocol \"v3\" (v1, v2 or none)");
+  // Port 0 never collides; the same port twice does.
+  ok("[[forward]]\nlisten = \"127.0.0.1:0\"\ntarget = \"a:1\"\n[[forward]]\nlisten = \"127.0.0.1:0\"\ntarget = \"a:1\"\n");
+  expect_error("[[forward]]\nlisten = \"127.0.0.1:7\"\ntarget = \"a:1\"\n[[forward]]\nlisten = \"127.0.0.1:7\"\ntarget = \"a:1\"\n",
+               "t.toml:5:10: 127.0.0.1:7 is already forwarded at 2:10");
+}
+
+TEST_F(ConfigTest, ListenerProxyProtocol) {
+  Config c = ok("[[listen]]\naddress = \"127.0.0.1:0\"\nproxy_protocol = true\n[[listen]]\naddress = \"127.0.0.1:0\"\n");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_TRUE(c.listeners[0].proxy_protocol);
+  EXPECT_FALSE(c.listeners[1].proxy_protocol);
+  expect_error("[[listen]]\naddress = \"127.0.0.1:0\"\nproxy_protocol = \"v1\"\n",
+               "t.toml:3:18: \"proxy_protocol\" must be true or false, not a string");
+}
