@@ -722,6 +722,20 @@ def curl(url: str, *args, out: str = None, timeout: float = 30.0, server_tokens:
     return result
 
 
+def read_to_close(sock) -> bytes:
+    """Every byte until the peer closes; a reset (the peer closed with our bytes unread) ends
+    the read like a FIN."""
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
 def run_nuri(*args, timeout: float = 10.0, cwd=None) -> subprocess.CompletedProcess:
     """Runs the binary to completion (for --help and bad usage)."""
     return subprocess.run([str(nuri_bin()), *map(str, args)], capture_output=True,

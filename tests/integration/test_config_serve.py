@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nuri_helpers import TIME_SCALE, free_port_holder, parse_all_responses, req, run_nuri
+from nuri_helpers import TIME_SCALE, free_port_holder, parse_all_responses, read_to_close, req, run_nuri
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
@@ -65,16 +65,7 @@ def raw_from(port: int, source: str, data: bytes, timeout: float = 5.0) -> bytes
             c.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        out = b""
-        while True:
-            try:
-                chunk = c.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return read_to_close(c)
     finally:
         c.close()
 

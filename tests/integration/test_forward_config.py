@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
 from forward_helpers import BANNER_RE, Target, echo
-from nuri_helpers import TIME_SCALE, nuri_bin, parse_response, req, run_nuri
+from nuri_helpers import TIME_SCALE, nuri_bin, read_to_close, req, run_nuri
 from test_config_serve import _read_lines, serve, tree
 from test_reload import hup
 
@@ -27,15 +28,12 @@ def forward_port(s, index: int = 0) -> int:
 
 
 def through(port: int, payload: bytes) -> bytes:
-    import socket
+    """Sends `payload`, half-closes, and returns what came back (the echo target's copy)."""
     c = socket.create_connection(("127.0.0.1", port), timeout=5 * TIME_SCALE)
     try:
         c.sendall(payload)
         c.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := c.recv(65536):
-            out += chunk
-        return out
+        return read_to_close(c)
     finally:
         c.close()
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from nuri_helpers import TIME_SCALE, parse_all_responses, parse_response, req, run_nuri
+from nuri_helpers import TIME_SCALE, parse_all_responses, parse_response, read_to_close, req, run_nuri
 from test_config_serve import _read_lines, serve, tree
 
 
@@ -74,16 +74,7 @@ def exchange(port: int, data: bytes, chunks: int = 1, timeout: float = 5.0) -> b
             c.sendall(data[i:i + step])
             if chunks > 1:
                 time.sleep(0.01)
-        out = b""
-        while True:
-            try:
-                chunk = c.recv(65536)
-            except ConnectionResetError:  # closed with our bytes unread: as good as a FIN here
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return read_to_close(c)
     finally:
         c.close()
 
@@ -181,9 +172,7 @@ def test_listener_rules_judge_the_proxy_not_the_client(nuri, tmp_path):
     c = socket.create_connection(("127.0.0.1", port), timeout=5 * TIME_SCALE, source_address=("127.0.0.2", 0))
     try:
         c.sendall(b"PROXY TCP4 192.0.2.1 10.0.0.5 1 80\r\n" + closing())
-        out = b""
-        while chunk := c.recv(65536):
-            out += chunk
+        out = read_to_close(c)
     finally:
         c.close()
     assert parse_response(out, eof=True)[0].status == 200
