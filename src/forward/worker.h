@@ -94,6 +94,9 @@ class Worker {
   void give_pipe(Pipe& pipe);
   void log(const ConnectionRecord& record);
   bool draining() const { return draining_; }
+  /// Scratch space for the small-message path of Session (used and emptied within one call).
+  static constexpr std::size_t kCopyBufferSize = 16 * 1024;
+  char* copy_buffer() { return copy_buffer_.get(); }
   /// A session ended: freed after this loop iteration (an event for it may still be queued).
   void retire(Session* session);
 
@@ -131,6 +134,7 @@ class Worker {
   std::vector<Session*> sessions_;
   std::vector<Session*> retired_;
   std::vector<Pipe> pipes_;  // empty pipes for reuse
+  std::unique_ptr<char[]> copy_buffer_ = std::make_unique<char[]>(kCopyBufferSize);
   net::FileDescriptor reserve_fd_;  // given up to accept (and close) when out of descriptors
 
   int log_fd_;
