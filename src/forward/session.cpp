@@ -56,7 +56,7 @@ Session::Session(Worker& worker, std::size_t rule, int client_fd, const sockaddr
 }
 
 void Session::start() {
-  set_nodelay(client_.fd);
+  if (!worker_.clients_nodelay()) set_nodelay(client_.fd);
   worker_.loop().add(client_.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, &client_);
   state_ = State::connecting;
   if (!worker_.take_pipe(up_.pipe) || !worker_.take_pipe(down_.pipe)) {
@@ -228,8 +228,10 @@ Session::Pump Session::pump(Direction& d, bool& progress) {
     progress = true;
   }
   if (d.eof && d.pipe.bytes == 0 && !d.shut) {
-    // Half-close passed on: the other direction keeps flowing.
-    ::shutdown(d.to->fd, SHUT_WR);
+    // Half-close passed on: the other direction keeps flowing. When it has ended already, the
+    // session ends now, and close() sends the FIN (nothing is left unread, so not a RST).
+    const Direction& other = &d == &up_ ? down_ : up_;
+    if (!other.shut) ::shutdown(d.to->fd, SHUT_WR);
     d.shut = true;
     progress = true;
   }

@@ -94,6 +94,8 @@ class Worker {
   void give_pipe(Pipe& pipe);
   void log(const ConnectionRecord& record);
   bool draining() const { return draining_; }
+  /// Accepted sockets have TCP_NODELAY already (set on the listeners).
+  bool clients_nodelay() const { return clients_nodelay_; }
   /// Scratch space for the small-message path of Session (used and emptied within one call).
   static constexpr std::size_t kCopyBufferSize = 16 * 1024;
   char* copy_buffer() { return copy_buffer_.get(); }
@@ -144,6 +146,7 @@ class Worker {
 
   std::atomic<bool> stop_requested_{false};
   bool draining_ = false;
+  bool clients_nodelay_ = true;
   std::int64_t drain_deadline_ms_ = 0;
   std::int64_t grace_ms_;
 };
