@@ -283,7 +283,8 @@ Session::Pump Session::copy(Direction& d, bool& moved) {
   }
   d.bytes += sent;
   if (sent < length) {
-    // What the destination could not take waits in the pipe, which is empty here: from now on it is flushed like spliced bytes, with the same backpressure.
+    // What the destination could not take waits in the pipe, which is empty here: from now on
+    // it is flushed like spliced bytes, with the same backpressure.
     ssize_t w = ::write(d.pipe.write, buffer + sent, length - sent);
     if (w != static_cast<ssize_t>(length - sent)) {
       error_ = w < 0 ? errno : EAGAIN;
