@@ -93,14 +93,16 @@ def main():
       f"`worker_processes {meta['workers']}`, `listen ... reuseport`, `proxy_pass`, defaults otherwise")
     w("- value: requests/s, or MiB/s for 1 MiB; median over the repeats. Ratios paired per repeat: "
       "median (min–max). fwd CPU: CPU seconds of the forwarder's processes during the run "
-      "(utime+stime from /proc, children included), and per request")
+      "(utime+stime from /proc, children included), and per request; CPU per req ratio: nginx stream's "
+      "µs/req / the route's, paired per repeat (above 1: the route needs less CPU than nginx stream)")
     w("")
     for s in scenarios:
         unit = "MiB/s" if s == "1m" else "req/s"
         w(f"### {SCENARIOS[s]}")
         w("")
-        w(f"| route | {unit} | ratio to direct | ratio to nginx stream | p99 | fwd CPU s | fwd CPU µs/req |")
-        w("|---|---:|---:|---:|---:|---:|---:|")
+        w(f"| route | {unit} | ratio to direct | ratio to nginx stream | p99 | fwd CPU s | fwd CPU µs/req "
+          "| CPU per req, nginx stream / route |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
         for route in routes:
             rs = [by[(s, route, k)] for k in repeats if (s, route, k) in by]
             if not rs:
@@ -112,8 +114,12 @@ def main():
             p99 = fmt_time(median_or_none(r["p99"] for r in rs))
             cpu = "–" if route == "direct" else f"{statistics.median(r['fwd_cpu'] for r in rs):.2f}"
             us = median_or_none(r["us_per_req"] for r in rs)
+            cpu_ratios = [by[(s, "stream", k)]["us_per_req"] / by[(s, route, k)]["us_per_req"] for k in repeats
+                          if (s, route, k) in by and (s, "stream", k) in by and by[(s, route, k)]["us_per_req"]
+                          and by[(s, "stream", k)]["us_per_req"]]
+            cpu_ratio = fmt_ratio(cpu_ratios) if route not in ("direct", "stream") and cpu_ratios else "–"
             w(f"| {ROUTES[route]} | {cell} | {to_direct} | {to_stream} | {p99} | {cpu} "
-              f"| {'–' if us is None else f'{us:.1f}'} |")
+              f"| {'–' if us is None else f'{us:.1f}'} | {cpu_ratio} |")
         w("")
 
     w("Conditions (cores, median and max over the runs): back end = the nginx behind every route; "
