@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import random
 import shutil
 import socket
 import struct
@@ -206,6 +207,35 @@ def test_gib_each_way_sha256_compared_at_both_ends(forward, targets):
     assert client_got == target_sent, "target -> client: what arrived is not what was sent"
     (entry,) = f.wait_log(end="fin")
     assert entry["up"] == str(GIB) and entry["down"] == str(GIB)
+
+
+def test_small_and_bulk_messages_alternate_byte_exact(forward, targets):
+    """Ping-pong of messages from 1 byte to 300 KiB through an echo target: each direction goes
+    back and forth between the copy path (a message that fits the 16 KiB buffer) and splice
+    (bulk), and every echo must come back whole and in order."""
+    rng = random.Random(5)
+    sizes = [1, 16383, 16384, 16385, 300 * 1024, 7, 65536, 2, 200_000, 1024] + \
+        [rng.choice((rng.randint(1, 2048), rng.randint(16000, 70000), rng.randint(100_000, 300_000)))
+         for _ in range(60)]
+    t = targets(echo)
+    f = forward(t.address)
+    c = f.connect(timeout=20)
+    total = 0
+    for i, size in enumerate(sizes):
+        message = rng.randbytes(size)
+        c.sendall(message)
+        got = bytearray()
+        while len(got) < size:
+            chunk = c.recv(size - len(got))
+            assert chunk, f"message {i} ({size} bytes): the echo ended after {len(got)} bytes"
+            got += chunk
+        assert got == message, f"message {i} ({size} bytes) came back different"
+        total += size
+    c.shutdown(socket.SHUT_WR)
+    assert c.recv(1) == b""
+    c.close()
+    (entry,) = f.wait_log(end="fin")
+    assert entry["up"] == str(total) and entry["down"] == str(total)
 
 
 def test_backpressure_slow_reader_bounds_buffering(forward, targets):
