@@ -6,7 +6,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz-smoke fuzz bench clean
+.PHONY: all deps build run test unit integration asan fuzz-smoke fuzz bench bench-forward clean
 
 all: build
 
@@ -30,6 +30,10 @@ fuzz: deps
 
 bench: build
 	@bash bench/run.sh
+
+# nuri forward against socat, rinetd and nginx's stream module, in front of one nginx.
+bench-forward: build
+	@NURI_BIN=build/release/nuri bash bench/forward.sh
 
 clean:
 	rm -rf build

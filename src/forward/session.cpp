@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -55,7 +56,7 @@ Session::Session(Worker& worker, std::size_t rule, int client_fd, const sockaddr
 }
 
 void Session::start() {
-  set_nodelay(client_.fd);
+  if (!worker_.clients_nodelay()) set_nodelay(client_.fd);
   worker_.loop().add(client_.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, &client_);
   state_ = State::connecting;
   if (!worker_.take_pipe(up_.pipe) || !worker_.take_pipe(down_.pipe)) {
@@ -70,7 +71,7 @@ void Session::connect_target() {
   target_address_ = worker_.target(rule_, target_index_);
   const net::SocketAddress& target = target_address_;
   ++attempts_;
-  target_.readable = target_.writable = false;
+  target_.readable = target_.writable = target_.hangup = false;
   target_.fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (target_.fd < 0) {
     error_ = errno;
@@ -87,10 +88,11 @@ void Session::connect_target() {
 void Session::on_event(Side& side, std::uint32_t events) {
   if (state_ == State::closed) return;  // closed earlier in this batch of events
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.hangup = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.writable = true;
   if (state_ == State::connecting) {
     // Whatever the client sends meanwhile waits in its socket (readable stays set).
-    if (&side == &target_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) check_connect();
+    if (&side == &target_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) check_connect(events);
     return;
   }
   relay();
@@ -106,7 +108,10 @@ void Session::on_event(Side& side, std::uint32_t events) {
   }
 }
 
-void Session::check_connect() {
+void Session::check_connect(std::uint32_t events) {
+  // A failed connect reports EPOLLERR (and EPOLLHUP); EPOLLOUT alone is an established connection,
+  // and asking SO_ERROR would be one more call per connection for nothing.
+  if (!(events & (EPOLLERR | EPOLLHUP))) return connected();
   int error = socket_error(target_.fd);
   if (error == 0) return connected();
   connect_failed(error);
@@ -194,9 +199,15 @@ Session::Pump Session::pump(Direction& d, bool& progress) {
         }
       }
     }
-    if (!d.eof && d.from->readable && d.pipe.bytes < d.pipe.capacity) {
+    if (!d.eof && d.from->readable && d.pipe.bytes == 0 && !d.bulk) {
+      Pump p = copy(d, moved);
+      if (p != Pump::ok) return p;
+    } else if (!d.eof && d.from->readable && d.pipe.bytes < d.pipe.capacity) {
       ssize_t n = ::splice(d.from->fd, nullptr, d.pipe.write, nullptr, d.pipe.capacity - d.pipe.bytes, kSpliceFlags);
       if (n > 0) {
+        // The burst has thinned out to what the copy buffer would have held: the next bytes
+        // take the copy path (the last bytes of a response, say, and then the next request).
+        if (d.pipe.bytes == 0 && static_cast<std::size_t>(n) < Worker::kCopyBufferSize) d.bulk = false;
         d.pipe.bytes += static_cast<std::size_t>(n);
         moved = true;
       } else if (n == 0) {
@@ -217,10 +228,69 @@ Session::Pump Session::pump(Direction& d, bool& progress) {
     progress = true;
   }
   if (d.eof && d.pipe.bytes == 0 && !d.shut) {
-    // Half-close passed on: the other direction keeps flowing.
-    ::shutdown(d.to->fd, SHUT_WR);
+    // Half-close passed on: the other direction keeps flowing. When it has ended already, the
+    // session ends now, and close() sends the FIN (nothing is left unread, so not a RST).
+    const Direction& other = &d == &up_ ? down_ : up_;
+    if (!other.shut) ::shutdown(d.to->fd, SHUT_WR);
     d.shut = true;
     progress = true;
+  }
+  return Pump::ok;
+}
+
+Session::Pump Session::copy(Direction& d, bool& moved) {
+  char* buffer = worker_.copy_buffer();
+  // No more than the pipe holds, so that what the destination cannot take always fits in it
+  // (a pipe can be as small as two pages once the user's pipe-user-pages-soft is used up).
+  const std::size_t size = std::min(Worker::kCopyBufferSize, d.pipe.capacity);
+  ssize_t n = ::recv(d.from->fd, buffer, size, MSG_DONTWAIT);
+  if (n == 0) {
+    d.eof = true;
+    moved = true;
+    return Pump::ok;
+  }
+  if (n < 0) {
+    switch (errno) {
+      case EAGAIN: d.from->readable = false; return Pump::ok;
+      case EINTR: moved = true; return Pump::ok;  // try again
+      case ECONNRESET: return Pump::reset_from;
+      default: error_ = errno; return Pump::error;
+    }
+  }
+  moved = true;
+  const auto length = static_cast<std::size_t>(n);
+  if (length == size) {
+    d.bulk = true;
+  } else if (!d.from->hangup) {
+    // A short read from a stream socket took all it had; bytes that arrive later bring a new
+    // edge. Not so for a FIN that came with the data and was already reported (EPOLLRDHUP):
+    // then read on until recv() says 0 (nginx's rule in ngx_unix_recv).
+    d.from->readable = false;
+  }
+  std::size_t sent = 0;
+  if (d.to->writable) {
+    ssize_t s = ::send(d.to->fd, buffer, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (s >= 0) {
+      sent = static_cast<std::size_t>(s);
+    } else if (errno == EAGAIN) {
+      d.to->writable = false;
+    } else if (errno == EPIPE || errno == ECONNRESET) {
+      return Pump::reset_to;
+    } else if (errno != EINTR) {
+      error_ = errno;
+      return Pump::error;
+    }
+  }
+  d.bytes += sent;
+  if (sent < length) {
+    // What the destination could not take waits in the pipe, which is empty here: from now on
+    // it is flushed like spliced bytes, with the same backpressure.
+    ssize_t w = ::write(d.pipe.write, buffer + sent, length - sent);
+    if (w != static_cast<ssize_t>(length - sent)) {
+      error_ = w < 0 ? errno : EAGAIN;
+      return Pump::error;
+    }
+    d.pipe.bytes += length - sent;
   }
   return Pump::ok;
 }

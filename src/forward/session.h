@@ -6,6 +6,13 @@
 // remembers whether it may still be read or written; a direction stops reading its source while
 // its pipe is full and the destination cannot take more (backpressure: the sender's TCP window
 // closes), and continues on the destination's EPOLLOUT.
+//
+// Small messages (a request, a short reply) take a shortcut: while a direction's pipe is empty it
+// reads with recv() into the worker's 16 KiB buffer and sends that straight on. For a few KiB one
+// copy costs less than two splices, and a short read proves the socket drained, which saves the
+// read that would otherwise only return EAGAIN. A full buffer means bulk data: the direction
+// switches to splice, and back to copying once a splice from an empty pipe moves less than the
+// buffer would have held.
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -39,6 +46,7 @@ class Session final : public Timed {
     int fd = -1;
     bool readable = false;  // not known to be drained (edge-triggered: remember until EAGAIN)
     bool writable = false;
+    bool hangup = false;    // EPOLLRDHUP/HUP/ERR seen: a FIN or error may wait behind the data
     void on_event(std::uint32_t events) override { session->on_event(*this, events); }
   };
   struct Direction {
@@ -48,17 +56,19 @@ class Session final : public Timed {
     std::uint64_t bytes = 0;  // delivered to `to`
     bool eof = false;         // `from` sent its FIN
     bool shut = false;        // passed on: shutdown(to, SHUT_WR)
+    bool bulk = false;        // the copy buffer came back full: splice until the flow thins out
   };
   enum class State : std::uint8_t { idle, connecting, relaying, closed };
   enum class Pump : std::uint8_t { ok, reset_from, reset_to, error };
 
   void on_event(Side& side, std::uint32_t events);
   void connect_target();
-  void check_connect();
+  void check_connect(std::uint32_t events);
   void connect_failed(int error);
   void connected();
   void relay();
   Pump pump(Direction& d, bool& progress);
+  Pump copy(Direction& d, bool& moved);
   void reset_by(Side& broken);
 
   Worker& worker_;

@@ -1,6 +1,8 @@
 #include "forward/worker.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +62,10 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
       udp_.push_back(std::make_unique<UdpRelay>(*this, l.rule, l.fd.get()));
       loop_.add(l.fd.get(), EPOLLIN, udp_.back().get());
     } else {
+      // Accepted sockets inherit TCP_NODELAY from their listener: one call here instead of one
+      // per connection (the relay must not hold back a small write waiting for an ACK).
+      int one = 1;
+      if (::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) clients_nodelay_ = false;
       acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.rule));
       loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
     }

@@ -94,6 +94,11 @@ class Worker {
   void give_pipe(Pipe& pipe);
   void log(const ConnectionRecord& record);
   bool draining() const { return draining_; }
+  /// Accepted sockets have TCP_NODELAY already (set on the listeners).
+  bool clients_nodelay() const { return clients_nodelay_; }
+  /// Scratch space for the small-message path of Session (used and emptied within one call).
+  static constexpr std::size_t kCopyBufferSize = 16 * 1024;
+  char* copy_buffer() { return copy_buffer_.get(); }
   /// A session ended: freed after this loop iteration (an event for it may still be queued).
   void retire(Session* session);
 
@@ -131,6 +136,7 @@ class Worker {
   std::vector<Session*> sessions_;
   std::vector<Session*> retired_;
   std::vector<Pipe> pipes_;  // empty pipes for reuse
+  std::unique_ptr<char[]> copy_buffer_ = std::make_unique<char[]>(kCopyBufferSize);
   net::FileDescriptor reserve_fd_;  // given up to accept (and close) when out of descriptors
 
   int log_fd_;
@@ -140,6 +146,7 @@ class Worker {
 
   std::atomic<bool> stop_requested_{false};
   bool draining_ = false;
+  bool clients_nodelay_ = true;
   std::int64_t drain_deadline_ms_ = 0;
   std::int64_t grace_ms_;
 };

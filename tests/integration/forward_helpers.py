@@ -9,7 +9,9 @@ on loopback that records the connections it accepted.
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
+import random
 import re
 import signal
 import socket
@@ -292,6 +294,47 @@ def recv_all(sock, limit: int = 1 << 30) -> bytes:
             break
         out += data
     return bytes(out)
+
+
+def _stream_out(sock, size: int, seed: bytes, out: dict):
+    """Sends `size` bytes (then FIN): 1 MiB chunks of random bytes, each starting with its own
+    number, so that no two chunks are alike. out['sent'] = (sha256 hex, bytes sent)."""
+    try:
+        chunk = bytearray(random.Random(seed).randbytes(1 << 20))
+        view = memoryview(chunk)
+        h, sent, number = hashlib.sha256(), 0, 0
+        while sent < size:
+            chunk[0:8] = number.to_bytes(8, "little")
+            part = view[:min(len(chunk), size - sent)]
+            h.update(part)
+            sock.sendall(part)
+            sent += len(part)
+            number += 1
+        sock.shutdown(socket.SHUT_WR)
+        out["sent"] = (h.hexdigest(), sent)
+    except Exception as e:  # noqa: BLE001 - re-raised by stream_both_ways
+        out["error"] = e
+
+
+def stream_both_ways(sock, size: int, seed: bytes):
+    """Sends `size` bytes and FIN on `sock` while receiving until its FIN, both at once.
+    Returns ((sha256, bytes) sent, (sha256, bytes) received)."""
+    out = {}
+    sender = threading.Thread(target=_stream_out, args=(sock, size, seed, out), daemon=True)
+    sender.start()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    h, got = hashlib.sha256(), 0
+    while True:
+        n = sock.recv_into(buf)
+        if not n:
+            break
+        h.update(view[:n])
+        got += n
+    sender.join()
+    if "error" in out:
+        raise out["error"]
+    return out["sent"], (h.hexdigest(), got)
 
 
 def run_cmd(*args, check=True, timeout=20):
