@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "net/address.h"
 #include "net/proxy_protocol.h"
+#include "server/application.h"
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/status_page.h"
@@ -229,6 +230,8 @@ bool Connection::within_rate(std::string_view bytes) {
 bool Connection::head_complete(std::size_t head_length) {
   const http::Request& req = worker_.request();
   head_length_ = head_length;
+  const Application* app = worker_.state().app;
+  to_app_ = app && req.method != http::Method::unknown && req.form == http::TargetForm::origin && app->wants(req);
   bool has_body = req.framing == http::BodyFraming::chunked ||
                   (req.framing == http::BodyFraming::content_length && req.content_length > 0);
   if (!has_body) {
@@ -250,6 +253,8 @@ bool Connection::head_complete(std::size_t head_length) {
   }
   body_pos_ = head_length;
   body_chunked_ = req.framing == http::BodyFraming::chunked;
+  body_.clear();
+  if (to_app_ && !body_chunked_) body_.reserve(static_cast<std::size_t>(req.content_length));
   body_left_ = req.content_length;
   chunked_.reset();
   state_ = State::body;
@@ -266,14 +271,16 @@ bool Connection::head_complete(std::size_t head_length) {
 bool Connection::read_body() {
   std::string_view available(buffer_ + body_pos_, end_ - body_pos_);
   bool done;
-  // The static handler has no use for a body: it is read (to keep the framing) and dropped.
+  // The static handler has no use for a body: it is read (to keep the framing) and dropped. The
+  // back end gets it whole.
   if (!body_chunked_) {
     std::uint64_t take = std::min<std::uint64_t>(body_left_, available.size());
+    if (to_app_) body_.append(available.data(), static_cast<std::size_t>(take));
     body_pos_ += take;
     body_left_ -= take;
     done = body_left_ == 0;
   } else {
-    auto r = chunked_.decode(available, nullptr);
+    auto r = chunked_.decode(available, to_app_ ? &body_ : nullptr);
     body_pos_ += r.consumed;
     if (r.state == ParseState::error) {
       respond_error(r.status, first_line({buffer_ + start_, head_length_}));
@@ -325,6 +332,8 @@ void Connection::dispatch() {
     } else if (req.method == http::Method::connect) {
       res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
       set_error_response(res, Status::method_not_allowed);
+    } else if (to_app_) {
+      answer_from_app(req, res, request_line);
     } else {
       worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
     }
@@ -336,6 +345,36 @@ void Connection::dispatch() {
     set_error_response(res, Status::internal_server_error);
   }
   queue_response(&req, res, request_line);
+  if (body_.capacity() > kOutputHighWater) std::string().swap(body_);  // a big upload's memory goes back
+  body_.clear();
+}
+
+void Connection::answer_from_app(const http::Request& req, Response& res, std::string_view request_line) {
+  char id[40];
+  auto end = fmt::format_to_n(id, sizeof id, "{:x}-{:x}", worker_.index(), worker_.next_request_number()).out;
+  std::string_view request_id(id, static_cast<std::size_t>(end - id));
+  try {
+    worker_.state().app->handle({req, body_, reinterpret_cast<const sockaddr*>(&peer_), request_id}, res);
+  } catch (...) {
+    // The handler's fault, not the client's: a 500 the client can quote, the details in the log.
+    std::string what = "an exception that is not a std::exception";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    base::log_error("{} \"{}\": request {}: handler threw: {}", std::string_view(client_, client_length_),
+                    request_line, request_id, what);
+    res.reset();
+    res.status = Status::internal_server_error;
+    res.add_header("Content-Type", "text/html; charset=utf-8");
+    res.add_header("X-Request-Id", request_id);
+    res.body = fmt::format(
+        "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body>"
+        "<h1>500 Internal Server Error</h1><p>The server failed to answer. Request id: {}</p></body></html>\n",
+        request_id);
+  }
 }
 
 StatusEndpoint Connection::status_endpoint(const http::Request& req) const {

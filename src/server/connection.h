@@ -64,6 +64,7 @@ class Connection final : public net::EventHandler {
   bool head_complete(std::size_t head_length);
   bool read_body();
   void dispatch();
+  void answer_from_app(const http::Request& req, Response& res, std::string_view request_line);
   void respond_error(http::Status status, std::string_view request_line);
   StatusEndpoint status_endpoint(const http::Request& request) const;
   void serve_status(StatusEndpoint endpoint, const http::Request& request, Response& response);
@@ -99,6 +100,8 @@ class Connection final : public net::EventHandler {
   std::size_t body_pos_ = 0;       // next unread body byte
   std::uint64_t body_left_ = 0;    // content-length bodies: bytes still to come
   bool body_chunked_ = false;
+  bool to_app_ = false;              // the back end answers this request: its body is kept
+  std::string body_;                 // that body, de-chunked (bounded by max_body_size)
 
   std::string out_;                  // response bytes waiting to be sent
   std::vector<OutSegment> queue_;    // what to send, in order

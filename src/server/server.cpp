@@ -91,7 +91,7 @@ bool open_access_log(const std::string& path, net::FileDescriptor& out, std::str
 // The running server as the main thread sees it: what a reload replaces.
 class Server {
  public:
-  explicit Server(ConfigLoader load) : load_(std::move(load)) {}
+  Server(ConfigLoader load, const Application* app) : load_(std::move(load)) { state_.app = app; }
 
   int run();
 
@@ -291,7 +291,8 @@ int Server::run() {
   forwarding_.announce("nuri serve");
   const std::string& root = cfg.hosts[cfg.default_host].root;
   fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C, reload the configuration with SIGHUP\n", workers_count_,
-             root.empty() ? std::string("serving the built-in welcome site") : "serving " + root);
+             root.empty() ? std::string(state_.app ? "serving the application's routes" : "serving the built-in welcome site")
+                          : "serving " + root);
   std::fflush(stdout);
 
   forwarding_.start();
@@ -320,6 +321,6 @@ int Server::run() {
 
 }  // namespace
 
-int serve(ConfigLoader load) { return Server(std::move(load)).run(); }
+int serve(ConfigLoader load, const Application* app) { return Server(std::move(load), app).run(); }
 
 }  // namespace nuri::server

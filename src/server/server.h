@@ -14,8 +14,11 @@ namespace nuri::server {
 /// on each SIGHUP. nullopt, with each error in `errors`, when it is invalid.
 using ConfigLoader = std::function<std::optional<config::Config>(std::vector<std::string>& errors)>;
 
+class Application;
+
 /// Runs the server until SIGTERM or SIGINT, then drains and returns 0. An invalid configuration
 /// returns 2 and start-up errors (port in use, unusable root...) return 1, each printed as one line.
-int serve(ConfigLoader load);
+/// `app`: a back end (libnuri's routes) answering the requests it wants; it must outlive the call.
+int serve(ConfigLoader load, const Application* app = nullptr);
 
 }  // namespace nuri::server

@@ -14,6 +14,8 @@
 
 namespace nuri::server {
 
+class Application;
+
 /// What the status page shows about one open connection.
 struct ConnectionInfo {
   std::string client;        ///< "127.0.0.1:51234"
@@ -112,6 +114,8 @@ struct ServerState {
   /// The per-client limits, null while none was ever configured (then they cost nothing).
   /// Set once, before the workers start or by a reload; never changed after that.
   std::atomic<ClientLimits*> client_limits{nullptr};
+  /// libnuri's back end when the server is embedded; null for `nuri serve`. Set before start.
+  const Application* app = nullptr;
 };
 
 }  // namespace nuri::server

@@ -71,6 +71,8 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   const ServerState& state() const { return state_; }
   std::size_t index() const { return index_; }
+  /// A new number for a request a back end answers (its id is "WORKER-NUMBER" in hex).
+  std::uint64_t next_request_number() { return ++request_numbers_; }
   /// Someone looked at the status page lately: keep details about connections.
   bool watched() const { return state_.watched_until.load(std::memory_order_relaxed) >= now_seconds_; }
   void watch() { state_.watched_until.store(now_seconds_ + 60, std::memory_order_relaxed); }
@@ -111,6 +113,7 @@ class Worker {
   std::shared_ptr<const Site> site_;
   ServerState& state_;
   std::size_t index_;
+  std::uint64_t request_numbers_ = 0;
   WorkerStats stats_;
   std::time_t now_seconds_ = 0;
   std::time_t published_second_ = 0;

@@ -1,0 +1,70 @@
+// The smallest useful libnuri back end: routes with typed parameters, a form, a cookie, a
+// redirect, JSON, and a handler that throws (to show the 500 and its request id).
+//   build/release/nuri-example-hello 127.0.0.1:8080
+#include <nuri/server.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+int main(int argc, char** argv) {
+  nuri::Server server;
+  server.listen(argc > 1 ? argv[1] : "127.0.0.1:8080").workers(2);
+
+  server.get("/", [](const nuri::Request& req, nuri::Response& res) {
+    int visits = 1;
+    if (auto seen = req.cookie("visits")) visits = std::atoi(std::string(*seen).c_str()) + 1;
+    nuri::Cookie cookie;
+    cookie.name = "visits";
+    cookie.value = std::to_string(visits);
+    cookie.path = "/";
+    cookie.http_only = true;
+    cookie.same_site = nuri::Cookie::SameSite::lax;
+    res.set_cookie(cookie).html("<!doctype html><title>hello</title><p>visit " + std::to_string(visits) + "</p>\n");
+  });
+
+  // Django's path("items/<int:id>", ...): only digits reach this handler.
+  server.get("/items/{id:int}", [](const nuri::Request& req, nuri::Response& res) {
+    res.json("{\"id\": " + std::to_string(*req.int_param("id")) + "}");
+  });
+  server.get("/files/{path:*}", [](const nuri::Request& req, nuri::Response& res) {
+    res.body(std::string("file: ") + std::string(req.param("path")) + "\n");
+  });
+
+  auto api = server.group("/api");
+  static std::atomic<int> next_id{1};
+  api.post("/items", [](const nuri::Request& req, nuri::Response& res) {
+    if (!req.is_form()) {
+      res.status(415).body("send a form (application/x-www-form-urlencoded)\n");
+      return;
+    }
+    auto name = req.form("name");
+    if (!name || name->empty()) {
+      res.status(422).body("name is required\n");
+      return;
+    }
+    res.status(201).header("Location", "/items/" + std::to_string(next_id++)).body("created " + std::string(*name) + "\n");
+  });
+  api.get("/echo", [](const nuri::Request& req, nuri::Response& res) {
+    std::string out;
+    for (std::string_view tag : req.query_all("tag")) out += std::string(tag) + ";";
+    res.body(out + "\n");
+  });
+
+  server.get("/old", [](const nuri::Request&, nuri::Response& res) { res.redirect("/", 301); });
+  server.get("/boom", [](const nuri::Request&, nuri::Response&) -> void { throw std::runtime_error("on purpose"); });
+
+  // Middleware: a header on every answer, and a guard in front of /admin.
+  server.before([](const nuri::Request& req, nuri::Response& res) {
+    if (req.path().rfind("/admin", 0) == 0 && req.header("X-Token") != "secret") {
+      res.status(401).body("token required\n");
+      return false;
+    }
+    return true;
+  });
+  server.after([](const nuri::Request& req, nuri::Response& res) { res.header("X-Request-Id", req.id()); });
+  server.get("/admin", [](const nuri::Request&, nuri::Response& res) { res.body("welcome, admin\n"); });
+
+  return server.run();
+}

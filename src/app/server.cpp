@@ -1,0 +1,312 @@
+// nuri::Server (include/nuri/server.h): routes and hooks on top of the server core. The router
+// and the handlers become a server::Application that the core's connections call; the rest is
+// a config::Config built from the calls instead of read from a file.
+#include "nuri/server.h"
+
+#include <netinet/in.h>
+
+#include <charconv>
+#include <filesystem>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "app/router.h"
+#include "config/config.h"
+#include "http/cookie.h"
+#include "http/query.h"
+#include "net/address.h"
+#include "server/application.h"
+#include "server/server.h"
+
+namespace nuri {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "application/x-www-form-urlencoded; charset=UTF-8" → true (media types are case-insensitive).
+bool is_form_type(std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  return iequals(type, "application/x-www-form-urlencoded");
+}
+
+void error_response(server::Response& res, http::Status status) {
+  res.reset();
+  res.status = status;
+  res.add_header("Content-Type", "text/html; charset=utf-8");
+  server::append_error_page(res.body, http::code(status));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Request and Response
+
+struct Request::State {
+  const server::AppRequest& request;
+  const std::vector<app::RouteParam>& params;
+  http::QueryParams query;
+  http::QueryParams form;
+  bool is_form = false;
+  std::vector<http::CookiePair> cookies;
+  char client[INET6_ADDRSTRLEN] = {};
+  std::size_t client_length = 0;
+};
+
+std::string_view Request::method() const { return state_.request.head.method_name; }
+std::string_view Request::target() const { return state_.request.head.target; }
+std::string_view Request::path() const { return state_.request.head.path; }
+std::string_view Request::id() const { return state_.request.id; }
+std::string_view Request::client() const { return {state_.client, state_.client_length}; }
+std::string_view Request::body() const { return state_.request.body; }
+bool Request::is_form() const { return state_.is_form; }
+
+std::string_view Request::param(std::string_view name) const {
+  for (const app::RouteParam& p : state_.params) {
+    if (p.name == name) return p.value;
+  }
+  return {};
+}
+
+std::optional<std::int64_t> Request::int_param(std::string_view name) const {
+  for (const app::RouteParam& p : state_.params) {
+    if (p.name != name) continue;
+    std::int64_t value = 0;
+    auto [end, ec] = std::from_chars(p.value.data(), p.value.data() + p.value.size(), value);
+    if (ec == std::errc() && end == p.value.data() + p.value.size()) return value;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> Request::query(std::string_view name) const { return state_.query.first(name); }
+std::vector<std::string_view> Request::query_all(std::string_view name) const { return state_.query.all(name); }
+std::optional<std::string_view> Request::header(std::string_view name) const { return state_.request.head.find(name); }
+std::optional<std::string_view> Request::cookie(std::string_view name) const {
+  return http::find_cookie(state_.cookies, name);
+}
+std::optional<std::string_view> Request::form(std::string_view name) const { return state_.form.first(name); }
+std::vector<std::string_view> Request::form_all(std::string_view name) const { return state_.form.all(name); }
+
+struct Response::State {
+  server::Response& response;
+  bool has_content_type = false;
+};
+
+Response& Response::status(int code) {
+  if (code < 100 || code > 599) throw std::invalid_argument(fmt::format("status {} is not 100..599", code));
+  state_.response.status = static_cast<http::Status>(code);
+  return *this;
+}
+
+Response& Response::header(std::string_view name, std::string_view value) {
+  if (!is_token(name)) throw std::invalid_argument(fmt::format("header name \"{}\" is not a token", name));
+  for (std::string_view framing : {"Content-Length", "Transfer-Encoding", "Connection", "Date"}) {
+    if (iequals(name, framing)) throw std::invalid_argument(fmt::format("{} is set by the server", framing));
+  }
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    throw std::invalid_argument(fmt::format("header {}: the value holds CR, LF or NUL", name));
+  }
+  if (iequals(name, "Content-Type")) state_.has_content_type = true;
+  state_.response.add_header(name, value);
+  return *this;
+}
+
+Response& Response::body(std::string_view bytes, std::string_view content_type) {
+  state_.response.body.assign(bytes);
+  if (!state_.has_content_type && !content_type.empty()) header("Content-Type", content_type);
+  return *this;
+}
+
+Response& Response::redirect(std::string_view location, int code) {
+  if (code != 301 && code != 302 && code != 303 && code != 307 && code != 308) {
+    throw std::invalid_argument(fmt::format("redirect status {} is not 301, 302, 303, 307 or 308", code));
+  }
+  status(code);
+  header("Location", location);
+  return *this;
+}
+
+Response& Response::set_cookie(const Cookie& cookie) {
+  http::SetCookie c;
+  c.name = cookie.name;
+  c.value = cookie.value;
+  c.path = cookie.path;
+  c.domain = cookie.domain;
+  c.max_age = cookie.max_age;
+  c.expires = cookie.expires;
+  c.secure = cookie.secure;
+  c.http_only = cookie.http_only;
+  c.same_site = static_cast<http::SameSite>(static_cast<int>(cookie.same_site));
+  std::string line;
+  if (auto error = http::format_set_cookie(c, line); error != http::SetCookieError::ok) {
+    throw std::invalid_argument(fmt::format("cookie {}: {}", cookie.name, http::describe(error)));
+  }
+  state_.response.add_header("Set-Cookie", line);
+  return *this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The application the core calls
+
+struct Server::Parts final : server::Application {
+  app::Router router;
+  std::vector<Handler> handlers;
+  std::vector<Before> before;
+  std::vector<After> after;
+  std::vector<std::string> listen;
+  std::string static_root;
+  std::string access_log;
+  unsigned workers = 0;
+  std::uint64_t max_body_size = 1 << 20;
+
+  bool wants(const http::Request& head) const override {
+    // Without static files every path is ours (404 and 405 included); with them, only the
+    // paths some route matches.
+    return static_root.empty() || router.match(head.method_name, head.path).outcome != app::Router::Match::Outcome::not_found;
+  }
+
+  void handle(const server::AppRequest& request, server::Response& res) const override {
+    const http::Request& head = request.head;
+    app::Router::Match match = router.match(head.method_name, head.path);
+    if (match.outcome == app::Router::Match::Outcome::not_found) return error_response(res, http::Status::not_found);
+    if (match.outcome == app::Router::Match::Outcome::method_not_allowed) {
+      error_response(res, http::Status::method_not_allowed);
+      res.add_header("Allow", match.allow);
+      return;
+    }
+    Request::State state{request, match.params, {}, {}, false, {}, {}, 0};
+    // What the client sent is parsed before any handler sees it: malformed input is the
+    // client's error (400, 413, 431), not the handler's to trip over.
+    if (http::Status s = state.query.parse(head.query); s != http::Status::ok) return error_response(res, s);
+    for (std::size_t i = 0; i < head.header_count; ++i) {
+      if (!iequals(head.headers[i].name, "Cookie")) continue;
+      if (http::Status s = http::parse_cookie_header(head.headers[i].value, state.cookies); s != http::Status::ok) {
+        return error_response(res, s);
+      }
+    }
+    if (auto type = head.find("Content-Type"); type && is_form_type(*type)) {
+      http::QueryLimits limits;
+      limits.max_size = static_cast<std::size_t>(max_body_size);
+      if (http::Status s = state.form.parse(request.body, limits); s != http::Status::ok) return error_response(res, s);
+      state.is_form = true;
+    }
+    state.client_length = net::format_host(request.client, state.client, sizeof state.client);
+
+    Request req(state);
+    Response::State out{res};
+    Response response(out);
+    bool go_on = true;
+    for (const Before& hook : before) {
+      if (!(go_on = hook(req, response))) break;
+    }
+    if (go_on) handlers[match.id](req, response);
+    for (const After& hook : after) hook(req, response);
+  }
+};
+
+Server::Server() : parts_(std::make_unique<Parts>()) {}
+Server::~Server() = default;
+
+Server& Server::route(std::string_view method, std::string_view pattern, Handler handler) {
+  std::string error;
+  if (!handler) throw std::invalid_argument(fmt::format("route {} {}: no handler", method, pattern));
+  if (!parts_->router.add(method, pattern, parts_->handlers.size(), error)) throw std::invalid_argument(error);
+  parts_->handlers.push_back(std::move(handler));
+  return *this;
+}
+
+Server::Group& Server::Group::route(std::string_view method, std::string_view pattern, Handler handler) {
+  server_.route(method, prefix_ + std::string(pattern), std::move(handler));
+  return *this;
+}
+
+Server& Server::before(Before hook) {
+  parts_->before.push_back(std::move(hook));
+  return *this;
+}
+
+Server& Server::after(After hook) {
+  parts_->after.push_back(std::move(hook));
+  return *this;
+}
+
+Server& Server::listen(std::string_view address) {
+  parts_->listen.emplace_back(address);
+  return *this;
+}
+
+Server& Server::static_files(std::string_view root) {
+  parts_->static_root = root;
+  return *this;
+}
+
+Server& Server::workers(unsigned count) {
+  parts_->workers = count;
+  return *this;
+}
+
+Server& Server::max_body_size(std::uint64_t bytes) {
+  parts_->max_body_size = bytes;
+  return *this;
+}
+
+Server& Server::access_log(std::string_view path) {
+  parts_->access_log = path;
+  return *this;
+}
+
+int Server::run() {
+  config::Config config;
+  config.source = "nuri::Server";
+  for (const std::string& text : parts_->listen.empty() ? std::vector<std::string>{"127.0.0.1:8080"} : parts_->listen) {
+    auto address = net::SocketAddress::parse(text);
+    if (!address) {
+      fmt::print(stderr, "nuri: listen \"{}\": expected ADDR:PORT, like 127.0.0.1:8080 or [::]:80\n", text);
+      return 2;
+    }
+    config::Listener listener;
+    listener.address = *address;
+    config.listeners.push_back(std::move(listener));
+  }
+  config::VirtualHost host;
+  if (!parts_->static_root.empty()) {
+    std::error_code ec;
+    std::filesystem::path root = std::filesystem::absolute(parts_->static_root, ec).lexically_normal();
+    if (ec || !std::filesystem::is_directory(root, ec)) {
+      fmt::print(stderr, "nuri: static_files \"{}\": not a directory\n", parts_->static_root);
+      return 2;
+    }
+    host.root = root.string();
+  }
+  host.locations.emplace_back();
+  config.hosts.push_back(std::move(host));
+  config.workers = parts_->workers;
+  config.limits.max_body_size = parts_->max_body_size;
+  config.access_log = parts_->access_log;
+  // The same configuration again on SIGHUP: what can change lives in the code.
+  return server::serve([config](std::vector<std::string>&) { return std::optional<config::Config>(config); },
+                       parts_.get());
+}
+
+}  // namespace nuri

@@ -1,0 +1,116 @@
+"""libnuri back ends (issue 4): examples/hello, built on include/nuri/server.h, answered by the
+same core as `nuri serve`. Black-box over curl and raw sockets: typed routes, 404/405 with
+Allow, query and form parsing (and their 400/413/415), cookies, redirects, middleware, a handler
+that throws (500 with a request id in the body and the log, and the worker goes on).
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from nuri_helpers import TIME_SCALE, NuriServer, nuri_bin, parse_all_responses, req
+
+
+@pytest.fixture
+def hello(tmp_path):
+    binary = nuri_bin().parent / "nuri-example-hello"
+    if not binary.exists():
+        pytest.fail(f"{binary} is not built (cmake target nuri-example-hello)")
+    s = NuriServer([], tmp_path, listen=())
+    s.cmd = [str(binary), "127.0.0.1:0"]
+    s.n_listeners = 1
+    s.workers = 2
+    s.start()
+    yield s
+    s.stop()
+
+
+def curl(s, path, *args):
+    host, port = s.addrs[0]
+    p = subprocess.run(["curl", "-sS", "-i", "--max-time", str(10 * TIME_SCALE), *args,
+                        f"http://{host}:{port}{path}"], capture_output=True, timeout=20 * TIME_SCALE)
+    assert p.returncode == 0, p.stderr
+    head, _, body = p.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return status, headers, body
+
+
+def test_typed_parameters_pick_the_route(hello):
+    status, headers, body = curl(hello, "/items/42")
+    assert status == 200 and body == b'{"id": 42}' and headers["content-type"] == ["application/json"]
+    assert curl(hello, "/items/-3")[2] == b'{"id": -3}'
+    assert curl(hello, "/items/abc")[0] == 404  # not an int: no route
+    assert curl(hello, "/items/99999999999999999999")[0] == 404  # not an int64 either
+    assert curl(hello, "/files/a/b%20c.txt")[2] == b"file: a/b c.txt\n"
+
+
+def test_wrong_method_is_405_with_allow(hello):
+    status, headers, _ = curl(hello, "/items/42", "-X", "DELETE")
+    assert status == 405 and headers["allow"] == ["GET, HEAD"]
+    status, headers, _ = curl(hello, "/api/items")
+    assert status == 405 and headers["allow"] == ["POST"]
+    status, headers, body = curl(hello, "/items/42", "-I")
+    assert status == 200 and headers["content-length"] == ["10"] and body == b""
+
+
+def test_query_and_form(hello):
+    assert curl(hello, "/api/echo?tag=a&tag=b%20c&tag=x+y")[2] == b"a;b c;x y;\n"
+    assert curl(hello, "/api/echo?tag=%zz")[0] == 400  # malformed escape: the client's error
+    status, headers, body = curl(hello, "/api/items", "--data-urlencode", "name=red shoe & co")
+    assert status == 201 and body == b"created red shoe & co\n"
+    assert re.fullmatch(r"/items/\d+", headers["location"][0])
+    assert curl(hello, "/api/items", "-d", "name=")[0] == 422
+    assert curl(hello, "/api/items", "-H", "Content-Type: application/json", "-d", "{}")[0] == 415
+    # A chunked form body arrives whole.
+    status, _, body = curl(hello, "/api/items", "-H", "Transfer-Encoding: chunked", "-d", "name=chunky")
+    assert status == 201 and body == b"created chunky\n"
+    # Past max_body_size (1 MiB): 413 before the handler runs.
+    big = hello.workdir / "big.form"
+    big.write_bytes(b"name=" + b"x" * (1 << 20))
+    status, _, _ = curl(hello, "/api/items", "--data-binary", f"@{big}")
+    assert status == 413
+
+
+def test_cookies_and_redirects(hello):
+    status, headers, body = curl(hello, "/")
+    assert status == 200 and b"visit 1" in body
+    assert headers["set-cookie"] == ["visits=1; Path=/; HttpOnly; SameSite=Lax"]
+    assert b"visit 8" in curl(hello, "/", "-b", "visits=7")[2]
+    status, headers, _ = curl(hello, "/old")
+    assert status == 301 and headers["location"] == ["/"]
+
+
+def test_middleware(hello):
+    status, headers, body = curl(hello, "/admin")
+    assert status == 401 and body == b"token required\n"
+    assert re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", headers["x-request-id"][0])  # after() ran too
+    status, _, body = curl(hello, "/admin", "-H", "X-Token: secret")
+    assert status == 200 and body == b"welcome, admin\n"
+
+
+def test_a_throwing_handler_gets_500_with_its_request_id(hello):
+    status, headers, body = curl(hello, "/boom")
+    assert status == 500
+    request_id = headers["x-request-id"][0]
+    assert f"Request id: {request_id}".encode() in body
+    assert b"on purpose" not in body  # the details are for the log, not the client
+    assert re.search(rf'"GET /boom HTTP/1.1": request {re.escape(request_id)}: handler threw: on purpose',
+                     hello.stderr())
+    # The worker goes on: every worker answers, many times, on one connection and on new ones.
+    for _ in range(20):
+        assert curl(hello, "/boom")[0] == 500
+        assert curl(hello, "/items/1")[0] == 200
+    c = hello.connect(0)
+    c.send(req("/boom") + req("/items/7") + req("/boom") + req("/items/8", headers=[("Connection", "close")]))
+    data, closed = c.read_until_close()
+    assert closed
+    responses = parse_all_responses(data, ["GET"] * 4)
+    assert [r.status for r in responses] == [500, 200, 500, 200]
+    c.close()
