@@ -722,6 +722,20 @@ def curl(url: str, *args, out: str = None, timeout: float = 30.0, server_tokens:
     return result
 
 
+def start_example(nuri, name: str, *args, root=None) -> "NuriServer":
+    """Starts build/<type>/nuri-example-NAME (a libnuri back end in examples/) on 127.0.0.1:0
+    through the `nuri` fixture, so that its teardown checks (fd leaks, clean exit, sanitizer
+    reports) apply. `root`: where its static files are (their cached fds are allowed)."""
+    binary = nuri_bin().parent / f"nuri-example-{name}"
+    assert binary.exists(), f"{binary} is not built (cmake target nuri-example-{name})"
+    s = nuri(listen=(), run=False)
+    s.cmd = [str(binary), "127.0.0.1:0", *map(str, args)]
+    s.n_listeners = 1
+    if root is not None:
+        s.root = Path(root).resolve()
+    return s.start()
+
+
 def read_to_close(sock) -> bytes:
     """Every byte until the peer closes; a reset (the peer closed with our bytes unread) ends
     the read like a FIN."""

@@ -10,24 +10,16 @@ import subprocess
 
 import pytest
 
-from nuri_helpers import TIME_SCALE, NuriServer, nuri_bin, parse_all_responses, req
+from nuri_helpers import TIME_SCALE, parse_all_responses, req, start_example
 
 
 @pytest.fixture
-def hello(tmp_path):
-    binary = nuri_bin().parent / "nuri-example-hello"
-    if not binary.exists():
-        pytest.fail(f"{binary} is not built (cmake target nuri-example-hello)")
-    s = NuriServer([], tmp_path, listen=())
-    s.cmd = [str(binary), "127.0.0.1:0"]
-    s.n_listeners = 1
-    s.workers = 2
-    s.start()
-    yield s
-    s.stop()
+def hello(nuri):
+    return start_example(nuri, "hello")
 
 
 def curl(s, path, *args):
+    """(status, {lower-case name: [values]}, body) of one curl request to `s`."""
     host, port = s.addrs[0]
     p = subprocess.run(["curl", "-sS", "-i", "--max-time", str(10 * TIME_SCALE), *args,
                         f"http://{host}:{port}{path}"], capture_output=True, timeout=20 * TIME_SCALE)
