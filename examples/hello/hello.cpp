@@ -3,6 +3,8 @@
 //   build/release/nuri-example-hello 127.0.0.1:8080
 #include <nuri/server.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
 
   // Django's path("items/<int:id>", ...): only digits reach this handler.
   server.get("/items/{id:int}", [](const nuri::Request& req, nuri::Response& res) {
-    res.json("{\"id\": " + std::to_string(*req.int_param("id")) + "}");
+    res.json({{"id", *req.int_param("id")}});
   });
   server.get("/files/{path:*}", [](const nuri::Request& req, nuri::Response& res) {
     res.body(std::string("file: ") + std::string(req.param("path")) + "\n");
@@ -45,6 +47,31 @@ int main(int argc, char** argv) {
       return;
     }
     res.status(201).header("Location", "/items/" + std::to_string(next_id++)).body("created " + std::string(*name) + "\n");
+  });
+  // JSON in, JSON out: the body was parsed (and refused with 400 if invalid) before this runs.
+  api.post("/sum", [](const nuri::Request& req, nuri::Response& res) {
+    const nlohmann::json* body = req.json();
+    if (!body || !body->contains("numbers") || !(*body)["numbers"].is_array()) {
+      res.status(422).json({{"error", "send {\"numbers\": [...]}"}});
+      return;
+    }
+    double sum = 0;
+    for (const auto& n : (*body)["numbers"]) {
+      if (!n.is_number()) {
+        res.status(422).json({{"error", "numbers only"}});
+        return;
+      }
+      sum += n.get<double>();
+    }
+    res.json({{"sum", sum}, {"count", (*body)["numbers"].size()}});
+  });
+  // multipart/form-data: fields through form(), files through files().
+  api.post("/upload", [](const nuri::Request& req, nuri::Response& res) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const nuri::Upload& f : req.files()) {
+      files.push_back({{"field", f.field}, {"filename", f.filename}, {"type", f.content_type}, {"size", f.data.size()}});
+    }
+    res.json({{"multipart", req.is_multipart()}, {"title", req.form("title").value_or("")}, {"files", files}});
   });
   api.get("/echo", [](const nuri::Request& req, nuri::Response& res) {
     std::string out;

@@ -13,6 +13,8 @@
 // GET  /api/orders/{id:int}  what an order charged (JSON)
 #include <nuri/server.h>
 
+#include <nlohmann/json.hpp>
+
 #include <charconv>
 #include <cstdint>
 #include <map>
@@ -51,23 +53,6 @@ std::optional<std::int64_t> to_int(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 std::string html_escape(std::string_view s) {
@@ -115,17 +100,15 @@ std::string format_cart(const Cart& cart) {
   return out;
 }
 
-std::string cart_json(const Cart& cart) {
-  std::string lines;
+nlohmann::json cart_json(const Cart& cart) {
+  nlohmann::json lines = nlohmann::json::array();
   std::int64_t total = 0;
   for (const auto& [id, quantity] : cart) {
     const Item& item = *find_item(id);
     total += item.price * quantity;
-    lines += (lines.empty() ? "" : ",") + std::string("{\"id\":") + std::to_string(id) + ",\"name\":" +
-             json_string(item.name) + ",\"price\":" + std::to_string(item.price) + ",\"quantity\":" +
-             std::to_string(quantity) + "}";
+    lines.push_back({{"id", id}, {"name", item.name}, {"price", item.price}, {"quantity", quantity}});
   }
-  return "{\"lines\":[" + lines + "],\"total\":" + std::to_string(total) + "}";
+  return {{"lines", lines}, {"total", total}};
 }
 
 void refuse(nuri::Response& res, int status, const std::string& message) {
@@ -135,7 +118,7 @@ void refuse(nuri::Response& res, int status, const std::string& message) {
 }
 
 struct Order {
-  std::string lines;  // JSON
+  nlohmann::json lines;
   std::int64_t total;
 };
 
@@ -150,12 +133,9 @@ int main(int argc, char** argv) {
   server.static_files(argc > 2 ? argv[2] : "examples/shop/public");
 
   server.get("/api/catalog", [](const nuri::Request&, nuri::Response& res) {
-    std::string out;
-    for (const Item& item : kCatalog) {
-      out += (out.empty() ? "" : ",") + std::string("{\"id\":") + std::to_string(item.id) +
-             ",\"name\":" + json_string(item.name) + ",\"price\":" + std::to_string(item.price) + "}";
-    }
-    res.json("[" + out + "]");
+    nlohmann::json items = nlohmann::json::array();
+    for (const Item& item : kCatalog) items.push_back({{"id", item.id}, {"name", item.name}, {"price", item.price}});
+    res.json(items);
   });
 
   server.get("/api/cart", [](const nuri::Request& req, nuri::Response& res) {
@@ -194,7 +174,7 @@ int main(int argc, char** argv) {
       return refuse(res, 422, "each item needs one quantity and one price");
     }
     std::int64_t total = 0;
-    std::string lines;
+    nlohmann::json lines = nlohmann::json::array();
     for (std::size_t i = 0; i < items.size(); ++i) {
       auto id = to_int(items[i]);
       const Item* item = id ? find_item(*id) : nullptr;
@@ -211,8 +191,7 @@ int main(int argc, char** argv) {
                                     ") is not the price (" + std::to_string(item->price) + " won)");
       }
       total += item->price * *quantity;
-      lines += (lines.empty() ? "" : ",") + std::string("{\"id\":") + std::to_string(item->id) + ",\"price\":" +
-               std::to_string(item->price) + ",\"quantity\":" + std::to_string(*quantity) + "}";
+      lines.push_back({{"id", item->id}, {"price", item->price}, {"quantity", *quantity}});
     }
     auto claimed_total = to_int(req.form("total").value_or(""));
     if (!claimed_total || *claimed_total != total) {
@@ -241,12 +220,11 @@ int main(int argc, char** argv) {
     std::int64_t id = *req.int_param("id");
     std::lock_guard lock(orders_mutex);
     if (id < 1 || static_cast<std::size_t>(id) > orders.size()) {
-      res.status(404).json("{\"error\":\"no such order\"}");
+      res.status(404).json({{"error", "no such order"}});
       return;
     }
     const Order& order = orders[static_cast<std::size_t>(id - 1)];
-    res.json("{\"id\":" + std::to_string(id) + ",\"lines\":[" + order.lines + "],\"charged\":" +
-             std::to_string(order.total) + "}");
+    res.json({{"id", id}, {"lines", order.lines}, {"charged", order.total}});
   });
 
   return server.run();

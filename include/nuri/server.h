@@ -4,7 +4,7 @@
 //
 //   nuri::Server server;
 //   server.get("/items/{id:int}", [](const nuri::Request& req, nuri::Response& res) {
-//     res.json("{\"id\": " + std::to_string(*req.int_param("id")) + "}");
+//     res.json({{"id", *req.int_param("id")}});
 //   });
 //   server.listen("127.0.0.1:8080");
 //   return server.run();  // until SIGTERM or Ctrl-C
@@ -12,7 +12,8 @@
 // Patterns: literal segments, {name} (one segment), {name:int} (an int64), {name:*} (the rest
 // of the path); the most specific route wins. A path no route matches is 404 (or a static file,
 // with static_files()); a path matched with another method is 405 with Allow. Query, cookies and
-// url-encoded forms are parsed before the handler runs: malformed ones get 400, oversized 413.
+// forms (url-encoded or multipart) and JSON bodies are parsed before the handler runs: malformed
+// ones get 400, oversized 413.
 //
 // Handlers run on the worker threads, several at once: whatever they share must be
 // thread-safe. A handler that throws gets the client a 500 naming a request id, which the
@@ -27,7 +28,18 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace nuri {
+
+/// A file part of a multipart/form-data body, held in memory (the body is bounded by
+/// max_body_size). `filename` is what the client said: never use it as a path as it is.
+struct Upload {
+  std::string field;
+  std::string filename;
+  std::string content_type;
+  std::string data;
+};
 
 class Request {
  public:
@@ -52,10 +64,18 @@ class Request {
 
   /// The whole body (de-chunked). Its size is bounded by max_body_size (413 past it).
   std::string_view body() const;
-  /// Whether the body is an application/x-www-form-urlencoded form; then form() reads it.
+  /// Whether the body is a form: application/x-www-form-urlencoded or multipart/form-data.
+  /// Then form() reads its fields (multipart: the parts without a filename), files() its files.
   bool is_form() const;
+  bool is_multipart() const;
   std::optional<std::string_view> form(std::string_view name) const;
   std::vector<std::string_view> form_all(std::string_view name) const;
+  const std::vector<Upload>& files() const;
+  const Upload* file(std::string_view field) const;  ///< the first file of that field, or null
+
+  /// The body parsed as JSON when its Content-Type is application/json (or ...+json), else
+  /// null. Invalid JSON, or nesting deeper than 64, is answered 400 before the handler runs.
+  const nlohmann::json* json() const;
 
   struct State;  ///< (internal)
   explicit Request(const State& state) : state_(state) {}
@@ -86,8 +106,10 @@ class Response {
   Response& header(std::string_view name, std::string_view value);
   Response& body(std::string_view bytes, std::string_view content_type = "text/plain; charset=utf-8");
   Response& html(std::string_view text) { return body(text, "text/html; charset=utf-8"); }
-  /// `text` is JSON already serialized (nlohmann::json::dump(), say).
-  Response& json(std::string_view text) { return body(text, "application/json"); }
+  /// `text` is JSON already serialized.
+  Response& json_text(std::string_view text) { return body(text, "application/json"); }
+  /// Serializes `value` (invalid UTF-8 in its strings is replaced with U+FFFD, not thrown on).
+  Response& json(const nlohmann::json& value);
   /// 303 See Other by default (the answer to a POST); 301, 302, 307 or 308 as asked.
   Response& redirect(std::string_view location, int code = 303);
   /// Adds Set-Cookie. Throws std::invalid_argument for a cookie no browser would take.

@@ -11,10 +11,12 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "app/router.h"
 #include "config/config.h"
 #include "http/cookie.h"
+#include "http/multipart.h"
 #include "http/query.h"
 #include "net/address.h"
 #include "server/application.h"
@@ -50,6 +52,62 @@ bool is_form_type(std::string_view content_type) {
   return iequals(type, "application/x-www-form-urlencoded");
 }
 
+// "application/json", "application/problem+json; charset=utf-8".
+bool is_json_type(std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  if (iequals(type, "application/json")) return true;
+  std::size_t slash = type.find('/');
+  return slash != std::string_view::npos && iequals(type.substr(0, slash), "application") && type.size() > 5 &&
+         iequals(type.substr(type.size() - 5), "+json");
+}
+
+// The deepest nesting of arrays and objects in `text`, outside strings. Checked before parsing:
+// a hostile body of a million '[' must not cost a million frames anywhere.
+std::size_t json_depth(std::string_view text) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+constexpr std::size_t kMaxJsonDepth = 64;
+
+// Collects a multipart body's fields and files.
+class FormCollector final : public http::MultipartHandler {
+ public:
+  FormCollector(std::vector<http::QueryParams::Pair>& fields, std::vector<Upload>& files)
+      : fields_(fields), files_(files) {}
+  void on_field(const http::MultipartPart& part, std::string_view value) override {
+    fields_.push_back({part.name, std::string(value)});
+  }
+  void on_file_begin(const http::MultipartPart& part) override {
+    files_.push_back({part.name, part.filename.value_or(""), part.content_type, {}});
+  }
+  void on_file_data(std::string_view bytes) override { files_.back().data.append(bytes); }
+  void on_file_end() override {}
+
+ private:
+  std::vector<http::QueryParams::Pair>& fields_;
+  std::vector<Upload>& files_;
+};
+
 void error_response(server::Response& res, http::Status status) {
   res.reset();
   res.status = status;
@@ -63,11 +121,16 @@ void error_response(server::Response& res, http::Status status) {
 // Request and Response
 
 struct Request::State {
+  State(const server::AppRequest& r, const std::vector<app::RouteParam>& p) : request(r), params(p) {}
   const server::AppRequest& request;
   const std::vector<app::RouteParam>& params;
   http::QueryParams query;
   http::QueryParams form;
   bool is_form = false;
+  bool is_multipart = false;
+  std::vector<http::QueryParams::Pair> multipart_fields;
+  std::vector<Upload> files;
+  std::optional<nlohmann::json> json;
   std::vector<http::CookiePair> cookies;
   char client[INET6_ADDRSTRLEN] = {};
   std::size_t client_length = 0;
@@ -105,8 +168,33 @@ std::optional<std::string_view> Request::header(std::string_view name) const { r
 std::optional<std::string_view> Request::cookie(std::string_view name) const {
   return http::find_cookie(state_.cookies, name);
 }
-std::optional<std::string_view> Request::form(std::string_view name) const { return state_.form.first(name); }
-std::vector<std::string_view> Request::form_all(std::string_view name) const { return state_.form.all(name); }
+bool Request::is_multipart() const { return state_.is_multipart; }
+const std::vector<Upload>& Request::files() const { return state_.files; }
+const nlohmann::json* Request::json() const { return state_.json ? &*state_.json : nullptr; }
+
+std::optional<std::string_view> Request::form(std::string_view name) const {
+  if (!state_.is_multipart) return state_.form.first(name);
+  for (const auto& field : state_.multipart_fields) {
+    if (field.name == name) return field.value;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string_view> Request::form_all(std::string_view name) const {
+  if (!state_.is_multipart) return state_.form.all(name);
+  std::vector<std::string_view> out;
+  for (const auto& field : state_.multipart_fields) {
+    if (field.name == name) out.push_back(field.value);
+  }
+  return out;
+}
+
+const Upload* Request::file(std::string_view field) const {
+  for (const Upload& upload : state_.files) {
+    if (upload.field == field) return &upload;
+  }
+  return nullptr;
+}
 
 struct Response::State {
   server::Response& response;
@@ -136,6 +224,10 @@ Response& Response::body(std::string_view bytes, std::string_view content_type) 
   state_.response.body.assign(bytes);
   if (!state_.has_content_type && !content_type.empty()) header("Content-Type", content_type);
   return *this;
+}
+
+Response& Response::json(const nlohmann::json& value) {
+  return json_text(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Response& Response::redirect(std::string_view location, int code) {
@@ -180,6 +272,42 @@ struct Server::Parts final : server::Application {
   unsigned workers = 0;
   std::uint64_t max_body_size = 1 << 20;
 
+  // Forms and JSON, by Content-Type. Other types are left to the handler as bytes.
+  http::Status read_body(const server::AppRequest& request, Request::State& state) const {
+    auto type = request.head.find("Content-Type");
+    if (!type) return http::Status::ok;
+    if (is_form_type(*type)) {
+      http::QueryLimits limits;
+      limits.max_size = static_cast<std::size_t>(max_body_size);
+      state.is_form = true;
+      return state.form.parse(request.body, limits);
+    }
+    std::string boundary;
+    http::Status multipart = http::multipart_boundary(*type, boundary);
+    if (multipart != http::Status::ok && multipart != http::Status::unsupported_media_type) {
+      return multipart;  // multipart/form-data without a usable boundary
+    }
+    if (multipart == http::Status::ok) {
+      http::MultipartLimits limits;
+      limits.max_total = max_body_size;
+      limits.max_field_size = std::min<std::size_t>(limits.max_field_size, static_cast<std::size_t>(max_body_size));
+      FormCollector collector(state.multipart_fields, state.files);
+      http::MultipartParser parser(boundary, collector, limits);
+      http::MultipartParser::Result r = parser.feed(request.body);
+      if (r.state != http::ParseState::error) r = parser.finish();
+      if (r.state == http::ParseState::error) return r.status;
+      state.is_form = state.is_multipart = true;
+      return http::Status::ok;
+    }
+    if (is_json_type(*type)) {
+      if (json_depth(request.body) > kMaxJsonDepth) return http::Status::bad_request;
+      nlohmann::json value = nlohmann::json::parse(request.body, nullptr, false);
+      if (value.is_discarded()) return http::Status::bad_request;
+      state.json = std::move(value);
+    }
+    return http::Status::ok;
+  }
+
   bool wants(const http::Request& head) const override {
     // Without static files every path is ours (404 and 405 included); with them, only the
     // paths some route matches.
@@ -195,7 +323,7 @@ struct Server::Parts final : server::Application {
       res.add_header("Allow", match.allow);
       return;
     }
-    Request::State state{request, match.params, {}, {}, false, {}, {}, 0};
+    Request::State state(request, match.params);
     // What the client sent is parsed before any handler sees it: malformed input is the
     // client's error (400, 413, 431), not the handler's to trip over.
     if (http::Status s = state.query.parse(head.query); s != http::Status::ok) return error_response(res, s);
@@ -205,12 +333,7 @@ struct Server::Parts final : server::Application {
         return error_response(res, s);
       }
     }
-    if (auto type = head.find("Content-Type"); type && is_form_type(*type)) {
-      http::QueryLimits limits;
-      limits.max_size = static_cast<std::size_t>(max_body_size);
-      if (http::Status s = state.form.parse(request.body, limits); s != http::Status::ok) return error_response(res, s);
-      state.is_form = true;
-    }
+    if (http::Status s = read_body(request, state); s != http::Status::ok) return error_response(res, s);
     state.client_length = net::format_host(request.client, state.client, sizeof state.client);
 
     Request req(state);

@@ -69,9 +69,19 @@ def test_a_checkout_that_is_not_a_form_is_415(shop):
     order = json.dumps({"item": 1, "quantity": 1, "price": 1, "total": 1})
     code, _ = post(shop, "/checkout", "-H", "Content-Type: application/json", "-d", order)
     assert code == 415
-    code, _ = post(shop, "/checkout", "-F", "item=1", "-F", "quantity=1", "-F", "price=45000", "-F", "total=45000")
-    assert code == 415  # multipart is a form too, but not the one this checkout takes
+    code, _ = post(shop, "/checkout", "-H", "Content-Type: text/plain", "-d", "item=1&quantity=1&price=1&total=1")
+    assert code == 415
     assert orders(shop) == 0
+
+
+def test_multipart_checkout_is_checked_the_same_way(shop):
+    # multipart/form-data is a form too (what a <form enctype="multipart/form-data"> posts).
+    code, body = post(shop, "/checkout", "-F", "item=1", "-F", "quantity=1", "-F", "price=100", "-F", "total=100")
+    assert code == 422 and "the price sent (100)" in body
+    assert orders(shop) == 0
+    code, body = post(shop, "/checkout", "-F", "item=1", "-F", "quantity=1", "-F", f"price={KEYBOARD}",
+                      "-F", f"total={KEYBOARD}")
+    assert code == 201 and f'<span id="charged">{KEYBOARD}</span>' in body
 
 
 def test_honest_order_is_charged_the_catalog_prices(shop):
