@@ -8,11 +8,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 #include <string>
 
 int main(int argc, char** argv) {
   nuri::Server server;
   server.listen(argc > 1 ? argv[1] : "127.0.0.1:8080").workers(2);
+  if (argc > 2) server.send_timeout(std::atof(argv[2]));
 
   server.get("/", [](const nuri::Request& req, nuri::Response& res) {
     int visits = 1;
@@ -77,6 +79,24 @@ int main(int argc, char** argv) {
     std::string out;
     for (std::string_view tag : req.query_all("tag")) out += std::string(tag) + ";";
     res.body(out + "\n");
+  });
+
+  // Answers that wait without blocking a worker: one on the worker's own timer, one from
+  // another thread, one never (the client gets 504 after the send timeout).
+  server.get("/slow", [](const nuri::Request& req, nuri::Response& res) {
+    int ms = std::atoi(std::string(req.query("ms").value_or("100")).c_str());
+    res.later().finish([ms](nuri::Response& r) { r.body("waited " + std::to_string(ms) + " ms\n"); },
+                       std::chrono::milliseconds(ms));
+  });
+  server.get("/thread", [](const nuri::Request&, nuri::Response& res) {
+    std::thread([later = res.later()] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      later.finish([](nuri::Response& r) { r.body("answered from another thread\n"); });
+    }).detach();
+  });
+  server.get("/never", [](const nuri::Request&, nuri::Response& res) { (void)res.later(); });
+  server.get("/late-boom", [](const nuri::Request&, nuri::Response& res) {
+    res.later().finish([](nuri::Response&) { throw std::runtime_error("failed later"); });
   });
 
   server.get("/old", [](const nuri::Request&, nuri::Response& res) { res.redirect("/", 301); });

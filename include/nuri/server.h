@@ -17,8 +17,10 @@
 //
 // Handlers run on the worker threads, several at once: whatever they share must be
 // thread-safe. A handler that throws gets the client a 500 naming a request id, which the
-// error log repeats with the exception's message; the worker goes on. Handlers answer before
-// they return (synchronously); one that must wait for something slow holds its worker meanwhile.
+// error log repeats with the exception's message; the worker goes on. A handler that must wait
+// (for an upstream, a timer, work on another thread) does not block its worker: it takes
+// res.later() and returns, and answers through it when it can (see Later).
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <functional>
@@ -97,6 +99,26 @@ struct Cookie {
   SameSite same_site = SameSite::unset;
 };
 
+class Response;
+
+/// A response given later. Take it in a handler with Response::later() and return; then, from
+/// any thread, finish() with a function that fills the response: it runs on the worker that
+/// owns the connection (after `delay`, if given, on that worker's timers: no thread sleeps),
+/// and the response is sent. Copies share the one answer: the first finish() wins. If the
+/// client went away meanwhile, or the answer took longer than the send timeout (60 s: the
+/// client got 504), finish() does nothing. A `fill` that throws is a 500, as for handlers.
+/// After-hooks do not run on responses given later.
+class Later {
+ public:
+  void finish(std::function<void(Response&)> fill, std::chrono::milliseconds delay = {}) const;
+
+  struct State;  ///< (internal)
+  explicit Later(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<const State> state_;
+};
+
 class Response {
  public:
   Response& status(int code);  ///< 100..599; default 200
@@ -114,6 +136,9 @@ class Response {
   Response& redirect(std::string_view location, int code = 303);
   /// Adds Set-Cookie. Throws std::invalid_argument for a cookie no browser would take.
   Response& set_cookie(const Cookie& cookie);
+  /// Answer later (see Later): what this Response holds when the handler returns is dropped.
+  /// Only in a handler (not in a hook, not in a Later's fill).
+  Later later();
 
   struct State;  ///< (internal)
   explicit Response(State& state) : state_(state) {}
@@ -168,6 +193,9 @@ class Server {
   Server& workers(unsigned count);           ///< 0 (default): one per core
   Server& max_body_size(std::uint64_t bytes);  ///< default 1 MiB
   Server& access_log(std::string_view path);   ///< a file or "-"; default none
+  /// Seconds a response may go without progress while it is sent, and that a Later may take
+  /// to answer (then the client gets 504). Default 60.
+  Server& send_timeout(double seconds);
 
   /// Binds, prints where it listens, serves until SIGTERM or SIGINT (then drains), and returns
   /// 0; 1 or 2 with a one-line message on stderr when it cannot start. SIGHUP and SIGUSR1 work

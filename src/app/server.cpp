@@ -198,8 +198,31 @@ const Upload* Request::file(std::string_view field) const {
 
 struct Response::State {
   server::Response& response;
+  server::Deferrer* deferrer = nullptr;  // null where later() is not allowed
   bool has_content_type = false;
+  bool later = false;  // the handler took later(): this response is not the answer
 };
+
+struct Later::State {
+  server::Deferred deferred;
+};
+
+void Later::finish(std::function<void(Response&)> fill, std::chrono::milliseconds delay) const {
+  state_->deferred.complete(
+      [fill = std::move(fill)](server::Response& res) {
+        Response::State state{res};
+        Response response(state);
+        fill(response);
+      },
+      delay.count());
+}
+
+Later Response::later() {
+  if (!state_.deferrer) throw std::logic_error("Response::later() is only for handlers");
+  server::Deferrer* deferrer = std::exchange(state_.deferrer, nullptr);  // once
+  state_.later = true;
+  return Later(std::make_shared<const Later::State>(Later::State{deferrer->defer()}));
+}
 
 Response& Response::status(int code) {
   if (code < 100 || code > 599) throw std::invalid_argument(fmt::format("status {} is not 100..599", code));
@@ -271,6 +294,7 @@ struct Server::Parts final : server::Application {
   std::string access_log;
   unsigned workers = 0;
   std::uint64_t max_body_size = 1 << 20;
+  double send_timeout = 60;
 
   // Forms and JSON, by Content-Type. Other types are left to the handler as bytes.
   http::Status read_body(const server::AppRequest& request, Request::State& state) const {
@@ -339,11 +363,17 @@ struct Server::Parts final : server::Application {
     Request req(state);
     Response::State out{res};
     Response response(out);
+    auto run_handler = [&] {
+      out.deferrer = &request.deferrer;
+      handlers[match.id](req, response);
+      out.deferrer = nullptr;
+    };
     bool go_on = true;
     for (const Before& hook : before) {
       if (!(go_on = hook(req, response))) break;
     }
-    if (go_on) handlers[match.id](req, response);
+    if (go_on) run_handler();
+    if (out.later) return;  // the answer comes later; after-hooks see only answers given now
     for (const After& hook : after) hook(req, response);
   }
 };
@@ -394,6 +424,11 @@ Server& Server::max_body_size(std::uint64_t bytes) {
   return *this;
 }
 
+Server& Server::send_timeout(double seconds) {
+  parts_->send_timeout = seconds;
+  return *this;
+}
+
 Server& Server::access_log(std::string_view path) {
   parts_->access_log = path;
   return *this;
@@ -426,6 +461,7 @@ int Server::run() {
   config.hosts.push_back(std::move(host));
   config.workers = parts_->workers;
   config.limits.max_body_size = parts_->max_body_size;
+  config.limits.send_timeout = parts_->send_timeout;
   config.access_log = parts_->access_log;
   // The same configuration again on SIGHUP: what can change lives in the code.
   return server::serve([config](std::vector<std::string>&) { return std::optional<config::Config>(config); },

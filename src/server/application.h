@@ -9,15 +9,27 @@
 #include <string_view>
 
 #include "http/parser.h"
+#include "server/deferred.h"
 #include "server/response.h"
 
 namespace nuri::server {
+
+/// Turns the request being handled into a deferred one (see deferred.h): the handler returns
+/// without answering and the connection waits (at most send_timeout, then 504) for complete().
+class Deferrer {
+ public:
+  virtual Deferred defer() = 0;
+
+ protected:
+  ~Deferrer() = default;
+};
 
 struct AppRequest {
   const http::Request& head;
   std::string_view body;   ///< the whole body, de-chunked
   const sockaddr* client;  ///< the client (the one a PROXY header named, behind a proxy)
   std::string_view id;     ///< unique in this process: for logs and 500 pages
+  Deferrer& deferrer;
 };
 
 /// Called from every worker thread at once: implementations must be safe for that (a router

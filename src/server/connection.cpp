@@ -116,6 +116,7 @@ void Connection::run() {
     if (fd_ < 0 || state_ == State::linger) return;
     if (write_blocked_ || close_after_output_) break;  // EPOLLOUT brings us back
     if (stalled) continue;  // the output drained: answer the requests still buffered
+    if (state_ == State::waiting) break;  // the back end answers; the rest waits in the socket
     if (peer_eof_) {
       // The client will send nothing more; whatever it had asked is answered (RFC 9112 §9.6).
       close();
@@ -158,7 +159,7 @@ void Connection::run() {
 }
 
 bool Connection::process() {
-  while (fd_ >= 0 && !close_after_output_ && state_ != State::linger) {
+  while (fd_ >= 0 && !close_after_output_ && state_ != State::linger && state_ != State::waiting) {
     if (write_blocked_ || out_.size() >= kOutputHighWater) return true;
     if (state_ == State::proxy_header) {
       if (!take_proxy_header()) return false;
@@ -235,7 +236,10 @@ bool Connection::head_complete(std::size_t head_length) {
   bool has_body = req.framing == http::BodyFraming::chunked ||
                   (req.framing == http::BodyFraming::content_length && req.content_length > 0);
   if (!has_body) {
-    dispatch();
+    if (!dispatch()) {
+      wait_for_app(start_ + head_length);
+      return false;
+    }
     start_ += head_length;
     parser_.reset();
     if (start_ == end_) start_ = end_ = 0;
@@ -300,7 +304,10 @@ bool Connection::read_body() {
   // Another connection may have used the worker's Request since: parse the head again.
   parser_.reset();
   parser_.parse({buffer_ + start_, head_length_}, worker_.request());
-  dispatch();
+  if (!dispatch()) {
+    wait_for_app(body_pos_);
+    return false;
+  }
   start_ = body_pos_;
   state_ = State::head;
   parser_.reset();
@@ -308,7 +315,7 @@ bool Connection::read_body() {
   return true;
 }
 
-void Connection::dispatch() {
+bool Connection::dispatch() {
   const http::Request& req = worker_.request();
   Response& res = worker_.response();
   res.reset();
@@ -333,7 +340,7 @@ void Connection::dispatch() {
       res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
       set_error_response(res, Status::method_not_allowed);
     } else if (to_app_) {
-      answer_from_app(req, res, request_line);
+      if (!answer_from_app(req, res, request_line)) return false;
     } else {
       worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
     }
@@ -347,34 +354,82 @@ void Connection::dispatch() {
   queue_response(&req, res, request_line);
   if (body_.capacity() > kOutputHighWater) std::string().swap(body_);  // a big upload's memory goes back
   body_.clear();
+  return true;
 }
 
-void Connection::answer_from_app(const http::Request& req, Response& res, std::string_view request_line) {
-  char id[40];
-  auto end = fmt::format_to_n(id, sizeof id, "{:x}-{:x}", worker_.index(), worker_.next_request_number()).out;
-  std::string_view request_id(id, static_cast<std::size_t>(end - id));
+bool Connection::answer_from_app(const http::Request& req, Response& res, std::string_view request_line) {
+  auto end = fmt::format_to_n(request_id_, sizeof request_id_, "{:x}-{:x}", worker_.index(),
+                              worker_.next_request_number()).out;
+  request_id_length_ = static_cast<std::size_t>(end - request_id_);
+  std::string_view id(request_id_, request_id_length_);
   try {
-    worker_.state().app->handle({req, body_, reinterpret_cast<const sockaddr*>(&peer_), request_id}, res);
+    worker_.state().app->handle({req, body_, reinterpret_cast<const sockaddr*>(&peer_), id, *this}, res);
+    return !deferred_;
+  } catch (const std::exception& e) {
+    fail_app(res, request_line, e.what());
   } catch (...) {
-    // The handler's fault, not the client's: a 500 the client can quote, the details in the log.
-    std::string what = "an exception that is not a std::exception";
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    base::log_error("{} \"{}\": request {}: handler threw: {}", std::string_view(client_, client_length_),
-                    request_line, request_id, what);
-    res.reset();
-    res.status = Status::internal_server_error;
-    res.add_header("Content-Type", "text/html; charset=utf-8");
-    res.add_header("X-Request-Id", request_id);
-    res.body = fmt::format(
-        "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body>"
-        "<h1>500 Internal Server Error</h1><p>The server failed to answer. Request id: {}</p></body></html>\n",
-        request_id);
+    fail_app(res, request_line, "an exception that is not a std::exception");
   }
+  return true;
+}
+
+// The back end's fault, not the client's: a 500 the client can quote, the details in the log.
+void Connection::fail_app(Response& res, std::string_view request_line, std::string_view what) {
+  std::string_view id(request_id_, request_id_length_);
+  if (deferred_) {
+    deferred_->connection = nullptr;  // a completion that still comes is dropped
+    deferred_.reset();
+  }
+  base::log_error("{} \"{}\": request {}: handler threw: {}", std::string_view(client_, client_length_), request_line,
+                  id, what);
+  res.reset();
+  res.status = Status::internal_server_error;
+  res.add_header("Content-Type", "text/html; charset=utf-8");
+  res.add_header("X-Request-Id", id);
+  res.body = fmt::format(
+      "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body>"
+      "<h1>500 Internal Server Error</h1><p>The server failed to answer. Request id: {}</p></body></html>\n",
+      id);
+}
+
+Deferred Connection::defer() {
+  if (!deferred_) deferred_ = std::make_shared<DeferredTarget>(DeferredTarget{this});
+  return Deferred(worker_.completions(), deferred_);
+}
+
+void Connection::wait_for_app(std::size_t next_request) {
+  // The head stays where it is in the buffer (the answer needs it), and so does whatever the
+  // client sent after the request.
+  next_start_ = next_request;
+  state_ = State::waiting;
+}
+
+void Connection::finish_deferred(const CompletionQueue::Fill& fill) {
+  if (fd_ < 0 || state_ != State::waiting) return;
+  deferred_.reset();
+  // Other connections used the worker's Request meanwhile: parse this head again.
+  parser_.reset();
+  parser_.parse({buffer_ + start_, head_length_}, worker_.request());
+  const http::Request& req = worker_.request();
+  const char* line_end = req.target.data() + req.target.size() + 9;
+  std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
+  Response& res = worker_.response();
+  res.reset();
+  try {
+    fill(res);
+  } catch (const std::exception& e) {
+    fail_app(res, request_line, e.what());
+  } catch (...) {
+    fail_app(res, request_line, "an exception that is not a std::exception");
+  }
+  queue_response(&req, res, request_line);
+  if (body_.capacity() > kOutputHighWater) std::string().swap(body_);
+  body_.clear();
+  start_ = next_start_;
+  state_ = State::head;
+  parser_.reset();
+  if (start_ == end_) start_ = end_ = 0;
+  run();  // send it, and answer what the client sent meanwhile
 }
 
 StatusEndpoint Connection::status_endpoint(const http::Request& req) const {
@@ -418,6 +473,8 @@ ConnectionInfo Connection::describe() const {
     info.state = "closing";
   } else if (state_ == State::proxy_header) {
     info.state = "reading PROXY header";
+  } else if (state_ == State::waiting) {
+    info.state = "waiting for the application";
   } else if (answering_ || queue_head_ < queue_.size()) {
     info.state = "writing response";
   } else if (state_ == State::body) {
@@ -630,6 +687,8 @@ void Connection::update_timer() {
     want = &worker_.send_timers;  // refreshed by flush() on progress
   } else if (state_ == State::body) {
     want = &worker_.body_timers;
+  } else if (state_ == State::waiting) {
+    want = &worker_.send_timers;  // how long the back end may take
   } else if (start_ < end_ || requests_ == 0) {
     want = &worker_.header_timers;
   } else {
@@ -647,6 +706,19 @@ void Connection::update_timer() {
 void Connection::on_timeout() {
   TimerList* list = timer.list;
   TimerList::unlink(timer);
+  if (state_ == State::waiting) {
+    // The back end did not answer in time: the client gets a 504 now, and a completion that
+    // still comes is dropped.
+    std::string_view id(request_id_, request_id_length_);
+    base::log_error("{}: request {}: no answer from the application within {} s",
+                    std::string_view(client_, client_length_), id, worker_.limits().send_timeout);
+    if (deferred_) deferred_->connection = nullptr;
+    finish_deferred([id](Response& res) {
+      set_error_response(res, Status::gateway_timeout);
+      res.add_header("X-Request-Id", id);
+    });
+    return;
+  }
   if (state_ == State::proxy_header) {
     close();  // a proxy that cannot send its header in time gets no answer either
     return;
@@ -685,6 +757,10 @@ void Connection::close() {
   TimerList::unlink(timer);
   ::close(fd_);  // also takes it out of the epoll set
   fd_ = -1;
+  if (deferred_) {
+    deferred_->connection = nullptr;  // the answer that may still come has nobody to go to
+    deferred_.reset();
+  }
   if (limit_slot.held()) worker_.state().client_limits.load(std::memory_order_acquire)->close(limit_slot);
   for (std::size_t i = queue_head_; i < queue_.size(); ++i) {
     if (queue_[i].file) worker_.handler().release(queue_[i].file);

@@ -4,12 +4,14 @@
 #include <netinet/in.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "http/chunked.h"
 #include "http/parser.h"
 #include "net/event_loop.h"
+#include "server/application.h"
 #include "server/client_limits.h"
 #include "server/stats.h"
 #include "server/status_page.h"
@@ -21,7 +23,7 @@ class Worker;
 struct OpenFile;
 struct Response;
 
-class Connection final : public net::EventHandler {
+class Connection final : public net::EventHandler, private Deferrer {
  public:
   explicit Connection(Worker& worker);
   ~Connection() override;
@@ -33,6 +35,10 @@ class Connection final : public net::EventHandler {
 
   /// Called by the worker when the connection's timer ran out.
   void on_timeout();
+
+  /// The worker, when a deferred response of this connection came back: `fill` answers the
+  /// request that waits, then the connection goes on with what the client sent meanwhile.
+  void finish_deferred(const CompletionQueue::Fill& fill);
 
   /// Shutdown: close now if idle, else finish the request in hand and close after it.
   void drain();
@@ -55,7 +61,11 @@ class Connection final : public net::EventHandler {
   std::size_t index_in_worker = 0; ///< position in the worker's list of connections
 
  private:
-  enum class State : std::uint8_t { proxy_header, head, body, linger };
+  // waiting: the back end took the request and answers later (deferred.h); nothing else is
+  // read or answered meanwhile, so responses stay in order.
+  enum class State : std::uint8_t { proxy_header, head, body, waiting, linger };
+
+  Deferred defer() override;
 
   void run();
   bool process();  // true: stopped because responses wait to be sent
@@ -63,8 +73,10 @@ class Connection final : public net::EventHandler {
   bool within_rate(std::string_view bytes);  // false: answered 429
   bool head_complete(std::size_t head_length);
   bool read_body();
-  void dispatch();
-  void answer_from_app(const http::Request& req, Response& res, std::string_view request_line);
+  bool dispatch();  // false: the back end answers later
+  bool answer_from_app(const http::Request& req, Response& res, std::string_view request_line);
+  void fail_app(Response& res, std::string_view request_line, std::string_view what);
+  void wait_for_app(std::size_t next_request);
   void respond_error(http::Status status, std::string_view request_line);
   StatusEndpoint status_endpoint(const http::Request& request) const;
   void serve_status(StatusEndpoint endpoint, const http::Request& request, Response& response);
@@ -102,6 +114,10 @@ class Connection final : public net::EventHandler {
   bool body_chunked_ = false;
   bool to_app_ = false;              // the back end answers this request: its body is kept
   std::string body_;                 // that body, de-chunked (bounded by max_body_size)
+  std::shared_ptr<DeferredTarget> deferred_;  // while the back end answers later
+  std::size_t next_start_ = 0;       // waiting: where the request after this one starts
+  char request_id_[40] = {};         // of the request the back end has
+  std::size_t request_id_length_ = 0;
 
   std::string out_;                  // response bytes waiting to be sent
   std::vector<OutSegment> queue_;    // what to send, in order

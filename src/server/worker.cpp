@@ -79,6 +79,7 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
   now_seconds_ = std::time(nullptr);
   waker_ = std::make_unique<net::Waker>();
   waker_->add_to(loop_);
+  completions_ = std::make_shared<CompletionQueue>(*waker_);
   add_listeners(std::move(listeners));
 }
 
@@ -91,6 +92,7 @@ void Worker::add_listeners(std::vector<ListenSocket> listeners) {
 }
 
 Worker::~Worker() {
+  completions_->close();  // a Deferred kept by someone else must not reach the gone waker
   while (!connections_.empty()) connections_.back()->close();
   retired_handlers_.clear();
   for (Connection* c : retired_) delete c;
@@ -288,12 +290,34 @@ void Worker::expire_timers() {
   }
 }
 
+void Worker::run_completions() {
+  auto deliver = [](CompletionQueue::Item& item) {
+    // The first completion of a response wins; a closed connection left null behind.
+    if (Connection* c = item.target->connection) {
+      item.target->connection = nullptr;
+      c->finish_deferred(item.fill);
+    }
+  };
+  for (CompletionQueue::Item& item : completions_->take()) {
+    if (item.due_ms > now_ms_) {
+      delayed_.add(std::move(item));
+    } else {
+      deliver(item);
+    }
+  }
+  while (!delayed_.empty() && delayed_.next_due_ms() <= now_ms_) {
+    CompletionQueue::Item item = delayed_.pop();
+    deliver(item);
+  }
+}
+
 int Worker::next_timeout_ms() const {
   std::int64_t next = now_ms_ + 1000;
   for (const TimerList* list : {&header_timers, &idle_timers, &body_timers, &send_timers, &linger_timers}) {
     std::int64_t d = list->next_deadline();
     if (d >= 0) next = std::min(next, d);
   }
+  if (!delayed_.empty()) next = std::min(next, delayed_.next_due_ms());
   return static_cast<int>(std::max<std::int64_t>(next - now_ms_, 0));
 }
 
@@ -306,6 +330,7 @@ void Worker::run() {
     if (reload_requested_.exchange(false, std::memory_order_acquire)) apply_reload();
     if (!draining_ && stop_requested_.load(std::memory_order_relaxed)) begin_drain();
     expire_timers();
+    run_completions();
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
       published_second_ = now_seconds_;  // at most once a second, and only while watched

@@ -16,6 +16,7 @@
 #include "server/access_log.h"
 #include "server/file_cache.h"
 #include "server/listeners.h"
+#include "server/deferred.h"
 #include "server/site.h"
 #include "server/stats.h"
 #include "server/response.h"
@@ -71,6 +72,9 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   const ServerState& state() const { return state_; }
   std::size_t index() const { return index_; }
+  /// Where deferred responses of this worker's connections come back (from any thread).
+  const std::shared_ptr<CompletionQueue>& completions() const { return completions_; }
+
   /// A new number for a request a back end answers (its id is "WORKER-NUMBER" in hex).
   std::uint64_t next_request_number() { return ++request_numbers_; }
   /// Someone looked at the status page lately: keep details about connections.
@@ -104,6 +108,7 @@ class Worker {
   void accept_from(int listen_fd, std::size_t listener);
   void refuse(int fd, bool too_many);  // send_refusal, then close
   void expire_timers();
+  void run_completions();  // deferred responses that came back or are due
   void begin_drain();
   void apply_reload();
   void add_listeners(std::vector<ListenSocket> listeners);
@@ -121,6 +126,8 @@ class Worker {
   std::vector<ListenSocket> listeners_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<net::Waker> waker_;
+  std::shared_ptr<CompletionQueue> completions_;  // after waker_: closed before it goes
+  DelayedCompletions delayed_;
   std::unique_ptr<StaticHandler> handler_;
   // Handlers of earlier generations, with their sites, kept while responses send their files.
   std::vector<std::pair<std::shared_ptr<const Site>, std::unique_ptr<StaticHandler>>> retired_handlers_;

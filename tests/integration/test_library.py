@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -16,7 +18,7 @@ from nuri_helpers import TIME_SCALE, parse_all_responses, req, start_example
 
 @pytest.fixture
 def hello(nuri):
-    return start_example(nuri, "hello")
+    return start_example(nuri, "hello", 2)  # a send timeout of 2 s, for the 504 test
 
 
 def curl(s, path, *args):
@@ -151,3 +153,55 @@ def test_multipart_uploads(hello):
     assert status == 400
     status, _, _ = curl(hello, "/api/upload", "-H", "Content-Type: multipart/form-data", "-d", "x")
     assert status == 400  # no boundary
+
+
+def test_later_answers_do_not_block_the_workers(hello):
+    started = time.monotonic()
+    status, _, body = curl(hello, "/slow?ms=300")
+    assert status == 200 and body == b"waited 300 ms\n"
+    assert time.monotonic() - started >= 0.3
+    assert curl(hello, "/thread")[2] == b"answered from another thread\n"
+    # 40 answers waiting on the 2 workers' timers: other requests are answered meanwhile, at once.
+    results = []
+    slow = [threading.Thread(target=lambda: results.append(curl(hello, "/slow?ms=1200")[0])) for _ in range(40)]
+    for t in slow:
+        t.start()
+    time.sleep(0.3)
+    for _ in range(10):
+        started = time.monotonic()
+        assert curl(hello, "/items/5")[0] == 200
+        assert time.monotonic() - started < 0.5 * TIME_SCALE
+    for t in slow:
+        t.join()
+    assert results == [200] * 40
+
+
+def test_later_answers_keep_pipelined_responses_in_order(hello):
+    c = hello.connect(0)
+    c.send(req("/slow?ms=200") + req("/items/9") + req("/thread") + req("/items/10", headers=[("Connection", "close")]))
+    data, closed = c.read_until_close()
+    assert closed
+    bodies = [r.body for r in parse_all_responses(data, ["GET"] * 4)]
+    assert bodies == [b"waited 200 ms\n", b'{"id":9}', b"answered from another thread\n", b'{"id":10}']
+    c.close()
+
+
+def test_later_answer_for_a_client_that_left_is_dropped(hello):
+    for _ in range(5):
+        c = hello.connect(0)
+        c.send(req("/slow?ms=200"))
+        c.close()
+    time.sleep(0.4)  # the completions arrive for connections that are gone
+    assert curl(hello, "/items/3")[0] == 200
+
+
+def test_no_answer_in_time_is_504_and_a_throwing_fill_is_500(hello):
+    started = time.monotonic()
+    status, headers, _ = curl(hello, "/never")
+    waited = time.monotonic() - started
+    assert status == 504 and 1.9 <= waited < 4 * TIME_SCALE, waited
+    request_id = headers["x-request-id"][0]
+    assert f"request {request_id}: no answer from the application within 2 s" in hello.stderr()
+    status, headers, body = curl(hello, "/late-boom")
+    assert status == 500 and f"Request id: {headers['x-request-id'][0]}".encode() in body
+    assert "handler threw: failed later" in hello.stderr()
