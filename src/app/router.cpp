@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "http/chars.h"
 #include "http/percent.h"
 
 namespace nuri::app {
@@ -40,16 +41,6 @@ bool is_name(std::string_view s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
   for (char c : s) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
@@ -214,7 +205,7 @@ Router::Router(Router&&) noexcept = default;
 Router& Router::operator=(Router&&) noexcept = default;
 
 bool Router::add(std::string_view method, std::string_view pattern, std::size_t id, std::string& error) {
-  if (!is_token(method)) {
+  if (!http::chars::is_token(method)) {
     error = fmt::format("route \"{}\": \"{}\" is not a method name", pattern, method);
     return false;
   }

@@ -15,6 +15,7 @@
 
 #include "app/router.h"
 #include "config/config.h"
+#include "http/chars.h"
 #include "http/cookie.h"
 #include "http/multipart.h"
 #include "http/query.h"
@@ -31,16 +32,6 @@ bool iequals(std::string_view a, std::string_view b) {
   for (std::size_t i = 0; i < a.size(); ++i) {
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
     if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
   }
   return true;
 }
@@ -231,7 +222,7 @@ Response& Response::status(int code) {
 }
 
 Response& Response::header(std::string_view name, std::string_view value) {
-  if (!is_token(name)) throw std::invalid_argument(fmt::format("header name \"{}\" is not a token", name));
+  if (!http::chars::is_token(name)) throw std::invalid_argument(fmt::format("header name \"{}\" is not a token", name));
   for (std::string_view framing : {"Content-Length", "Transfer-Encoding", "Connection", "Date"}) {
     if (iequals(name, framing)) throw std::invalid_argument(fmt::format("{} is set by the server", framing));
   }

@@ -14,6 +14,7 @@
 #include "config/auth.h"
 #include "config/forward_rules.h"
 #include "config/reader.h"
+#include "http/chars.h"
 
 namespace nuri::config {
 
@@ -25,11 +26,6 @@ constexpr double kMaxTimeout = 7 * 24 * 3600;  // a week; beyond it a typo is li
 
 std::string position(const toml::node& node) {
   return fmt::format("line {}", node.source().begin.line);
-}
-
-bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
 // A header value, a cache-control value: visible characters, spaces and tabs (RFC 9110 §5.5).
@@ -173,9 +169,7 @@ void read_location(Reader& r, const toml::table& t, Location& loc) {
   if (const toml::table* headers = r.table_at(t, "headers")) {
     for (auto&& [key, value] : *headers) {
       const std::string_view name = key.str();
-      bool token = !name.empty();
-      for (const char c : name) token = token && is_tchar(c);
-      if (!token) {
+      if (!http::chars::is_token(name)) {
         r.error(key.source(), fmt::format("\"{}\" is not a valid header name", name));
         continue;
       }

@@ -1,10 +1,11 @@
 #pragma once
 // Character classes of HTTP/1.1 and URIs (RFC 9110, RFC 9112, RFC 3986), one table lookup per
-// byte. Internal to src/http: shared by the request parser and the chunked decoder, so that
-// both read "tchar" or "field-value byte" the same way.
+// byte. Shared by both parsers, the chunked decoder, cookies, the configuration's header names
+// and libnuri's routes, so that all of them read "tchar" or "field-value byte" the same way.
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace nuri::http::chars {
 
@@ -65,5 +66,23 @@ constexpr bool is(char c, std::uint8_t cls) {
 
 /// Whether `c` is an OWS byte, SP or HTAB (RFC 9110 §5.6.3).
 constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+/// The first byte in [p, end) outside `cls`, or end (unrolled: the parsers' inner loop).
+inline const char* skip(const char* p, const char* end, std::uint8_t cls) {
+  while (end - p >= 4) {
+    if (!is(p[0], cls)) return p;
+    if (!is(p[1], cls)) return p + 1;
+    if (!is(p[2], cls)) return p + 2;
+    if (!is(p[3], cls)) return p + 3;
+    p += 4;
+  }
+  while (p < end && is(*p, cls)) ++p;
+  return p;
+}
+
+/// token = 1*tchar (RFC 9110 §5.6.2): a method, a field name, a cookie name.
+inline bool is_token(std::string_view s) {
+  return !s.empty() && skip(s.data(), s.data() + s.size(), kTchar) == s.data() + s.size();
+}
 
 }  // namespace nuri::http::chars

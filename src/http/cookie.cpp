@@ -28,13 +28,7 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    if (!chars::is(c, chars::kTchar)) return false;
-  }
-  return true;
-}
+using chars::is_token;
 
 /// cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE )
 bool is_cookie_value(std::string_view v) {

@@ -29,19 +29,8 @@ using chars::kScheme;
 using chars::kTarget;
 using chars::kTchar;
 using chars::kValue;
-
-// First byte in [p, end) outside `cls`, or end.
-inline const char* skip(const char* p, const char* end, std::uint8_t cls) {
-  while (end - p >= 4) {
-    if (!is(p[0], cls)) return p;
-    if (!is(p[1], cls)) return p + 1;
-    if (!is(p[2], cls)) return p + 2;
-    if (!is(p[3], cls)) return p + 3;
-    p += 4;
-  }
-  while (p < end && is(*p, cls)) ++p;
-  return p;
-}
+using chars::is_token;
+using chars::skip;
 
 // Eight bytes at a time for the long runs (targets, field values): word tests from "Bit
 // Twiddling Hacks", exact as to whether any byte of the word matches.
@@ -80,11 +69,6 @@ const char* skip_long(const char* p, const char* end, std::uint8_t cls) {
 }
 
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-
-bool is_token(std::string_view s) {
-  return !s.empty() && skip(s.data(), s.data() + s.size(), kTchar) == s.data() + s.size();
-}
 
 // Calls f(element) for each non-empty element of a comma list (RFC 9110 §5.6.1: empty elements
 // are tolerated), elements trimmed of OWS. Stops at, and returns, the first status f returns.

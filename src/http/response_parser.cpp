@@ -23,24 +23,8 @@ using fields::trim_ows;
 using chars::kDigit;
 using chars::kTchar;
 using chars::kValue;
-
-// First byte in [p, end) outside `cls`, or end.
-inline const char* skip(const char* p, const char* end, std::uint8_t cls) {
-  while (end - p >= 4) {
-    if (!is(p[0], cls)) return p;
-    if (!is(p[1], cls)) return p + 1;
-    if (!is(p[2], cls)) return p + 2;
-    if (!is(p[3], cls)) return p + 3;
-    p += 4;
-  }
-  while (p < end && is(*p, cls)) ++p;
-  return p;
-}
-
-
-bool is_token(std::string_view s) {
-  return !s.empty() && skip(s.data(), s.data() + s.size(), kTchar) == s.data() + s.size();
-}
+using chars::is_token;
+using chars::skip;
 
 constexpr char kVersionPrefix[] = "HTTP/";
 
