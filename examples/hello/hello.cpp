@@ -99,6 +99,20 @@ int main(int argc, char** argv) {
     res.later().finish([](nuri::Response&) { throw std::runtime_error("failed later"); });
   });
 
+  // A body in pieces: ?n=COUNT lines, one every ?ms=, written from another thread.
+  server.get("/count", [](const nuri::Request& req, nuri::Response& res) {
+    int n = std::atoi(std::string(req.query("n").value_or("5")).c_str());
+    int ms = std::atoi(std::string(req.query("ms").value_or("20")).c_str());
+    res.header("Content-Type", "text/plain; charset=utf-8");
+    std::thread([stream = res.stream(), n, ms] {
+      for (int i = 1; i <= n; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        if (!stream.write(std::to_string(i) + "\n")) return;  // the client left
+      }
+      stream.end();
+    }).detach();
+  });
+
   server.get("/old", [](const nuri::Request&, nuri::Response& res) { res.redirect("/", 301); });
   server.get("/boom", [](const nuri::Request&, nuri::Response&) -> void { throw std::runtime_error("on purpose"); });
 

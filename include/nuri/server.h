@@ -119,6 +119,24 @@ class Later {
   std::shared_ptr<const State> state_;
 };
 
+/// A response whose body is written in pieces, as they come (progress, server-sent events, a
+/// large report): take it with Response::stream() in a handler and return. The status and
+/// headers set so far go at once, the body framed in chunks (HTTP/1.0: ended by closing).
+/// write() and end() may be called from any thread, in order; write() says false once the
+/// client is gone or more than 16 MiB behind (the connection is then closed): stop producing.
+/// A stream silent for longer than the send timeout is cut off.
+class Stream {
+ public:
+  bool write(std::string_view bytes) const;
+  void end() const;
+
+  struct State;  ///< (internal)
+  explicit Stream(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<const State> state_;
+};
+
 class Response {
  public:
   Response& status(int code);  ///< 100..599; default 200
@@ -139,6 +157,8 @@ class Response {
   /// Answer later (see Later): what this Response holds when the handler returns is dropped.
   /// Only in a handler (not in a hook, not in a Later's fill).
   Later later();
+  /// Stream the body (see Stream); like later(), only in a handler.
+  Stream stream();
 
   struct State;  ///< (internal)
   explicit Response(State& state) : state_(state) {}

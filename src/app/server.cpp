@@ -208,6 +208,27 @@ void Later::finish(std::function<void(Response&)> fill, std::chrono::millisecond
       delay.count());
 }
 
+struct Stream::State {
+  server::Deferred deferred;
+};
+
+bool Stream::write(std::string_view bytes) const { return state_->deferred.write(std::string(bytes)); }
+void Stream::end() const { state_->deferred.end(); }
+
+Stream Response::stream() {
+  if (!state_.deferrer) throw std::logic_error("Response::stream() is only for handlers");
+  server::Deferrer* deferrer = std::exchange(state_.deferrer, nullptr);
+  state_.later = true;
+  server::Deferred deferred = deferrer->defer();
+  // The head as the handler set it so far goes first; the pieces follow it through the queue.
+  deferred.complete([status = state_.response.status, headers = state_.response.headers](server::Response& r) {
+    r.status = status;
+    r.headers = headers;
+    r.stream = true;
+  });
+  return Stream(std::make_shared<const Stream::State>(Stream::State{std::move(deferred)}));
+}
+
 Later Response::later() {
   if (!state_.deferrer) throw std::logic_error("Response::later() is only for handlers");
   server::Deferrer* deferrer = std::exchange(state_.deferrer, nullptr);  // once

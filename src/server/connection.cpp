@@ -29,6 +29,8 @@ namespace {
 
 // Parsing of pipelined requests pauses while this much response data waits to be sent.
 constexpr std::size_t kOutputHighWater = 256 * 1024;
+// How far a streamed response may run ahead of what the client took before it is cut off.
+constexpr std::uint64_t kStreamBacklogMax = 16u << 20;
 
 http::ParserLimits limits_from(const config::Limits& o) {
   http::ParserLimits limits;
@@ -116,7 +118,7 @@ void Connection::run() {
     if (fd_ < 0 || state_ == State::linger) return;
     if (write_blocked_ || close_after_output_) break;  // EPOLLOUT brings us back
     if (stalled) continue;  // the output drained: answer the requests still buffered
-    if (state_ == State::waiting) break;  // the back end answers; the rest waits in the socket
+    if (state_ == State::waiting || state_ == State::streaming) break;  // the rest waits in the socket
     if (peer_eof_) {
       // The client will send nothing more; whatever it had asked is answered (RFC 9112 §9.6).
       close();
@@ -159,7 +161,8 @@ void Connection::run() {
 }
 
 bool Connection::process() {
-  while (fd_ >= 0 && !close_after_output_ && state_ != State::linger && state_ != State::waiting) {
+  while (fd_ >= 0 && !close_after_output_ && state_ != State::linger && state_ != State::waiting &&
+         state_ != State::streaming) {
     if (write_blocked_ || out_.size() >= kOutputHighWater) return true;
     if (state_ == State::proxy_header) {
       if (!take_proxy_header()) return false;
@@ -393,7 +396,7 @@ void Connection::fail_app(Response& res, std::string_view request_line, std::str
 }
 
 Deferred Connection::defer() {
-  if (!deferred_) deferred_ = std::make_shared<DeferredTarget>(DeferredTarget{this});
+  if (!deferred_) deferred_ = std::make_shared<DeferredTarget>(this);
   return Deferred(worker_.completions(), deferred_);
 }
 
@@ -404,15 +407,21 @@ void Connection::wait_for_app(std::size_t next_request) {
   state_ = State::waiting;
 }
 
-void Connection::finish_deferred(const CompletionQueue::Fill& fill) {
-  if (fd_ < 0 || state_ != State::waiting) return;
-  deferred_.reset();
-  // Other connections used the worker's Request meanwhile: parse this head again.
+const http::Request& Connection::waiting_request(std::string_view& request_line) {
+  // Other connections used the worker's Request meanwhile: parse this head again (it stays at
+  // start_ in the buffer while the back end answers).
   parser_.reset();
   parser_.parse({buffer_ + start_, head_length_}, worker_.request());
   const http::Request& req = worker_.request();
   const char* line_end = req.target.data() + req.target.size() + 9;
-  std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
+  request_line = {req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data())};
+  return req;
+}
+
+void Connection::finish_deferred(const CompletionQueue::Fill& fill) {
+  if (fd_ < 0 || state_ != State::waiting) return;
+  std::string_view request_line;
+  const http::Request& req = waiting_request(request_line);
   Response& res = worker_.response();
   res.reset();
   try {
@@ -422,14 +431,87 @@ void Connection::finish_deferred(const CompletionQueue::Fill& fill) {
   } catch (...) {
     fail_app(res, request_line, "an exception that is not a std::exception");
   }
+  if (res.stream && deferred_) {
+    // The head now, the body as the back end writes it (stream_write, stream_end).
+    deferred_->connection = this;
+    queue_stream_head(req, res);
+    state_ = State::streaming;
+    flush();
+    if (fd_ >= 0) update_timer();
+    return;
+  }
+  if (deferred_) deferred_->open.store(false, std::memory_order_relaxed);
+  deferred_.reset();
   queue_response(&req, res, request_line);
+  next_request();
+}
+
+void Connection::next_request() {
   if (body_.capacity() > kOutputHighWater) std::string().swap(body_);
   body_.clear();
   start_ = next_start_;
   state_ = State::head;
   parser_.reset();
   if (start_ == end_) start_ = end_ = 0;
-  run();  // send it, and answer what the client sent meanwhile
+  run();  // send what is queued, and answer what the client sent meanwhile
+}
+
+void Connection::queue_stream_head(const http::Request& req, Response& res) {
+  int status = http::code(res.status);
+  // HTTP/1.1 frames the body in chunks; an HTTP/1.0 client learns the end from the close.
+  stream_chunked_ = req.version_minor >= 1;
+  stream_keep_alive_ = stream_chunked_ && req.keep_alive && !res.close && !draining_;
+  stream_body_ = !(status < 200 || status == 204 || status == 304) && req.method != http::Method::head;
+  stream_status_ = status;
+  stream_bytes_ = 0;
+  std::size_t begin = out_.size();
+  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status, http::reason_phrase(status));
+  out_ += worker_.dates().now();
+  out_ += "\r\n";
+  if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
+  out_ += res.headers;
+  if (stream_chunked_ && stream_body_) out_ += "Transfer-Encoding: chunked\r\n";
+  if (!stream_keep_alive_) out_ += "Connection: close\r\n";
+  out_ += "\r\n";
+  queue_bytes(begin);
+}
+
+bool Connection::stream_write(std::string_view bytes) {
+  if (fd_ < 0 || state_ != State::streaming) return false;
+  if (bytes.empty() || !stream_body_) return true;
+  // A producer faster than the client must not grow our memory without bound.
+  if (queued_total_ - sent_total_ > kStreamBacklogMax) {
+    base::log_error("{}: request {}: the client is {} bytes behind the stream; connection closed",
+                    std::string_view(client_, client_length_), std::string_view(request_id_, request_id_length_),
+                    queued_total_ - sent_total_);
+    close();
+    return false;
+  }
+  std::size_t begin = out_.size();
+  if (stream_chunked_) fmt::format_to(std::back_inserter(out_), "{:x}\r\n", bytes.size());
+  out_.append(bytes);
+  if (stream_chunked_) out_ += "\r\n";
+  queue_bytes(begin);
+  stream_bytes_ += bytes.size();
+  flush();
+  if (fd_ >= 0) worker_.send_timers.schedule(timer, worker_.now_ms());  // the producer is alive
+  return fd_ >= 0;
+}
+
+void Connection::stream_end() {
+  if (fd_ < 0 || state_ != State::streaming) return;
+  if (deferred_) deferred_->open.store(false, std::memory_order_relaxed);
+  deferred_.reset();
+  if (stream_chunked_ && stream_body_) {
+    std::size_t begin = out_.size();
+    out_ += "0\r\n\r\n";
+    queue_bytes(begin);
+  }
+  std::string_view request_line;
+  const http::Request& req = waiting_request(request_line);
+  record_response(&req, stream_status_, stream_bytes_, request_line);
+  if (!stream_keep_alive_) close_after_output_ = true;
+  next_request();
 }
 
 StatusEndpoint Connection::status_endpoint(const http::Request& req) const {
@@ -475,6 +557,8 @@ ConnectionInfo Connection::describe() const {
     info.state = "reading PROXY header";
   } else if (state_ == State::waiting) {
     info.state = "waiting for the application";
+  } else if (state_ == State::streaming) {
+    info.state = "streaming response";
   } else if (answering_ || queue_head_ < queue_.size()) {
     info.state = "writing response";
   } else if (state_ == State::body) {
@@ -562,11 +646,16 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
   worker_.handler().release(res.file);
   res.file = nullptr;
 
+  record_response(req, status, send_body ? length : 0, request_line);
+}
+
+// The response's last byte is queued: the duration histogram, the counters, the access log.
+void Connection::record_response(const http::Request* req, int status, std::uint64_t body_bytes,
+                                 std::string_view request_line) {
   timings_.push_back({queued_total_, request_started_ms_});
   // A pipelined request already in the buffer has been waiting since now.
   request_started_ms_ = worker_.now_ms();
 
-  std::uint64_t body_bytes = send_body ? length : 0;
   bytes_sent_ += body_bytes;
   worker_.stats().count_response(status, body_bytes, worker_.now_seconds());
   if (worker_.watched()) last_request_.assign(request_line.substr(0, 200));
@@ -687,7 +776,7 @@ void Connection::update_timer() {
     want = &worker_.send_timers;  // refreshed by flush() on progress
   } else if (state_ == State::body) {
     want = &worker_.body_timers;
-  } else if (state_ == State::waiting) {
+  } else if (state_ == State::waiting || state_ == State::streaming) {
     want = &worker_.send_timers;  // how long the back end may take
   } else if (start_ < end_ || requests_ == 0) {
     want = &worker_.header_timers;
@@ -706,6 +795,15 @@ void Connection::update_timer() {
 void Connection::on_timeout() {
   TimerList* list = timer.list;
   TimerList::unlink(timer);
+  if (state_ == State::streaming) {
+    // The producer went silent: the response cannot be completed, so the connection is cut
+    // (a chunked body without its last chunk tells the client it is incomplete).
+    base::log_error("{}: request {}: the stream had nothing new for {} s; connection closed",
+                    std::string_view(client_, client_length_), std::string_view(request_id_, request_id_length_),
+                    worker_.limits().send_timeout);
+    close();
+    return;
+  }
   if (state_ == State::waiting) {
     // The back end did not answer in time: the client gets a 504 now, and a completion that
     // still comes is dropped.
@@ -759,6 +857,7 @@ void Connection::close() {
   fd_ = -1;
   if (deferred_) {
     deferred_->connection = nullptr;  // the answer that may still come has nobody to go to
+    deferred_->open.store(false, std::memory_order_relaxed);
     deferred_.reset();
   }
   if (limit_slot.held()) worker_.state().client_limits.load(std::memory_order_acquire)->close(limit_slot);

@@ -39,6 +39,9 @@ class Connection final : public net::EventHandler, private Deferrer {
   /// The worker, when a deferred response of this connection came back: `fill` answers the
   /// request that waits, then the connection goes on with what the client sent meanwhile.
   void finish_deferred(const CompletionQueue::Fill& fill);
+  /// The next piece of a streamed response (false: the connection is gone), and its end.
+  bool stream_write(std::string_view bytes);
+  void stream_end();
 
   /// Shutdown: close now if idle, else finish the request in hand and close after it.
   void drain();
@@ -63,7 +66,8 @@ class Connection final : public net::EventHandler, private Deferrer {
  private:
   // waiting: the back end took the request and answers later (deferred.h); nothing else is
   // read or answered meanwhile, so responses stay in order.
-  enum class State : std::uint8_t { proxy_header, head, body, waiting, linger };
+  // streaming: its head is sent, the body comes in pieces from the back end.
+  enum class State : std::uint8_t { proxy_header, head, body, waiting, streaming, linger };
 
   Deferred defer() override;
 
@@ -77,6 +81,10 @@ class Connection final : public net::EventHandler, private Deferrer {
   bool answer_from_app(const http::Request& req, Response& res, std::string_view request_line);
   void fail_app(Response& res, std::string_view request_line, std::string_view what);
   void wait_for_app(std::size_t next_request);
+  const http::Request& waiting_request(std::string_view& request_line);
+  void next_request();
+  void queue_stream_head(const http::Request& req, Response& res);
+  void record_response(const http::Request* req, int status, std::uint64_t body_bytes, std::string_view request_line);
   void respond_error(http::Status status, std::string_view request_line);
   StatusEndpoint status_endpoint(const http::Request& request) const;
   void serve_status(StatusEndpoint endpoint, const http::Request& request, Response& response);
@@ -118,6 +126,11 @@ class Connection final : public net::EventHandler, private Deferrer {
   std::size_t next_start_ = 0;       // waiting: where the request after this one starts
   char request_id_[40] = {};         // of the request the back end has
   std::size_t request_id_length_ = 0;
+  bool stream_chunked_ = false;      // streaming: chunked framing (HTTP/1.1)
+  bool stream_keep_alive_ = false;   // streaming: the connection outlives the response
+  bool stream_body_ = false;         // streaming: a body is sent at all (not HEAD, 204, 304)
+  int stream_status_ = 0;
+  std::uint64_t stream_bytes_ = 0;
 
   std::string out_;                  // response bytes waiting to be sent
   std::vector<OutSegment> queue_;    // what to send, in order

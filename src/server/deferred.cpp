@@ -28,7 +28,15 @@ void CompletionQueue::close() {
 
 void Deferred::complete(CompletionQueue::Fill fill, std::int64_t delay_ms) const {
   std::int64_t due = delay_ms > 0 ? base::monotonic_ms() + delay_ms : 0;
-  queue_->push({target_, std::move(fill), due});
+  queue_->push({target_, std::move(fill), due, CompletionQueue::Kind::fill, {}});
 }
+
+bool Deferred::write(std::string bytes) const {
+  if (!target_->open.load(std::memory_order_relaxed)) return false;
+  queue_->push({target_, {}, 0, CompletionQueue::Kind::chunk, std::move(bytes)});
+  return true;
+}
+
+void Deferred::end() const { queue_->push({target_, {}, 0, CompletionQueue::Kind::end, {}}); }
 
 }  // namespace nuri::server

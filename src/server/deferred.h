@@ -4,11 +4,13 @@
 // from any thread, complete() hands a function to the worker that owns the connection, which
 // fills the response with it and sends it. Nothing blocks, and a connection that closed
 // meanwhile simply drops the completion.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <queue>
+#include <string>
 #include <vector>
 
 namespace nuri::net {
@@ -22,17 +24,24 @@ struct Response;
 
 /// The worker-side record of one deferred response. Only the worker thread touches it.
 struct DeferredTarget {
+  explicit DeferredTarget(Connection* c) : connection(c) {}
   Connection* connection = nullptr;  ///< null once answered, timed out, or the connection closed
+  /// Whether writing more makes sense: cleared by the worker when the response is done or the
+  /// connection closed; read by producers on any thread.
+  std::atomic<bool> open{true};
 };
 
 /// Completions on their way to a worker: pushed from any thread, taken by the worker.
 class CompletionQueue {
  public:
   using Fill = std::function<void(Response&)>;
+  enum class Kind : std::uint8_t { fill, chunk, end };
   struct Item {
     std::shared_ptr<DeferredTarget> target;
-    Fill fill;
+    Fill fill;                ///< Kind::fill
     std::int64_t due_ms = 0;  ///< monotonic; 0: now
+    Kind kind = Kind::fill;
+    std::string chunk;        ///< Kind::chunk: the next bytes of a streamed body
   };
 
   explicit CompletionQueue(net::Waker& waker) : waker_(&waker) {}
@@ -60,6 +69,12 @@ class Deferred {
   /// `fill` runs on the worker (after `delay_ms`, without blocking anything meanwhile), then
   /// the response is sent. From any thread.
   void complete(CompletionQueue::Fill fill, std::int64_t delay_ms = 0) const;
+
+  /// For a response whose fill set `stream`: the next bytes of its body, then its end. In the
+  /// order called (from one thread, or ordered by the caller). write() is false once the
+  /// response is over or the client gone: stop producing.
+  bool write(std::string bytes) const;
+  void end() const;
 
  private:
   std::shared_ptr<CompletionQueue> queue_;

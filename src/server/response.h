@@ -25,6 +25,7 @@ struct Response {
   std::vector<BodySegment> segments;   ///< when not empty: the body, in order
   OpenFile* file = nullptr;            ///< the file segments read from; one reference held
   bool close = false;                  ///< end the connection after this response
+  bool stream = false;                 ///< a deferred answer whose body follows in pieces
 
   void add_header(std::string_view name, std::string_view value) {
     headers.append(name);
@@ -48,6 +49,7 @@ struct Response {
     segments.clear();
     file = nullptr;
     close = false;
+    stream = false;
   }
 };
 

@@ -293,9 +293,20 @@ void Worker::expire_timers() {
 void Worker::run_completions() {
   auto deliver = [](CompletionQueue::Item& item) {
     // The first completion of a response wins; a closed connection left null behind.
-    if (Connection* c = item.target->connection) {
-      item.target->connection = nullptr;
-      c->finish_deferred(item.fill);
+    Connection* c = item.target->connection;
+    if (!c) return;
+    switch (item.kind) {
+      case CompletionQueue::Kind::fill:
+        item.target->connection = nullptr;  // a streamed response takes it back
+        c->finish_deferred(item.fill);
+        break;
+      case CompletionQueue::Kind::chunk:
+        c->stream_write(item.chunk);
+        break;
+      case CompletionQueue::Kind::end:
+        item.target->connection = nullptr;
+        c->stream_end();
+        break;
     }
   };
   for (CompletionQueue::Item& item : completions_->take()) {

@@ -205,3 +205,46 @@ def test_no_answer_in_time_is_504_and_a_throwing_fill_is_500(hello):
     status, headers, body = curl(hello, "/late-boom")
     assert status == 500 and f"Request id: {headers['x-request-id'][0]}".encode() in body
     assert "handler threw: failed later" in hello.stderr()
+
+
+def test_streamed_body_arrives_in_pieces(hello):
+    c = hello.connect(0)
+    c.send(req("/count?n=4&ms=150"))
+    started = time.monotonic()
+    head = c.read_head()
+    assert head.status == 200 and head.header("Transfer-Encoding") == "chunked"
+    assert not head.has("Content-Length")
+    # The first piece comes long before the last: the body is not collected first.
+    deadline = time.monotonic() + 5 * TIME_SCALE
+    while b"1\n" not in c.buf and time.monotonic() < deadline:
+        c._fill(deadline)
+    first = time.monotonic() - started
+    assert first < 0.45, first  # four pieces 150 ms apart take 600 ms
+    # The rest of the chunked body, then the next request on the same connection.
+    c.send(req("/items/6", headers=[("Connection", "close")]))
+    data, closed = c.read_until_close(timeout=3)
+    assert closed
+    c.close()
+    streamed, after = parse_all_responses(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + data,
+                                          ["GET", "GET"])
+    assert streamed.body == b"1\n2\n3\n4\n" and after.body == b'{"id":6}'
+
+
+def test_streamed_body_framing(hello):
+    host, port = hello.addrs[0]
+    p = subprocess.run(["curl", "-sS", f"http://{host}:{port}/count?n=5&ms=10", f"http://{host}:{port}/items/2",
+                        "-w", "%{num_connects} "], capture_output=True, timeout=10 * TIME_SCALE)
+    assert p.stdout == b"1\n2\n3\n4\n5\n1 " + b'{"id":2}0 '  # one connection for both
+    p = subprocess.run(["curl", "-sS", "--http1.0", "-i", f"http://{host}:{port}/count?n=3&ms=10"],
+                       capture_output=True, timeout=10 * TIME_SCALE)
+    head, _, body = p.stdout.partition(b"\r\n\r\n")
+    assert b"Connection: close" in head and b"Transfer-Encoding" not in head and body == b"1\n2\n3\n"
+    # A client that leaves mid-stream: the producer learns it from write() and stops; the
+    # server goes on.
+    for _ in range(5):
+        c = hello.connect(0)
+        c.send(req("/count?n=100&ms=5"))
+        c.read_head()
+        c.close()
+    time.sleep(0.3)
+    assert curl(hello, "/items/1")[0] == 200
