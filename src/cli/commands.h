@@ -62,4 +62,22 @@ class ForwardCommand {
   forward::Options options_;
 };
 
+/// `nuri resolve NAME`: one DNS question (A, AAAA, MX, ... or PTR for an address) and its answer.
+class ResolveCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::string name_;
+  std::string type_;
+  std::string server_;
+  double timeout_ = 2.0;
+  int tries_ = 2;
+  bool no_hosts_ = false;
+  bool json_ = false;
+};
+
 }  // namespace nuri::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   check_config.add_to(app);
   nuri::cli::ForwardCommand forward;
   forward.add_to(app);
+  nuri::cli::ResolveCommand resolve;
+  resolve.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -34,5 +36,6 @@ int main(int argc, char** argv) {
   if (serve.selected()) return serve.run();
   if (check_config.selected()) return check_config.run();
   if (forward.selected()) return forward.run();
+  if (resolve.selected()) return resolve.run();
   return 0;
 }
