@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   forward.add_to(app);
   nuri::cli::ResolveCommand resolve;
   resolve.add_to(app);
+  nuri::cli::GetCommand get;
+  get.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -37,5 +39,6 @@ int main(int argc, char** argv) {
   if (check_config.selected()) return check_config.run();
   if (forward.selected()) return forward.run();
   if (resolve.selected()) return resolve.run();
+  if (get.selected()) return get.run();
   return 0;
 }
