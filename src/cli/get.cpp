@@ -61,12 +61,13 @@ bool is_token(std::string_view s) {
 // Writes the response to stdout or a file; drops the bodies of redirects being followed.
 class Output : public client::Sink {
  public:
-  Output(std::FILE* file, bool head_only, bool follow) : file_(file), head_only_(head_only), follow_(follow) {}
+  Output(std::FILE* file, bool head_only, bool follow, bool fail)
+      : file_(file), head_only_(head_only), follow_(follow), fail_(fail) {}
 
   bool on_head(const client::Head& head) override {
     bool redirect = head.status == 301 || head.status == 302 || head.status == 303 || head.status == 307 ||
                     head.status == 308;
-    discard_ = follow_ && redirect && head.find("Location").has_value();
+    discard_ = (follow_ && redirect && head.find("Location").has_value()) || (fail_ && head.status >= 400);
     if (head_only_) return write(head.raw);
     return true;
   }
@@ -78,6 +79,7 @@ class Output : public client::Sink {
   std::FILE* file_;
   bool head_only_;
   bool follow_;
+  bool fail_;
   bool discard_ = false;
 };
 
@@ -100,18 +102,23 @@ void GetCommand::add_to(CLI::App& app) {
       "  56 connection closed or reset before the body ended.");
   command_->add_option("URL", urls_, "http://host[:port]/path?query (http:// may be left out)")->required();
   command_->add_option("-X,--request", method_, "Request method (default GET; POST with -d/-F; HEAD with -I)");
-  command_->add_option("-H,--header", headers_, "Extra header 'Name: value' (repeatable); 'Name:' removes a default one");
+  command_->add_option("-H,--header", headers_, "Extra header 'Name: value' (repeatable); 'Name:' removes a default one")
+      ->allow_extra_args(false);
   command_->add_option("-d,--data", data_, "Body bytes, as application/x-www-form-urlencoded; @FILE reads a file without "
-                                           "its line breaks; several are joined with '&'");
+                                           "its line breaks; several are joined with '&'")
+      ->allow_extra_args(false);
   command_->add_option("--data-urlencode", data_urlencode_, "Body part percent-encoded: content, =content, name=content, "
-                                                            "@file or name@file; joined with '&'");
-  command_->add_option("-F,--form", form_, "multipart/form-data field: name=value, name=@file (upload), name=<file");
+                                                            "@file or name@file; joined with '&'")
+      ->allow_extra_args(false);
+  command_->add_option("-F,--form", form_, "multipart/form-data field: name=value, name=@file (upload), name=<file")
+      ->allow_extra_args(false);
   command_->add_option("-b,--cookie", cookie_in_, "Cookies to send: 'a=1; b=2', or a Netscape cookie file to read");
   command_->add_option("-c,--cookie-jar", cookie_out_, "Write every cookie at the end to this Netscape cookie file (curl reads it)");
   command_->add_flag("-L,--location", follow_, "Follow redirects (301, 302, 303: POST becomes GET; 307, 308: method and body kept)");
   command_->add_option("--max-redirs", max_redirects_, "Redirects followed per URL with -L")->check(CLI::Range(0, 100));
   command_->add_flag("-I,--head", head_only_, "Send HEAD and print the status line and headers");
-  command_->add_option("-o,--output", outputs_, "Write the body to FILE instead of stdout (one per URL, in order)");
+  command_->add_option("-o,--output", outputs_, "Write the body to FILE instead of stdout (one per URL, in order)")
+      ->allow_extra_args(false);
   command_->add_option("-m,--max-time", max_time_, "Seconds each URL may take, redirects included (0: no limit)")
       ->check(CLI::Range(0.0, 86400.0));
   command_->add_flag("-f,--fail", fail_, "Exit 22 (and write no body) when the status is 400 or more");
@@ -240,7 +247,7 @@ int GetCommand::run() {
         std::string cookies = jar.header_for(sent.url, now);
         if (!cookies.empty()) sent.headers.emplace_back("Cookie", cookies);
       }
-      Output output(file, head_only_, follow_);
+      Output output(file, head_only_, follow_, fail_);
       client::Outcome out = http.fetch(sent, output);
       if (out.error != client::Error::none) {
         std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), out.message.c_str());

@@ -320,6 +320,7 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
   while (true) {
     http::ResponseResult r = parser.parse(in, method, response);
     if (r.state == http::ParseState::error) {
+      trace("malformed head; the bytes received: %s", printable(std::string_view(in).substr(0, 1024)).c_str());
       return fail(Error::bad_response, fmt::format("malformed response from {}: {}", peer_, http::describe(r.error)));
     }
     if (r.state == http::ParseState::complete) {
@@ -387,6 +388,7 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
     pending.erase(0, r.consumed);
     if (r.state == http::ParseState::complete) break;
     if (r.state == http::ParseState::error) {
+      trace("malformed head; the bytes received: %s", printable(std::string_view(in).substr(0, 1024)).c_str());
       return fail(r.error == http::BodyError::bad_chunk ? Error::bad_response : Error::truncated,
                   r.error == http::BodyError::bad_chunk ? "malformed chunked body" : "body too large");
     }
