@@ -60,7 +60,9 @@ std::int64_t now_ns() {
 
 std::string build_head(const Request& r) {
   Fields fields = {{"Host", r.url.authority()}, {"User-Agent", "nuri/" NURI_VERSION}, {"Accept", "*/*"}};
-  for (const auto& [name, value] : r.headers) {
+  for (const auto& field : r.headers) {
+    const std::string& name = field.first;  // not a structured binding: clang 14 cannot capture those
+    const std::string& value = field.second;
     auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return iequals(f.first, name); });
     bool is_default = it != fields.end() && it - fields.begin() < 3;
     if (value.empty()) {
@@ -68,7 +70,7 @@ std::string build_head(const Request& r) {
       continue;
     }
     if (is_default) {
-      it->second = value;
+      *it = {name, value};  // the user's spelling of the name, too
     } else {
       fields.emplace_back(name, value);
     }
