@@ -220,10 +220,11 @@ Outcome Client::fetch(const Request& request, Sink& sink) {
   if (trace_ && out.error == Error::none) {
     const Timing& t = out.timing;
     double connect_end = t.connect > 0 ? t.connect : (t.dns > 0 ? t.dns : 0);
-    std::fprintf(trace_,
-                 "* timing: dns %.3f ms | connect %.3f ms | first byte %.3f ms | transfer %.3f ms | total %.3f ms%s\n",
-                 t.dns, t.connect > 0 ? t.connect - t.dns : 0.0, t.first_byte - connect_end, t.total - t.first_byte,
-                 t.total, out.reused ? " (reused connection: no dns, no connect)" : "");
+    // httpstat's picture: where the time of this request went.
+    std::fprintf(trace_, "*   DNS lookup    TCP connect   server processing   content transfer\n");
+    std::fprintf(trace_, "* [%9.3f ms | %9.3f ms | %12.3f ms    | %12.3f ms    ]  total %.3f ms%s\n", t.dns,
+                 t.connect > 0 ? t.connect - t.dns : 0.0, t.first_byte - connect_end, t.total - t.first_byte, t.total,
+                 out.reused ? " (reused connection: no DNS, no handshake)" : "");
   }
   return out;
 }
@@ -254,8 +255,20 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
   if (request.has_body) {
     wire += request.body;
     if (trace_ && !request.body.empty()) {
-      if (request.body.size() <= 1024) {
-        std::fprintf(trace_, "> %s\n", printable(request.body).c_str());
+      // Text bodies line by line (a multipart form is readable that way); others by size.
+      bool text = request.body.size() <= 4096 && std::all_of(request.body.begin(), request.body.end(), [](char c) {
+                    auto b = static_cast<unsigned char>(c);
+                    return (b >= 0x20 && b < 0x7f) || c == '\r' || c == '\n' || c == '\t';
+                  });
+      if (text) {
+        std::string_view b = request.body;
+        while (!b.empty()) {
+          std::size_t eol = b.find('\n');
+          std::string_view line = b.substr(0, eol);
+          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+          std::fprintf(trace_, "> %s\n", printable(line).c_str());
+          b.remove_prefix(eol == std::string_view::npos ? b.size() : eol + 1);
+        }
       } else {
         std::fprintf(trace_, "> [%zu bytes of body]\n", request.body.size());
       }

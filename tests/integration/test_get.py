@@ -358,7 +358,7 @@ def test_trace_shows_each_step(recorder):
     err = r.stderr.decode()
     for needle in ["dns: 127.0.0.1", "tcp: connecting to 127.0.0.1:", "3-way handshake",
                    "> POST /traced HTTP/1.1", "> Content-Length: 3", "> k=v", "first byte",
-                   "< HTTP/1.1 200 OK", "body: 14 bytes (Content-Length)", "timing: dns "]:
+                   "< HTTP/1.1 200 OK", "body: 14 bytes (Content-Length)", "DNS lookup    TCP connect   server processing"]:
         assert needle in err, (needle, err)
     assert r.stdout == b"POST /traced 3"
 
