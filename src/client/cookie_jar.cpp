@@ -206,7 +206,10 @@ bool CookieJar::load_line(std::string_view line) {
   std::string_view domain = f[0];
   if (!domain.empty() && domain[0] == '.') domain.remove_prefix(1);
   if (domain.empty() || f[5].empty() || f[2].empty() || f[2][0] != '/') return false;
-  if (has_control(f[5]) || has_control(f[6]) || f[6].find(';') != std::string_view::npos) return false;
+  // More than seven fields (a tab in the value) is not a cookie line: a tab would be sent
+  // inside the Cookie header and break the file when written again.
+  auto bad = [](std::string_view s) { return has_control(s) || s.find_first_of(";\t") != std::string_view::npos; };
+  if (bad(f[5]) || bad(f[6])) return false;
   c.domain = lower(domain);
   c.host_only = f[1] != "TRUE";
   c.path = std::string(f[2]);

@@ -80,3 +80,16 @@ TEST(CookieJar, NetscapeFileRoundTrip) {
 
 }  // namespace
 }  // namespace nuri::client
+
+namespace nuri::client {
+namespace {
+
+// Found by cookie_jar_fuzz: an eighth field made the value hold a tab.
+TEST(CookieJar, LineWithATabInTheValueIsRefused) {
+  CookieJar jar;
+  EXPECT_FALSE(jar.load_line("h.test\tFALSE\t/\tFALSE\t0\tname\tva\tlue"));
+  EXPECT_TRUE(jar.cookies().empty());
+}
+
+}  // namespace
+}  // namespace nuri::client
