@@ -108,7 +108,11 @@ bool parse_set_cookie(std::string_view header, const Url& url, std::int64_t now,
       if (!d.empty() && d[0] == '.') d.remove_prefix(1);
       domain_attr = lower(d);
     } else if (key == "path") {
-      if (!val.empty() && val[0] == '/') {
+      // RFC 6265 §4.1.1: path-value is any CHAR but CTLs (tab included) and ';'.
+      bool ctl = std::any_of(val.begin(), val.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      });
+      if (!val.empty() && val[0] == '/' && !ctl) {
         out.path = std::string(val);
         path_set = true;
       }

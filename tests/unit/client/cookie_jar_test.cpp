@@ -91,5 +91,12 @@ TEST(CookieJar, LineWithATabInTheValueIsRefused) {
   EXPECT_TRUE(jar.cookies().empty());
 }
 
+// Found by cookie_jar_fuzz: a Path with a tab broke the cookie file's fields.
+TEST(CookieJar, PathWithAControlByteFallsBackToTheDefault) {
+  CookieJar jar;
+  ASSERT_TRUE(jar.store("a=1; Path=/x\t/y", url("http://h.test/dir/page"), kNow));
+  EXPECT_EQ(jar.cookies()[0].path, "/dir");
+}
+
 }  // namespace
 }  // namespace nuri::client
