@@ -66,4 +66,48 @@ class ForwardCommand {
   forward::Options options_;
 };
 
+/// `nuri resolve NAME`: one DNS question (A, AAAA, MX, ... or PTR for an address) and its answer.
+class ResolveCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::string name_;
+  std::string type_;
+  std::string server_;
+  double timeout_ = 2.0;
+  int tries_ = 2;
+  bool no_hosts_ = false;
+  bool json_ = false;
+};
+
+/// `nuri get URL...`: an HTTP/1.1 client (curl's everyday options) that can trace every step.
+class GetCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::vector<std::string> urls_;
+  std::string method_;
+  std::vector<std::string> headers_;
+  std::vector<std::string> data_;
+  std::vector<std::string> data_urlencode_;
+  std::vector<std::string> form_;
+  std::string cookie_in_;
+  std::string cookie_out_;
+  bool follow_ = false;
+  int max_redirects_ = 10;
+  bool head_only_ = false;
+  std::vector<std::string> outputs_;
+  double max_time_ = 0;
+  bool fail_ = false;
+  bool trace_ = false;
+};
+
 }  // namespace nuri::cli

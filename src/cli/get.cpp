@@ -1,0 +1,320 @@
+// `nuri get`: the browser's side of HTTP. Sends requests as a browser or curl would and shows,
+// with --trace, each step the lecture describes: DNS, the TCP handshake, the request, the
+// response's status line and headers, the body.
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "client/cookie_jar.h"
+#include "client/form.h"
+#include "client/http_client.h"
+#include "client/url.h"
+#include "http/chars.h"
+
+namespace nuri::cli {
+
+namespace {
+
+// Exit codes: curl's numbers for the same failures, so scripts written for curl keep working.
+constexpr int kExitOk = 0;
+constexpr int kExitUnsupported = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitBadUrl = 3;
+constexpr int kExitResolve = 6;
+constexpr int kExitConnect = 7;
+constexpr int kExitBadResponse = 8;
+constexpr int kExitHttpError = 22;
+constexpr int kExitWrite = 23;
+constexpr int kExitRead = 26;
+constexpr int kExitTimeout = 28;
+constexpr int kExitRedirects = 47;
+constexpr int kExitEmptyReply = 52;
+constexpr int kExitTruncated = 56;
+
+int exit_code(client::Error e) {
+  switch (e) {
+    case client::Error::none: return kExitOk;
+    case client::Error::resolve: return kExitResolve;
+    case client::Error::connect: return kExitConnect;
+    case client::Error::timeout: return kExitTimeout;
+    case client::Error::empty_reply: return kExitEmptyReply;
+    case client::Error::bad_response: return kExitBadResponse;
+    case client::Error::truncated: return kExitTruncated;
+    case client::Error::write: return kExitWrite;
+  }
+  return kExitBadResponse;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return http::chars::is(c, http::chars::kTchar); });
+}
+
+// Writes the response to stdout or a file; drops the bodies of redirects being followed.
+class Output : public client::Sink {
+ public:
+  Output(std::FILE* file, bool head_only, bool follow, bool fail)
+      : file_(file), head_only_(head_only), follow_(follow), fail_(fail) {}
+
+  bool on_head(const client::Head& head) override {
+    bool redirect = head.status == 301 || head.status == 302 || head.status == 303 || head.status == 307 ||
+                    head.status == 308;
+    discard_ = (follow_ && redirect && head.find("Location").has_value()) || (fail_ && head.status >= 400);
+    if (head_only_) return write(head.raw);
+    return true;
+  }
+  bool on_data(std::string_view bytes) override { return discard_ || head_only_ || write(bytes); }
+
+ private:
+  bool write(std::string_view bytes) { return std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size(); }
+
+  std::FILE* file_;
+  bool head_only_;
+  bool follow_;
+  bool fail_;
+  bool discard_ = false;
+};
+
+}  // namespace
+
+void GetCommand::add_to(CLI::App& app) {
+  command_ = app.add_subcommand("get", "Send HTTP requests and show the responses, as a browser or curl does");
+  command_->footer(
+      "The lecture's browser: it turns a URL into a request line and headers, sends them over a TCP connection\n"
+      "to the host's address (from DNS), and reads back a status line, headers and a body. --trace shows each step.\n"
+      "\n"
+      "http:// only (https:// is refused with exit code 1). Several URLs to the same host:port reuse one\n"
+      "kept-alive connection. The body goes to stdout (or -o FILE, one -o per URL in order); --trace goes to stderr.\n"
+      "\n"
+      "Exit codes (curl's numbers): 0 done (whatever the status, unless --fail); 1 unsupported scheme (https);\n"
+      "  2 usage error; 3 malformed URL; 6 could not resolve the host; 7 could not connect (refused, unreachable);\n"
+      "  8 malformed response (bad status line, header or chunked body; bad redirect); 22 status >= 400 with --fail;\n"
+      "  23 write error (-o, stdout, -c); 26 read error (a file of -d @, --data-urlencode @ or -F @);\n"
+      "  28 timeout (--max-time); 47 more than --max-redirs redirects; 52 empty reply (closed without a byte);\n"
+      "  56 connection closed or reset before the body ended.");
+  command_->add_option("URL", urls_, "http://host[:port]/path?query (http:// may be left out)")->required();
+  command_->add_option("-X,--request", method_, "Request method (default GET; POST with -d/-F; HEAD with -I)");
+  command_->add_option("-H,--header", headers_, "Extra header 'Name: value' (repeatable); 'Name:' removes a default one")
+      ->allow_extra_args(false);
+  command_->add_option("-d,--data", data_, "Body bytes, as application/x-www-form-urlencoded; @FILE reads a file without "
+                                           "its line breaks; several are joined with '&'")
+      ->allow_extra_args(false);
+  command_->add_option("--data-urlencode", data_urlencode_, "Body part percent-encoded: content, =content, name=content, "
+                                                            "@file or name@file; joined with '&'")
+      ->allow_extra_args(false);
+  command_->add_option("-F,--form", form_, "multipart/form-data field: name=value, name=@file (upload), name=<file")
+      ->allow_extra_args(false);
+  command_->add_option("-b,--cookie", cookie_in_, "Cookies to send: 'a=1; b=2', or a Netscape cookie file to read");
+  command_->add_option("-c,--cookie-jar", cookie_out_, "Write every cookie at the end to this Netscape cookie file (curl reads it)");
+  command_->add_flag("-L,--location", follow_, "Follow redirects (301, 302, 303: POST becomes GET; 307, 308: method and body kept)");
+  command_->add_option("--max-redirs", max_redirects_, "Redirects followed per URL with -L")->check(CLI::Range(0, 100));
+  command_->add_flag("-I,--head", head_only_, "Send HEAD and print the status line and headers");
+  command_->add_option("-o,--output", outputs_, "Write the body to FILE instead of stdout (one per URL, in order)")
+      ->allow_extra_args(false);
+  command_->add_option("-m,--max-time", max_time_, "Seconds each URL may take, redirects included (0: no limit)")
+      ->check(CLI::Range(0.0, 86400.0));
+  command_->add_flag("-f,--fail", fail_, "Exit 22 (and write no body) when the status is 400 or more");
+  command_->add_flag("--trace", trace_, "Show each step with its time on stderr, and a timing summary");
+}
+
+int GetCommand::run() {
+  std::int64_t now = std::time(nullptr);
+  // The headers.
+  client::Fields headers;
+  for (const std::string& h : headers_) {
+    std::size_t colon = h.find(':');
+    std::string_view name = std::string_view(h).substr(0, colon);
+    if (colon == std::string::npos || !is_token(name)) {
+      std::fprintf(stderr, "nuri get: -H '%s': expected 'Name: value' with a token name\n", h.c_str());
+      return kExitUsage;
+    }
+    std::string_view value = std::string_view(h).substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+      std::fprintf(stderr, "nuri get: -H '%s': a header value cannot hold CR, LF or NUL\n", name.data());
+      return kExitUsage;
+    }
+    headers.emplace_back(std::string(name), std::string(value));
+  }
+  auto user_has = [&](std::string_view name) {
+    return std::any_of(headers.begin(), headers.end(), [&](const auto& f) { return iequals(f.first, name); });
+  };
+
+  // The body.
+  std::string body;
+  bool has_body = false;
+  std::string error;
+  if (!form_.empty() && (!data_.empty() || !data_urlencode_.empty())) {
+    std::fprintf(stderr, "nuri get: -F cannot be mixed with -d or --data-urlencode (one body per request)\n");
+    return kExitUsage;
+  }
+  for (const std::string& d : data_) {
+    std::string part;
+    if (!client::data_argument(d, part, error)) {
+      std::fprintf(stderr, "nuri get: -d: %s\n", error.c_str());
+      return kExitRead;
+    }
+    body += (has_body ? "&" : "") + part;
+    has_body = true;
+  }
+  for (const std::string& d : data_urlencode_) {
+    std::string part;
+    if (!client::data_urlencode(d, part, error)) {
+      std::fprintf(stderr, "nuri get: --data-urlencode: %s\n", error.c_str());
+      return kExitRead;
+    }
+    body += (has_body ? "&" : "") + part;
+    has_body = true;
+  }
+  if (has_body && !user_has("Content-Type")) headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  if (!form_.empty()) {
+    std::vector<client::FormPart> parts;
+    for (const std::string& f : form_) {
+      client::FormPart part;
+      if (!client::form_argument(f, part, error)) {
+        std::fprintf(stderr, "nuri get: %s\n", error.c_str());
+        return f.find('=') == std::string::npos ? kExitUsage : kExitRead;
+      }
+      parts.push_back(std::move(part));
+    }
+    std::string boundary;
+    body = client::multipart_body(parts, boundary);
+    has_body = true;
+    if (!user_has("Content-Type")) headers.emplace_back("Content-Type", "multipart/form-data; boundary=" + boundary);
+  }
+
+  // The method.
+  std::string method = has_body ? "POST" : "GET";
+  if (head_only_) {
+    if (has_body) {
+      std::fprintf(stderr, "nuri get: -I (HEAD) cannot send a body (-d, --data-urlencode, -F)\n");
+      return kExitUsage;
+    }
+    method = "HEAD";
+  }
+  if (!method_.empty()) {
+    if (!is_token(method_)) {
+      std::fprintf(stderr, "nuri get: -X '%s': a method is a token (GET, POST, DELETE...)\n", method_.c_str());
+      return kExitUsage;
+    }
+    method = method_;
+  }
+
+  // Cookies.
+  client::CookieJar jar;
+  if (!cookie_in_.empty()) {
+    if (cookie_in_.find('=') != std::string::npos) {
+      jar.add_literal(cookie_in_);
+    } else if (!jar.load(cookie_in_, error) && trace_) {
+      // A jar that does not exist yet is not an error (-b jar -c jar on the first run), as in curl.
+      std::fprintf(stderr, "* %s: starting with no cookies\n", error.c_str());
+    }
+  }
+
+  client::Client http(trace_ ? stderr : nullptr);
+  int status_code = kExitOk;
+  for (std::size_t i = 0; i < urls_.size() && status_code == kExitOk; ++i) {
+    client::UrlError kind;
+    auto url = client::parse_url(urls_[i], kind, error);
+    if (!url) {
+      std::fprintf(stderr, "nuri get: %s: %s\n", urls_[i].c_str(), error.c_str());
+      status_code = kind == client::UrlError::unsupported ? kExitUnsupported : kExitBadUrl;
+      break;
+    }
+    std::FILE* file = stdout;
+    if (i < outputs_.size() && outputs_[i] != "-") {
+      file = std::fopen(outputs_[i].c_str(), "wb");
+      if (!file) {
+        std::fprintf(stderr, "nuri get: -o %s: cannot open for writing\n", outputs_[i].c_str());
+        status_code = kExitWrite;
+        break;
+      }
+    }
+    http.set_deadline_in(static_cast<int>(max_time_ * 1000));
+    client::Request request{method, *url, headers, body, has_body};
+    for (int hops = 0;; ++hops) {
+      client::Request sent = request;
+      if (!user_has("Cookie")) {
+        std::string cookies = jar.header_for(sent.url, now);
+        if (!cookies.empty()) sent.headers.emplace_back("Cookie", cookies);
+      }
+      Output output(file, head_only_, follow_, fail_);
+      client::Outcome out = http.fetch(sent, output);
+      if (out.error != client::Error::none) {
+        std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), out.message.c_str());
+        status_code = exit_code(out.error);
+        break;
+      }
+      for (const std::string& set : out.head.all("Set-Cookie")) {
+        bool kept = jar.store(set, sent.url, now);
+        if (trace_) std::fprintf(stderr, "* cookie %s: %s\n", kept ? "stored" : "ignored", set.c_str());
+      }
+      int s = out.head.status;
+      auto location = out.head.find("Location");
+      bool redirect = s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+      if (!follow_ || !redirect || !location) {
+        if (fail_ && s >= 400) {
+          std::fprintf(stderr, "nuri get: %s: the server answered %d %s\n", sent.url.to_string().c_str(), s,
+                       out.head.reason.c_str());
+          status_code = kExitHttpError;
+        }
+        break;
+      }
+      if (hops == max_redirects_) {
+        std::fprintf(stderr, "nuri get: %s: more than %d redirects\n", urls_[i].c_str(), max_redirects_);
+        status_code = kExitRedirects;
+        break;
+      }
+      auto next = client::resolve_reference(sent.url, *location, kind, error);
+      if (!next) {
+        std::fprintf(stderr, "nuri get: %s: bad redirect to '%s': %s\n", sent.url.to_string().c_str(), location->c_str(),
+                     error.c_str());
+        status_code = kind == client::UrlError::unsupported ? kExitUnsupported : kExitBadResponse;
+        break;
+      }
+      // RFC 9110 §15.4: 303 makes anything but HEAD a GET; 301 and 302 turn POST into GET, as
+      // every browser and curl do; 307 and 308 keep the method and the body.
+      bool to_get = (s == 303 && request.method != "HEAD") || ((s == 301 || s == 302) && request.method == "POST");
+      if (to_get) {
+        request.method = "GET";
+        request.body.clear();
+        request.has_body = false;
+        std::erase_if(request.headers, [](const auto& f) { return iequals(f.first, "Content-Type"); });
+      }
+      if (next->authority() != request.url.authority()) {
+        // Credentials given for one host are not handed to another (curl does the same).
+        std::erase_if(request.headers,
+                      [](const auto& f) { return iequals(f.first, "Authorization") || iequals(f.first, "Cookie"); });
+      }
+      if (trace_) {
+        std::fprintf(stderr, "* redirect %d -> %s (%s)\n", s, next->to_string().c_str(), request.method.c_str());
+      }
+      request.url = *next;
+    }
+    if (file != stdout) {
+      if (std::fclose(file) != 0 && status_code == kExitOk) {
+        std::fprintf(stderr, "nuri get: -o %s: write error\n", outputs_[i].c_str());
+        status_code = kExitWrite;
+      }
+    } else if (std::fflush(stdout) != 0 && status_code == kExitOk) {
+      std::fprintf(stderr, "nuri get: write error on stdout\n");
+      status_code = kExitWrite;
+    }
+  }
+  if (!cookie_out_.empty() && !jar.save(cookie_out_, now, error)) {
+    std::fprintf(stderr, "nuri get: -c: %s\n", error.c_str());
+    if (status_code == kExitOk) status_code = kExitWrite;
+  }
+  return status_code;
+}
+
+}  // namespace nuri::cli

@@ -1,0 +1,220 @@
+// `nuri resolve`: one DNS question and its answer, shown the way the lecture draws it (a name
+// goes to a DNS server, an address comes back), with everything dig would show besides.
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "dns/lookup.h"
+#include "dns/message.h"
+
+namespace nuri::cli {
+
+namespace {
+
+// Exit codes, documented in the footer of --help and in docs/resolve.md.
+constexpr int kExitOk = 0;
+constexpr int kExitNoData = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNxdomain = 3;
+constexpr int kExitServfail = 4;
+constexpr int kExitRefused = 5;
+constexpr int kExitTimeout = 6;
+constexpr int kExitUnreachable = 7;
+constexpr int kExitBadReply = 8;
+
+std::string pad(std::string_view s, std::size_t width) {
+  std::string out(s);
+  if (out.size() < width) out.append(width - out.size(), ' ');
+  return out;
+}
+
+void print_records(const std::vector<dns::Record>& records) {
+  std::size_t name_width = 0, type_width = 0, ttl_width = 0;
+  for (const auto& r : records) {
+    name_width = std::max(name_width, r.name.size());
+    type_width = std::max(type_width, dns::type_name(r.type).size());
+    ttl_width = std::max(ttl_width, std::to_string(r.ttl).size());
+  }
+  for (const auto& r : records) {
+    std::string ttl = std::to_string(r.ttl);
+    std::printf("  %s  %s%s  %s  %s\n", pad(r.name, name_width).c_str(), std::string(ttl_width - ttl.size(), ' ').c_str(),
+                ttl.c_str(), pad(dns::type_name(r.type), type_width).c_str(), r.data.c_str());
+  }
+}
+
+nlohmann::json records_json(const std::vector<dns::Record>& records) {
+  auto out = nlohmann::json::array();
+  for (const auto& r : records) {
+    out.push_back({{"name", r.name}, {"ttl", r.ttl}, {"type", dns::type_name(r.type)}, {"data", r.data}});
+  }
+  return out;
+}
+
+std::string fqdn(std::string name) {
+  if (name.empty() || name.back() != '.') name += '.';
+  return name;
+}
+
+}  // namespace
+
+void ResolveCommand::add_to(CLI::App& app) {
+  command_ = app.add_subcommand("resolve", "Ask DNS what a name is (or what name an address has), as dig does");
+  command_->footer(
+      "The lecture's DNS: people use names, the network uses addresses; a DNS server turns one into the\n"
+      "other. 'nuri resolve www.example.com' shows the question, the server asked, and each answer with its TTL.\n"
+      "\n"
+      "An address as NAME asks for its PTR record (reverse lookup, like dig -x). Without --server, A, AAAA and\n"
+      "PTR questions are first looked up in /etc/hosts, as the system resolver does ('hosts: files dns' in\n"
+      "/etc/nsswitch.conf), and the output says when /etc/hosts answered; --no-hosts asks DNS only.\n"
+      "\n"
+      "Exit codes: 0 answers found; 1 no record of that type (NOERROR, empty answer); 2 usage error;\n"
+      "  3 NXDOMAIN (no such name); 4 SERVFAIL (the server failed); 5 REFUSED (the server will not answer);\n"
+      "  6 timeout (no reply); 7 unreachable (port closed, network down); 8 malformed reply or other error code.");
+  command_->add_option("NAME", name_, "Host name (www.example.com) or address (192.0.2.1, 2001:db8::1)")->required();
+  command_->add_option("-t,--type", type_, "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, PTR, SRV, CAA or TYPEnnn (default A; PTR for an address)");
+  command_->add_option("-s,--server", server_, "DNS server IP[:PORT] to ask (default: the servers of /etc/resolv.conf, in order)");
+  command_->add_option("--timeout", timeout_, "Seconds to wait for each reply")->check(CLI::Range(0.05, 60.0));
+  command_->add_option("--tries", tries_, "Queries sent to each server before giving up on it")->check(CLI::Range(1, 10));
+  command_->add_flag("--no-hosts", no_hosts_, "Do not look in /etc/hosts; ask DNS");
+  command_->add_flag("--json", json_, "One JSON object instead of text");
+}
+
+int ResolveCommand::run() {
+  std::string name = name_;
+  std::uint16_t type = static_cast<std::uint16_t>(dns::Type::a);
+  auto reverse = dns::reverse_name(name_);
+  if (!type_.empty()) {
+    auto t = dns::type_from_name(type_);
+    if (!t) {
+      std::fprintf(stderr, "nuri resolve: --type '%s': unknown record type (A, AAAA, CNAME, MX, TXT, NS, SOA, PTR...)\n", type_.c_str());
+      return kExitUsage;
+    }
+    type = *t;
+  }
+  if (reverse) {
+    if (!type_.empty() && type != static_cast<std::uint16_t>(dns::Type::ptr)) {
+      std::fprintf(stderr, "nuri resolve: %s is an address: only its PTR record can be asked for\n", name_.c_str());
+      return kExitUsage;
+    }
+    type = static_cast<std::uint16_t>(dns::Type::ptr);
+    name = *reverse;
+  }
+  const std::string question = fmt::format("{} IN {}", fqdn(name), dns::type_name(type));
+
+  // /etc/hosts first, as getaddrinfo would (only for questions it can answer).
+  bool use_hosts = server_.empty() && !no_hosts_ &&
+                   (type == static_cast<std::uint16_t>(dns::Type::a) || type == static_cast<std::uint16_t>(dns::Type::aaaa) ||
+                    (reverse && type == static_cast<std::uint16_t>(dns::Type::ptr)));
+  if (use_hosts) {
+    std::vector<std::string> found;
+    if (reverse) {
+      if (auto host = dns::hosts_name(name_)) found.push_back(fqdn(*host));
+    } else {
+      found = dns::hosts_addresses(name_, type == static_cast<std::uint16_t>(dns::Type::a) ? AF_INET : AF_INET6);
+    }
+    if (!found.empty()) {
+      if (json_) {
+        nlohmann::json j = {{"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+                            {"source", "/etc/hosts"}, {"answers", nlohmann::json::array()}};
+        for (const auto& f : found) j["answers"].push_back({{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"data", f}});
+        std::printf("%s\n", j.dump(2).c_str());
+        return kExitOk;
+      }
+      std::printf("question:  %s\n", question.c_str());
+      std::printf("source:    /etc/hosts answered, not DNS (the system resolver reads it first; --no-hosts asks DNS)\n");
+      std::printf("answers:   %zu\n", found.size());
+      for (const auto& f : found) std::printf("  %s  %s  %s\n", fqdn(name).c_str(), dns::type_name(type).c_str(), f.c_str());
+      return kExitOk;
+    }
+  }
+
+  dns::Client client(server_, static_cast<int>(timeout_ * 1000), tries_);
+  if (!client.error().empty()) {
+    std::fprintf(stderr, "nuri resolve: %s\n", client.error().c_str());
+    return kExitUsage;
+  }
+  dns::Exchange ex = client.query(name, type);
+  if (!ex.reply) {
+    int code = kExitBadReply;
+    if (ex.failure == dns::Failure::timeout) code = kExitTimeout;
+    if (ex.failure == dns::Failure::unreachable) code = kExitUnreachable;
+    if (ex.failure == dns::Failure::other && ex.server.empty()) {  // the name itself is bad
+      std::fprintf(stderr, "nuri resolve: '%s': %s\n", name.c_str(), ex.error.c_str());
+      return kExitUsage;
+    }
+    std::string what = ex.failure == dns::Failure::timeout ? "timeout: no reply" : ex.error;
+    std::fprintf(stderr, "nuri resolve: %s: %s (server %s, %.1f ms)\n", question.c_str(), what.c_str(),
+                 ex.server.c_str(), ex.ms);
+    return code;
+  }
+  const dns::Message& m = *ex.reply;
+  auto chain = dns::cname_chain(m.answers, fqdn(name));
+  std::size_t wanted = 0;
+  for (const auto& r : m.answers) wanted += r.type == type;
+
+  int code = kExitOk;
+  std::string why;
+  switch (m.rcode) {
+    case 0:
+      if (wanted == 0) {
+        code = kExitNoData;
+        why = fmt::format("no {} record (the name exists)", dns::type_name(type));
+      }
+      break;
+    case 3: code = kExitNxdomain; why = "NXDOMAIN: no such name"; break;
+    case 2: code = kExitServfail; why = "SERVFAIL: the server could not answer"; break;
+    case 5: code = kExitRefused; why = "REFUSED: the server will not answer this question"; break;
+    default: code = kExitBadReply; why = dns::rcode_name(m.rcode); break;
+  }
+
+  if (json_) {
+    nlohmann::json j = {
+        {"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+        {"source", "dns"},
+        {"server", ex.server},
+        {"ms", ex.ms},
+        {"rcode", dns::rcode_name(m.rcode)},
+        {"authoritative", m.authoritative},
+        {"recursion_available", m.recursion_available},
+        {"truncated", m.truncated},
+        {"answers", records_json(m.answers)},
+        {"authority", records_json(m.authority)},
+        {"additional", records_json(m.additional)},
+        {"cname_chain", chain},
+    };
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("question:  %s\n", question.c_str());
+    std::printf("server:    %s answered in %.2f ms\n", ex.server.c_str(), ex.ms);
+    std::string flags;
+    if (m.authoritative) flags += ", authoritative";
+    if (m.recursion_available) flags += ", recursion available";
+    if (m.truncated) flags += ", truncated";
+    std::printf("status:    %s%s\n", dns::rcode_name(m.rcode).c_str(), flags.c_str());
+    std::printf("answers:   %zu\n", m.answers.size());
+    print_records(m.answers);
+    if (!chain.empty()) {
+      std::string text = fqdn(name);
+      for (const auto& c : chain) text += " -> " + c;
+      std::printf("chain:     %s (CNAME: an alias, resolved to the name that has the records)\n", text.c_str());
+    }
+    if (!m.authority.empty()) {
+      std::printf("authority: %zu\n", m.authority.size());
+      print_records(m.authority);
+    }
+    if (!m.additional.empty()) {
+      std::printf("additional: %zu\n", m.additional.size());
+      print_records(m.additional);
+    }
+  }
+  if (code != kExitOk) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "nuri resolve: %s: %s (server %s)\n", question.c_str(), why.c_str(), ex.server.c_str());
+  }
+  return code;
+}
+
+}  // namespace nuri::cli
