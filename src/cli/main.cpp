@@ -20,6 +20,10 @@ int main(int argc, char** argv) {
   check_config.add_to(app);
   nuri::cli::ForwardCommand forward;
   forward.add_to(app);
+  nuri::cli::ConnsCommand conns;
+  conns.add_to(app);
+  nuri::cli::CaptureCommand capture;
+  capture.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -34,5 +38,7 @@ int main(int argc, char** argv) {
   if (serve.selected()) return serve.run();
   if (check_config.selected()) return check_config.run();
   if (forward.selected()) return forward.run();
+  if (conns.selected()) return conns.run();
+  if (capture.selected()) return capture.run();
   return 0;
 }
