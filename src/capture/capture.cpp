@@ -1,6 +1,7 @@
 #include "capture/capture.h"
 
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <signal.h>
 #include <time.h>
 
@@ -138,35 +139,50 @@ int run(const Options& options) {
   std::uint64_t packets = 0, segments = 0, skipped = 0, ended = 0;
   const double start = monotonic_seconds();
   int exit_code = kExitOk;
-  while (!g_stop) {
+  // One packet: write it, decode it, track it. false when a limit says stop.
+  auto handle_packet = [&](const pcap_pkthdr* header, const u_char* data) {
+    ++packets;
+    if (h.dumper != nullptr) pcap_dump(reinterpret_cast<u_char*>(h.dumper), header, data);
+    Packet packet;
+    const double time = static_cast<double>(header->ts.tv_sec) + static_cast<double>(header->ts.tv_usec) / 1e6;
+    const DecodeError e = decode(link, std::string_view(reinterpret_cast<const char*>(data), header->caplen), packet);
+    if (e == DecodeError::none) {
+      ++segments;
+      tracker.add(time, packet);
+      std::vector<Connection> closed = tracker.take_closed();
+      ended += closed.size();
+      printer.print(closed);
+    } else {
+      ++skipped;
+    }
+    if (options.count != 0 && packets >= options.count) return false;
+    if (options.connections != 0 && ended >= options.connections) return false;
+    return true;
+  };
+  // Live: non-blocking reads after poll(2) with a 100 ms timeout, so that SIGINT, SIGTERM and
+  // --duration end the capture even when no packet comes (a blocking read would wait for one).
+  const int fd = live ? pcap_get_selectable_fd(h.pcap) : -1;
+  if (live && (fd < 0 || pcap_setnonblock(h.pcap, 1, errbuf) != 0)) {
+    std::fprintf(stderr, "nuri capture: %s: cannot poll the capture: %s\n", options.interface.c_str(), errbuf);
+    return kExitSource;
+  }
+  bool more = true;
+  while (more && !g_stop) {
+    if (options.duration > 0 && monotonic_seconds() - start >= options.duration) break;
+    if (live) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;  // timeout, or EINTR from a signal
+    }
     pcap_pkthdr* header = nullptr;
     const u_char* data = nullptr;
-    const int r = pcap_next_ex(h.pcap, &header, &data);
+    int r = 0;
+    while (more && !g_stop && (r = pcap_next_ex(h.pcap, &header, &data)) == 1) more = handle_packet(header, data);
     if (r == PCAP_ERROR_BREAK) break;  // end of file
     if (r < 0) {
       std::fprintf(stderr, "nuri capture: %s\n", pcap_geterr(h.pcap));
       exit_code = kExitSource;
       break;
     }
-    if (r == 1) {
-      ++packets;
-      if (h.dumper != nullptr) pcap_dump(reinterpret_cast<u_char*>(h.dumper), header, data);
-      Packet packet;
-      const double time = static_cast<double>(header->ts.tv_sec) + static_cast<double>(header->ts.tv_usec) / 1e6;
-      const DecodeError e = decode(link, std::string_view(reinterpret_cast<const char*>(data), header->caplen), packet);
-      if (e == DecodeError::none) {
-        ++segments;
-        tracker.add(time, packet);
-        std::vector<Connection> closed = tracker.take_closed();
-        ended += closed.size();
-        printer.print(closed);
-      } else {
-        ++skipped;
-      }
-    }
-    if (options.count != 0 && packets >= options.count) break;
-    if (options.connections != 0 && ended >= options.connections) break;
-    if (options.duration > 0 && monotonic_seconds() - start >= options.duration) break;
   }
   printer.print(tracker.take_all());
   printer.finish(packets, segments, skipped, tracker.connections_seen());
