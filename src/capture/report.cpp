@@ -20,16 +20,18 @@ std::string end_text(const Connection& c) {
   return "?";
 }
 
-// "client SYN_SENT -> ESTABLISHED, server ..." for the sides whose state changed.
+// "client SYN_SENT -> ESTABLISHED, server ..." for the sides whose state changed, through every
+// state passed.
 std::string state_changes(const Segment& s) {
   std::string text;
-  auto add = [&](const char* who, SideState before, SideState after) {
-    if (before == after) return;
+  auto add = [&](const char* who, SideState before, const std::vector<SideState>& path) {
+    if (path.empty()) return;
     if (!text.empty()) text += ", ";
-    text += fmt::format("{} {} -> {}", who, state_name(before), state_name(after));
+    text += fmt::format("{} {}", who, state_name(before));
+    for (SideState st : path) text += fmt::format(" -> {}", state_name(st));
   };
-  add("client", s.client_before, s.client_after);
-  add("server", s.server_before, s.server_after);
+  add("client", s.client_before, s.client_path);
+  add("server", s.server_before, s.server_path);
   return text;
 }
 
@@ -100,6 +102,13 @@ std::string format_json(const Connection& c) {
     seg["note"] = s.note;
     seg["client_state"] = state_name(s.client_after);
     seg["server_state"] = state_name(s.server_after);
+    auto path = [](const std::vector<SideState>& states) {
+      ordered_json a = ordered_json::array();
+      for (SideState st : states) a.push_back(state_name(st));
+      return a;
+    };
+    if (!s.client_path.empty()) seg["client_path"] = path(s.client_path);
+    if (!s.server_path.empty()) seg["server_path"] = path(s.server_path);
     for (const HttpMessage& m : s.http) {
       ordered_json h;
       h["from"] = m.from_client ? "client" : "server";

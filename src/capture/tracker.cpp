@@ -266,6 +266,12 @@ void Tracker::add(double time, const Packet& p) {
   s.client_before = c.client_state;
   s.server_before = c.server_state;
   std::vector<std::string> notes;
+  // Every state change goes through here, so the path of each side is kept.
+  auto go = [&](SideState& state, SideState to) {
+    if (state == to) return;
+    state = to;
+    (&state == &c.client_state ? s.client_path : s.server_path).push_back(to);
+  };
 
   const bool syn = (p.flags & kSyn) != 0;
   const bool fin = (p.flags & kFin) != 0;
@@ -301,21 +307,22 @@ void Tracker::add(double time, const Packet& p) {
 
   if (rst) {
     notes.emplace_back(fmt::format("reset by the {}: the connection is aborted", from_client ? "client" : "server"));
-    c.client_state = c.server_state = SideState::closed;
+    go(c.client_state, SideState::closed);
+    go(c.server_state, SideState::closed);
     c.end = EndReason::rst;
   } else {
     // The 3-way handshake (RFC 9293 §3.5).
     if (syn && !ack && !s.retransmission) {
       me.syn_sent = true;
       if (c.syn_time < 0) c.syn_time = time;
-      if (my_state == SideState::closed) my_state = SideState::syn_sent;
-      if (peer_state == SideState::listen) peer_state = SideState::syn_received;
+      if (my_state == SideState::closed) go(my_state, SideState::syn_sent);
+      if (peer_state == SideState::listen) go(peer_state, SideState::syn_received);
       std::string opts = options_text(p.options);
       notes.emplace_back("handshake 1/3: the client asks to connect" + (opts.empty() ? "" : " (" + opts + ")"));
     } else if (syn && ack && !s.retransmission) {
       me.syn_sent = true;
       if (c.synack_time < 0) c.synack_time = time;
-      if (my_state == SideState::listen) my_state = SideState::syn_received;
+      if (my_state == SideState::listen) go(my_state, SideState::syn_received);
       std::string opts = options_text(p.options);
       std::string text = "handshake 2/3: the server accepts" + (opts.empty() ? "" : " (" + opts + ")");
       if (c.rtt_ms() >= 0) text += fmt::format("; RTT {:.3f} ms (SYN to SYN+ACK)", c.rtt_ms());
@@ -325,7 +332,7 @@ void Tracker::add(double time, const Packet& p) {
     if (ack && peer.syn_sent && !peer.syn_acked && peer.have_isn && !seq_before(p.ack, peer.isn + 1)) {
       peer.syn_acked = true;
       if (peer_state == SideState::syn_received || peer_state == SideState::syn_sent) {
-        peer_state = SideState::established;
+        go(peer_state, SideState::established);
       }
       if (from_client && !syn) {
         c.ack_time = time;
@@ -337,9 +344,9 @@ void Tracker::add(double time, const Packet& p) {
     if (ack && peer.fin_sent && !peer.fin_acked && !seq_before(p.ack, peer.fin_seq + 1)) {
       peer.fin_acked = true;
       notes.emplace_back(fmt::format("acknowledges the {}'s FIN", from_client ? "server" : "client"));
-      if (peer_state == SideState::fin_wait_1) peer_state = SideState::fin_wait_2;
-      else if (peer_state == SideState::closing) peer_state = SideState::time_wait;
-      else if (peer_state == SideState::last_ack) peer_state = SideState::closed;
+      if (peer_state == SideState::fin_wait_1) go(peer_state, SideState::fin_wait_2);
+      else if (peer_state == SideState::closing) go(peer_state, SideState::time_wait);
+      else if (peer_state == SideState::last_ack) go(peer_state, SideState::closed);
     }
     // The teardown (RFC 9293 §3.6): the first FIN is the active close.
     if (fin && !me.fin_sent) {
@@ -349,16 +356,16 @@ void Tracker::add(double time, const Packet& p) {
       notes.emplace_back(fmt::format("FIN: the {} has no more to send ({} close)", from_client ? "client" : "server",
                                      first ? "active" : "passive"));
       if (my_state == SideState::close_wait) {
-        my_state = SideState::last_ack;
+        go(my_state, SideState::last_ack);
       } else if (my_state == SideState::established || my_state == SideState::syn_received) {
-        my_state = SideState::fin_wait_1;
+        go(my_state, SideState::fin_wait_1);
       }
       if (peer_state == SideState::established) {
-        peer_state = SideState::close_wait;
+        go(peer_state, SideState::close_wait);
       } else if (peer_state == SideState::fin_wait_1) {
-        peer_state = SideState::closing;
+        go(peer_state, SideState::closing);
       } else if (peer_state == SideState::fin_wait_2) {
-        peer_state = SideState::time_wait;
+        go(peer_state, SideState::time_wait);
       }
     }
     if (c.client_state == SideState::time_wait || c.server_state == SideState::time_wait) {

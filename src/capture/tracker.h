@@ -46,6 +46,9 @@ struct Segment {
   std::vector<HttpMessage> http;  ///< heads completed by this segment's bytes
   SideState client_before = SideState::unknown, client_after = SideState::unknown;
   SideState server_before = SideState::unknown, server_after = SideState::unknown;
+  /// Every state a side passed through on this segment, after `*_before` (a FIN+ACK can take
+  /// the active closer from FIN_WAIT_1 through FIN_WAIT_2 to TIME_WAIT at once).
+  std::vector<SideState> client_path, server_path;
 };
 
 /// Byte and packet counts of one direction.

@@ -77,6 +77,10 @@ TEST(CaptureTracker, AWholeHttpExchangeAlongTheStateDiagram) {
   EXPECT_EQ(states(8), "FIN_WAIT_2/CLOSE_WAIT");
   EXPECT_EQ(states(9), "TIME_WAIT/LAST_ACK");
   EXPECT_EQ(states(10), "TIME_WAIT/CLOSED");
+  // The separate ACK took the client to FIN_WAIT_2 on segment 8; the server's FIN then to TIME_WAIT.
+  EXPECT_EQ(k.segments[8].client_path, std::vector<SideState>{SideState::fin_wait_2});
+  EXPECT_EQ(k.segments[9].client_path, std::vector<SideState>{SideState::time_wait});
+  EXPECT_TRUE(k.segments[3].client_path.empty() && k.segments[3].server_path.empty());
   EXPECT_EQ(k.segments[0].seq, 0u);
   EXPECT_EQ(k.segments[1].ack, 1u);
   EXPECT_EQ(k.segments[3].seq, 1u);
@@ -96,6 +100,25 @@ TEST(CaptureTracker, AWholeHttpExchangeAlongTheStateDiagram) {
   EXPECT_NE(text.find("[client CLOSED -> SYN_SENT, server LISTEN -> SYN_RECEIVED]"), std::string::npos) << text;
   EXPECT_NE(text.find("closed with FIN both ways; client TIME_WAIT, server CLOSED"), std::string::npos) << text;
   EXPECT_NE(format_json(k).find("\"start_line\":\"GET /a HTTP/1.1\""), std::string::npos);
+}
+
+TEST(CaptureTracker, FinAckTakesTheActiveCloserThroughFinWait2) {
+  Tracker t;
+  Conversation c(t);
+  c.client(kSyn);
+  c.server(kSyn | kAck);
+  c.client(kAck);
+  c.client(kFin | kAck);
+  c.server(kFin | kAck);  // acknowledges the client's FIN and closes too
+  c.client(kAck);
+  auto closed = t.take_closed();
+  ASSERT_EQ(closed.size(), 1u);
+  const Segment& s = closed[0].segments[4];
+  EXPECT_EQ(s.client_path, (std::vector<SideState>{SideState::fin_wait_2, SideState::time_wait}));
+  EXPECT_EQ(s.server_path, std::vector<SideState>{SideState::last_ack});
+  EXPECT_NE(format_text(closed[0]).find("[client FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT, server CLOSE_WAIT -> LAST_ACK]"),
+            std::string::npos);
+  EXPECT_NE(format_json(closed[0]).find("\"client_path\":[\"FIN_WAIT_2\",\"TIME_WAIT\"]"), std::string::npos);
 }
 
 TEST(CaptureTracker, KeepAliveRequestsAndBodiesAreSkipped) {
