@@ -5,6 +5,7 @@ interface, a file that is not a capture."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 
@@ -19,11 +20,11 @@ def flag_bits(text):
     return 0 if text == "none" else sum(FLAG_BITS[f] for f in text.split(","))
 
 
-def start_capture(*args):
+def start_capture(*args, banner="capturing on lo, link type EN10MB"):
     p = subprocess.Popen([str(nuri_bin()), "capture", *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     line = p.stderr.readline()  # printed once the capture is active
-    assert line.startswith("nuri capture: capturing on lo, link type EN10MB"), line + p.stderr.read()
+    assert line.startswith("nuri capture: " + banner), line + p.stderr.read()
     return p
 
 
@@ -118,7 +119,9 @@ def test_count_limit_and_port_filter(nuri, www):
     s = nuri(root=www.root)
     port = s.addrs[0][1]
     other = nuri(root=www.root)
-    p = start_capture("--port", str(port), "-c", "3", "--json", "--duration", str(15 * TIME_SCALE))
+    # The "any" device: Linux cooked headers (SLL) instead of Ethernet's.
+    p = start_capture("-i", "any", "--port", str(port), "-c", "3", "--json", "--duration", str(15 * TIME_SCALE),
+                      banner="capturing on any, link type LINUX_SLL")
     assert curl(other.url("/a.txt")).status == 200  # another port: filtered out
     assert curl(s.url("/a.txt")).status == 200
     out, err = p.communicate(timeout=20 * TIME_SCALE)
@@ -129,6 +132,23 @@ def test_count_limit_and_port_filter(nuri, www):
     assert c["server"]["port"] == port
     assert [x["flags"] for x in c["segments"]] == ["SYN", "SYN,ACK", "ACK"]
     assert c["summary"]["ended"] == "open"
+
+
+def test_refused_connection_is_a_reset():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]  # bound, never listening: a SYN to it is answered with RST
+    p = start_capture("--port", str(port), "--connections", "1", "--json", "--duration", str(15 * TIME_SCALE))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+    out, err = p.communicate(timeout=20 * TIME_SCALE)
+    s.close()
+    assert p.returncode == 0, err
+    (c,) = json.loads(out)["connections"]
+    assert [x["flags"] for x in c["segments"]] == ["SYN", "RST,ACK"]
+    assert "reset by the server" in c["segments"][1]["note"]
+    assert c["summary"]["ended"] == "rst"
+    assert (c["summary"]["client_state"], c["summary"]["server_state"]) == ("CLOSED", "CLOSED")
 
 
 def test_sigint_stops_a_live_capture(tmp_path):
