@@ -306,6 +306,13 @@ std::string format_change(const Change& change, std::string_view timestamp) {
   std::string line = fmt::format("{} {:<60} {}", timestamp, where, what);
   if (change.kind != Change::Kind::gone && s.state == TcpState::time_wait) {
     line += fmt::format(" ({} s left)", (s.expires_ms + 999) / 1000);
+    // TIME_WAIT is only reached through FIN_WAIT2 (or CLOSING, on a simultaneous close), so
+    // the states a short poll missed are known (RFC 9293 §3.3.2).
+    if (change.kind == Change::Kind::changed && change.from == TcpState::established) {
+      line += " [via FIN_WAIT1, FIN_WAIT2 between two polls]";
+    } else if (change.kind == Change::Kind::changed && change.from == TcpState::fin_wait1) {
+      line += " [via FIN_WAIT2 between two polls]";
+    }
   }
   if (change.kind != Change::Kind::gone && !change.row.owners.empty()) line += "  " + owner_text(change.row.owners);
   return line;
