@@ -101,11 +101,12 @@ int ConnsCommand::run() {
   timespec start{};
   clock_gettime(CLOCK_MONOTONIC, &start);
   std::map<conns::Key, conns::Row> before;
+  conns::OwnerCache owners;
   bool first = true;
   while (!g_stop) {
     std::vector<conns::Row> rows;
     std::string error;
-    if (!conns::collect(tcp, udp, false, filter, rows, error)) {
+    if (!conns::collect_cached(tcp, udp, filter, owners, rows, error)) {
       std::fprintf(stderr, "nuri conns: %s\n", error.c_str());
       return 3;
     }

@@ -176,19 +176,9 @@ bool matches(const Filter& filter, const Row& row) {
   return true;
 }
 
-bool collect(bool tcp, bool udp, bool with_info, const Filter& filter, std::vector<Row>& rows,
-             std::string& error) {
-  std::vector<Socket> sockets;
-  if (!dump_sockets(tcp, udp, with_info, sockets, error)) return false;
-  const auto owners = socket_owners();
-  for (const Socket& s : sockets) {
-    Row row{s, {}};
-    if (s.inode != 0) {
-      auto it = owners.find(s.inode);
-      if (it != owners.end()) row.owners = it->second;
-    }
-    if (matches(filter, row)) rows.push_back(std::move(row));
-  }
+namespace {
+
+void sort_rows(std::vector<Row>& rows) {
   // Listeners first, then by local port, as a reader looks for "who listens on 8080".
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     bool la = is_listening(a.socket);
@@ -197,6 +187,47 @@ bool collect(bool tcp, bool udp, bool with_info, const Filter& filter, std::vect
     if (a.socket.protocol != b.socket.protocol) return a.socket.protocol < b.socket.protocol;
     return a.socket.local.port() < b.socket.local.port();
   });
+}
+
+void join(const std::vector<Socket>& sockets, const std::map<std::uint32_t, std::vector<Owner>>& owners,
+          const Filter& filter, std::vector<Row>& rows) {
+  for (const Socket& s : sockets) {
+    Row row{s, {}};
+    if (s.inode != 0) {
+      auto it = owners.find(s.inode);
+      if (it != owners.end()) row.owners = it->second;
+    }
+    if (matches(filter, row)) rows.push_back(std::move(row));
+  }
+  sort_rows(rows);
+}
+
+}  // namespace
+
+bool collect(bool tcp, bool udp, bool with_info, const Filter& filter, std::vector<Row>& rows,
+             std::string& error) {
+  std::vector<Socket> sockets;
+  if (!dump_sockets(tcp, udp, with_info, sockets, error)) return false;
+  join(sockets, socket_owners(), filter, rows);
+  return true;
+}
+
+bool collect_cached(bool tcp, bool udp, const Filter& filter, OwnerCache& cache, std::vector<Row>& rows,
+                    std::string& error) {
+  std::vector<Socket> sockets;
+  if (!dump_sockets(tcp, udp, false, sockets, error)) return false;
+  bool rescan = false;
+  for (const Socket& s : sockets) {
+    if (s.inode != 0 && cache.owners.count(s.inode) == 0 && cache.unowned.count(s.inode) == 0) rescan = true;
+  }
+  if (rescan) {
+    cache.owners = socket_owners();
+    cache.unowned.clear();
+    for (const Socket& s : sockets) {
+      if (s.inode != 0 && cache.owners.count(s.inode) == 0) cache.unowned[s.inode] = true;
+    }
+  }
+  join(sockets, cache.owners, filter, rows);
   return true;
 }
 
