@@ -99,7 +99,13 @@ int run(const Options& options) {
   } else {
     h.pcap = pcap_open_offline(options.read_file.c_str(), errbuf);
     if (h.pcap == nullptr) {
-      std::fprintf(stderr, "nuri capture: %s\n", errbuf);
+      // libpcap names the file in some messages ("F: No such file or directory"), not others.
+      const std::string why = errbuf;
+      if (why.rfind(options.read_file, 0) == 0) {
+        std::fprintf(stderr, "nuri capture: %s\n", errbuf);
+      } else {
+        std::fprintf(stderr, "nuri capture: %s: %s\n", options.read_file.c_str(), errbuf);
+      }
       return kExitSource;
     }
   }
