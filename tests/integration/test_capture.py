@@ -185,5 +185,7 @@ def test_bad_sources(tmp_path):
                     struct.pack("<IIII", 0, 0, 74, 74) + b"\0" * 10)
     r = run_capture("-r", str(cut))
     assert r.returncode == 3 and "nuri capture: truncated dump file" in r.stderr, r.stderr
+    r = run_capture("-w", "/proc/nuri-test.pcap", "-c", "1")
+    assert r.returncode == 5 and r.stderr.startswith("nuri capture: -w /proc/nuri-test.pcap: "), r.stderr
     r = run_capture("-r", str(junk), "-i", "lo")
     assert r.returncode == 2, r.stderr
