@@ -205,11 +205,9 @@ Tracker::Flow* Tracker::find_or_start(double time, const Packet& p, bool& from_c
     if (it == flows_.end()) continue;
     from_client = key == &forward;
     Flow& flow = *it->second;
-    // A new SYN on the ports of a connection that already ended starts another connection.
-    if (!(pure_syn && from_client && flow.client.syn_sent && flow.conn.closed() &&
-          p.seq != flow.client.isn)) {
-      return &flow;
-    }
+    // A new SYN (another initial sequence number) on the ports of a connection whose end the
+    // capture missed starts another connection; the old one is reported as it was.
+    if (!(pure_syn && from_client && flow.client.syn_sent && p.seq != flow.client.isn)) return &flow;
     closed_.push_back(std::move(flow.conn));
     flows_.erase(it);
     break;

@@ -156,6 +156,23 @@ TEST(CaptureTracker, RetransmissionsAreCountedAndNotParsedTwice) {
   EXPECT_EQ(all[0].segments[4].http.size(), 1u);
 }
 
+TEST(CaptureTracker, ANewSynOnTheSamePortsStartsAnotherConnection) {
+  Tracker t;
+  Conversation c(t);
+  c.client(kSyn);
+  c.server(kSyn | kAck);
+  c.client(kAck);
+  c.client(kSyn, "", 1000);  // another ISN: the end of the first was not captured
+  auto closed = t.take_closed();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].end, EndReason::open);
+  EXPECT_EQ(closed[0].segments.size(), 3u);
+  auto all = t.take_all();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, 2u);
+  EXPECT_EQ(all[0].client_state, SideState::syn_sent);
+}
+
 TEST(CaptureTracker, ResetEndsTheConnection) {
   Tracker t;
   Conversation c(t);
