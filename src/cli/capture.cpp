@@ -27,7 +27,7 @@ void CaptureCommand::add_to(CLI::App& app) {
   command_->add_option("-n,--connections", options_.connections, "Stop after this many connections have ended");
   command_->add_option("--duration", options_.duration, "Stop after this many seconds")->check(CLI::NonNegativeNumber);
   command_->add_flag("--json", options_.json, "Print one JSON document (every connection) at the end instead of text");
-  command_->add_flag("!--no-headers", options_.headers, "Print only the first line of each HTTP head");
+  command_->add_flag("--no-headers", no_headers_, "Print only the first line of each HTTP head");
 }
 
 int CaptureCommand::run() {
@@ -35,6 +35,7 @@ int CaptureCommand::run() {
     std::fprintf(stderr, "nuri capture: -r FILE and -i IFACE exclude each other\n");
     return capture::kExitUsage;
   }
+  options_.headers = !no_headers_;
   return capture::run(options_);
 }
 

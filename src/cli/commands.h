@@ -96,6 +96,7 @@ class CaptureCommand {
  private:
   CLI::App* command_ = nullptr;
   capture::Options options_;
+  bool no_headers_ = false;
 };
 
 }  // namespace nuri::cli
