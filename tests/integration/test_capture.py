@@ -114,6 +114,9 @@ def test_pcap_reads_the_same_in_tshark(fetched):
     assert any(l.strip() == "GET /a.txt HTTP/1.1" for l in lines)
     assert any(l.strip() == "HTTP/1.1 200 OK" for l in lines)
     assert "closed with FIN both ways; client TIME_WAIT, server CLOSED" in lines[-1]
+    assert any(l.strip() == f"Host: 127.0.0.1:{port}" for l in lines)
+    short = run_capture("-r", str(pcap), "--no-headers").stdout
+    assert "GET /a.txt HTTP/1.1" in short and "Host:" not in short
 
 
 def test_count_limit_and_port_filter(nuri, www):
