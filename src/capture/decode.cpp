@@ -117,7 +117,11 @@ DecodeError decode_ipv6(const unsigned char* p, std::size_t n, Packet& out) {
   const std::size_t limit = n < end ? n : end;
   // Extension headers (RFC 8200 §4); a bounded walk so a chain of them cannot loop for long.
   for (int i = 0; i < 16; ++i) {
-    if (next == 6) return decode_tcp(p + offset, limit - offset, end - offset, out);
+    if (next == 6) {
+      // An extension header may end past what was captured (found by the fuzzer).
+      if (offset > limit) return DecodeError::truncated;
+      return decode_tcp(p + offset, limit - offset, end - offset, out);
+    }
     std::size_t length = 0;
     if (next == 0 || next == 43 || next == 60) {  // hop-by-hop, routing, destination options
       if (offset + 2 > limit) return offset + 2 > end ? DecodeError::bad_ip_header : DecodeError::truncated;

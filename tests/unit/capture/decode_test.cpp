@@ -80,6 +80,13 @@ TEST(CaptureDecode, VlanTagsAndIpv6ExtensionHeaders) {
   v6.insert(40, hop);
   EXPECT_EQ(decode(kLinkRaw, v6, p), DecodeError::none);
   EXPECT_EQ(p.dst_port, 80);
+  // Regression (fuzzer): an extension header that ends past the captured bytes, inside the
+  // announced payload, was followed by a TCP header read out of bounds.
+  nuri::test::GuardedMemory memory(4096);
+  std::string long_hop = v6;
+  long_hop[41] = 10;  // 88 bytes of options, within the payload length below, past the capture
+  nuri::test::put16(long_hop, 4, 200);
+  EXPECT_EQ(decode(kLinkRaw, memory.place(long_hop.substr(0, 60)), p), DecodeError::truncated);
 }
 
 TEST(CaptureDecode, RefusesWhatIsNotATcpSegment) {
