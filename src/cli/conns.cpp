@@ -75,6 +75,11 @@ int ConnsCommand::run() {
     }
     filter.states.push_back(*state);
   }
+  if (watch_ && (json_ || info_)) {
+    std::fprintf(stderr, "nuri conns: --watch prints lines of changes; it cannot be combined with %s\n",
+                 json_ ? "--json" : "-i");
+    return 2;
+  }
   filter.pids = pids_;
   filter.listening = listening_;
   bool tcp = tcp_ || !udp_;
