@@ -159,7 +159,11 @@ def test_sigint_stops_a_live_capture(tmp_path):
     p = start_capture("--port", "9")
     time.sleep(0.2)
     p.send_signal(2)
-    out, err = p.communicate(timeout=10 * TIME_SCALE)
+    try:
+        out, err = p.communicate(timeout=10 * TIME_SCALE)
+    except subprocess.TimeoutExpired:
+        p.kill()  # leave no capture running when the test fails
+        raise
     assert p.returncode == 0 and out == "", err
     assert "0 packets" in err
 
