@@ -29,6 +29,16 @@ def start_capture(*args, banner="capturing on lo, link type EN10MB"):
     return p
 
 
+def finish(p):
+    """Waits for a capture to stop by itself (a limit); kills it if it does not."""
+    try:
+        return p.communicate(timeout=20 * TIME_SCALE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+
+
 def run_capture(*args):
     return subprocess.run([str(nuri_bin()), "capture", *args], capture_output=True, text=True,
                           timeout=20 * TIME_SCALE)
@@ -44,7 +54,7 @@ def fetched(nuri, www, tmp_path):
                       "--duration", str(15 * TIME_SCALE))
     r = curl(s.url("/a.txt"))
     assert r.rc == 0 and r.status == 200, r.stderr
-    out, err = p.communicate(timeout=20 * TIME_SCALE)
+    out, err = finish(p)
     assert p.returncode == 0, err
     return port, pcap, json.loads(out), r.body
 
@@ -128,7 +138,7 @@ def test_count_limit_and_port_filter(nuri, www):
                       banner="capturing on any, link type LINUX_SLL")
     assert curl(other.url("/a.txt")).status == 200  # another port: filtered out
     assert curl(s.url("/a.txt")).status == 200
-    out, err = p.communicate(timeout=20 * TIME_SCALE)
+    out, err = finish(p)
     assert p.returncode == 0, err
     doc = json.loads(out)
     assert doc["packets"] == 3
@@ -145,7 +155,7 @@ def test_refused_connection_is_a_reset():
     p = start_capture("--port", str(port), "--connections", "1", "--json", "--duration", str(15 * TIME_SCALE))
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5)
-    out, err = p.communicate(timeout=20 * TIME_SCALE)
+    out, err = finish(p)
     s.close()
     assert p.returncode == 0, err
     (c,) = json.loads(out)["connections"]
