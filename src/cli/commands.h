@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/capture.h"
 #include "config/config.h"
 #include "forward/forward.h"
 
@@ -108,6 +109,42 @@ class GetCommand {
   double max_time_ = 0;
   bool fail_ = false;
   bool trace_ = false;
+};
+
+/// `nuri conns`: the machine's sockets (netstat -ano, ss -tanp) and, with --watch, their state
+/// changes as they happen.
+class ConnsCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  bool tcp_ = false;
+  bool udp_ = false;
+  bool info_ = false;
+  std::vector<int> ports_;
+  std::vector<std::string> states_;
+  std::vector<int> pids_;
+  bool listening_ = false;
+  bool json_ = false;
+  bool watch_ = false;
+  int interval_ms_ = 100;
+  double duration_ = 0;
+};
+
+/// `nuri capture`: the packets of one port grouped per TCP connection (libpcap).
+class CaptureCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  capture::Options options_;
+  bool no_headers_ = false;
 };
 
 }  // namespace nuri::cli

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   resolve.add_to(app);
   nuri::cli::GetCommand get;
   get.add_to(app);
+  nuri::cli::ConnsCommand conns;
+  conns.add_to(app);
+  nuri::cli::CaptureCommand capture;
+  capture.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -40,5 +44,7 @@ int main(int argc, char** argv) {
   if (forward.selected()) return forward.run();
   if (resolve.selected()) return resolve.run();
   if (get.selected()) return get.run();
+  if (conns.selected()) return conns.run();
+  if (capture.selected()) return capture.run();
   return 0;
 }
