@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from nuri_helpers import REPO_ROOT, TIME_SCALE, start_example
+from nuri_helpers import REPO_ROOT, TIME_SCALE, nuri_bin, start_example
 
 PUBLIC = REPO_ROOT / "examples" / "shop" / "public"
 KEYBOARD, MOUSE = 45000, 19000  # the catalog's prices (examples/shop/shop.cpp)
@@ -118,3 +118,26 @@ def test_front_end_is_served(shop):
     assert code == 200 and "<title>nuri shop</title>" in body
     code, body = post(shop, "/shop.js")
     assert code == 200 and "URLSearchParams" in body
+
+
+def test_nuri_get_is_the_shoppers_browser(shop, tmp_path):
+    """issue 6's `nuri get` against this back end: forms (url-encoded and multipart) and the cart
+    cookie through a cookie jar, as a browser would send them."""
+    base = shop.url("")
+    jar = tmp_path / "jar.txt"
+
+    def get(*args):
+        p = subprocess.run([str(nuri_bin()), "get", *args], capture_output=True, timeout=20 * TIME_SCALE)
+        return p.returncode, p.stdout.decode()
+
+    code, out = get("-c", str(jar), "-d", "item=2&quantity=3", base + "/api/cart")
+    assert code == 0 and json.loads(out)["total"] == 3 * MOUSE
+    code, out = get("-b", str(jar), base + "/api/cart")
+    assert code == 0 and json.loads(out)["lines"][0]["quantity"] == 3
+    code, out = get("--fail", "--data-urlencode", "item=1", "--data-urlencode", "quantity=1",
+                    "--data-urlencode", "price=100", "--data-urlencode", "total=100", base + "/checkout")
+    assert code == 22  # curl's exit code for an HTTP error with --fail
+    code, out = get("-F", "item=1", "-F", "quantity=2", "-F", f"price={KEYBOARD}", "-F", f"total={2 * KEYBOARD}",
+                    base + "/checkout")
+    assert code == 0 and f'<span id="charged">{2 * KEYBOARD}</span>' in out
+    assert orders(shop) == 1
