@@ -3,6 +3,7 @@
 // a config::Config built from the calls instead of read from a file.
 #include "nuri/server.h"
 
+#include <errno.h>  // program_invocation_short_name (GNU)
 #include <netinet/in.h>
 
 #include <charconv>
@@ -476,8 +477,9 @@ int Server::run() {
   config.limits.send_timeout = parts_->send_timeout;
   config.access_log = parts_->access_log;
   // The same configuration again on SIGHUP: what can change lives in the code.
+  // Messages start with the program's own name ("shop: listening on ..."), as a server's should.
   return server::serve([config](std::vector<std::string>&) { return std::optional<config::Config>(config); },
-                       parts_.get());
+                       parts_.get(), program_invocation_short_name);
 }
 
 }  // namespace nuri

@@ -29,7 +29,7 @@ namespace nuri::server {
 namespace {
 
 // What a learner needs to know about a listening address: who can reach it.
-void print_listener(const net::SocketAddress& address) {
+void print_listener(std::string_view program, const net::SocketAddress& address) {
   std::string reach;
   if (address.is_loopback()) {
     reach = "this machine only";
@@ -38,7 +38,7 @@ void print_listener(const net::SocketAddress& address) {
   } else {
     reach = "clients that can reach " + address.host();
   }
-  fmt::print("nuri serve: listening on {} ({})\n", address.url(), reach);
+  fmt::print("{}: listening on {} ({})\n", program, address.url(), reach);
   if (address.is_unspecified()) {
     for (const std::string& a : net::interface_addresses(address.family())) fmt::print("    reachable at {}\n", a);
   }
@@ -49,15 +49,15 @@ void print_listener(const net::SocketAddress& address) {
 namespace {
 
 // After binding (ports below 1024 need root), run as `user` from then on.
-bool drop_privileges(const std::string& user) {
+bool drop_privileges(std::string_view program, const std::string& user) {
   errno = 0;
   passwd* pw = ::getpwnam(user.c_str());
   if (!pw) {
-    fmt::print(stderr, "nuri serve: user {}: {}\n", user, errno ? std::strerror(errno) : "no such user");
+    fmt::print(stderr, "{}: user {}: {}\n", program, user, errno ? std::strerror(errno) : "no such user");
     return false;
   }
   if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
-    fmt::print(stderr, "nuri serve: cannot become user {}: {}\n", user, std::strerror(errno));
+    fmt::print(stderr, "{}: cannot become user {}: {}\n", program, user, std::strerror(errno));
     return false;
   }
   return true;
@@ -91,7 +91,9 @@ bool open_access_log(const std::string& path, net::FileDescriptor& out, std::str
 // The running server as the main thread sees it: what a reload replaces.
 class Server {
  public:
-  Server(ConfigLoader load, const Application* app) : load_(std::move(load)) { state_.app = app; }
+  Server(ConfigLoader load, const Application* app, std::string_view program) : load_(std::move(load)), program_(program) {
+    state_.app = app;
+  }
 
   int run();
 
@@ -103,6 +105,7 @@ class Server {
   void update_client_limits(const config::Limits& limits);
 
   ConfigLoader load_;
+  std::string program_;  // what its messages start with: "nuri serve", or an embedding program's name
   unsigned workers_count_ = 1;
   std::string user_;
   std::unique_ptr<ListenerSet> listeners_;
@@ -125,7 +128,7 @@ bool Server::start(config::Config config) {
   std::string error;
   if (!listeners_->adopt_inherited(error) || !listeners_->prepare(config.listeners, error) ||
       !open_access_log(config.access_log, log_, error)) {
-    fmt::print(stderr, "nuri serve: {}\n", error);
+    fmt::print(stderr, "{}: {}\n", program_, error);
     return false;
   }
   running_forwards_ = config::describe_forwards(config.forwards) + config.forward_log;
@@ -137,16 +140,16 @@ bool Server::start(config::Config config) {
     options.log = config.forward_log;
     options.grace_period = config.limits.grace_period;
     if (forwarding_.prepare(std::move(options), error) != 0) {
-      fmt::print(stderr, "nuri serve: [[forward]]: {}\n", error);
+      fmt::print(stderr, "{}: [[forward]]: {}\n", program_, error);
       return false;
     }
   }
   site_ = std::make_shared<const Site>(std::move(config), error);
   if (!error.empty()) {
-    fmt::print(stderr, "nuri serve: {}\n", error);
+    fmt::print(stderr, "{}: {}\n", program_, error);
     return false;
   }
-  if (!user_.empty() && !drop_privileges(user_)) return false;
+  if (!user_.empty() && !drop_privileges(program_, user_)) return false;
   update_client_limits(site_->config().limits);
   state_.started = std::time(nullptr);
   state_.config_loaded.store(state_.started);
@@ -280,17 +283,17 @@ int Server::run() {
   std::optional<config::Config> config = load_(errors);
   if (!config) {
     for (const std::string& e : errors) fmt::print(stderr, "{}\n", e);
-    fmt::print(stderr, "nuri serve: the configuration has {} error(s); nothing was started\n", errors.size());
+    fmt::print(stderr, "{}: the configuration has {} error(s); nothing was started\n", program_, errors.size());
     return 2;
   }
   if (!start(std::move(*config))) return 1;
 
   const config::Config& cfg = site_->config();
-  for (const auto& listener : cfg.listeners) print_listener(listener.address);
-  if (std::size_t n = listeners_->inherited_count(); n > 0) fmt::print("nuri serve: {} socket(s) from systemd\n", n);
-  forwarding_.announce("nuri serve");
+  for (const auto& listener : cfg.listeners) print_listener(program_, listener.address);
+  if (std::size_t n = listeners_->inherited_count(); n > 0) fmt::print("{}: {} socket(s) from systemd\n", program_, n);
+  forwarding_.announce(program_);
   const std::string& root = cfg.hosts[cfg.default_host].root;
-  fmt::print("nuri serve: {} worker(s), {}; stop with Ctrl-C, reload the configuration with SIGHUP\n", workers_count_,
+  fmt::print("{}: {} worker(s), {}; stop with Ctrl-C, reload the configuration with SIGHUP\n", program_, workers_count_,
              root.empty() ? std::string(state_.app ? "serving the application's routes" : "serving the built-in welcome site")
                           : "serving " + root);
   std::fflush(stdout);
@@ -321,6 +324,8 @@ int Server::run() {
 
 }  // namespace
 
-int serve(ConfigLoader load, const Application* app) { return Server(std::move(load), app).run(); }
+int serve(ConfigLoader load, const Application* app, std::string_view program) {
+  return Server(std::move(load), app, program).run();
+}
 
 }  // namespace nuri::server

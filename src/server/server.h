@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -19,6 +20,7 @@ class Application;
 /// Runs the server until SIGTERM or SIGINT, then drains and returns 0. An invalid configuration
 /// returns 2 and start-up errors (port in use, unusable root...) return 1, each printed as one line.
 /// `app`: a back end (libnuri's routes) answering the requests it wants; it must outlive the call.
-int serve(ConfigLoader load, const Application* app = nullptr);
+/// `program` starts its messages ("nuri serve: listening on ...").
+int serve(ConfigLoader load, const Application* app = nullptr, std::string_view program = "nuri serve");
 
 }  // namespace nuri::server
