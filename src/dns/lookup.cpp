@@ -1,4 +1,5 @@
 #include "dns/lookup.h"
+#include "dns/channel.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -25,9 +26,41 @@ bool library_ready(std::string& error) {
   return init == ARES_SUCCESS;
 }
 
-// Runs the channel until `done` is set or `deadline_ms` (steady ms since `start`, 0: none) has
-// passed; then cancels what is pending, which calls the callbacks with ARES_ECANCELLED.
-void pump(ares_channel channel, const bool& done, std::chrono::steady_clock::time_point start, int deadline_ms) {
+// "IP", "IP:PORT", "[IP6]:PORT" or "IP6" into "ADDR:PORT" as c-ares' csv wants it.
+std::optional<std::string> server_text(const std::string& text) {
+  if (auto a = net::SocketAddress::parse(text)) return a->to_string();
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return text + ":53";
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return "[" + text + "]:53";
+  return std::nullopt;
+}
+
+struct SendState {
+  bool done = false;
+  int status = ARES_SUCCESS;
+  std::string reply;
+};
+
+void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+  auto* s = static_cast<SendState*>(arg);
+  s->done = true;
+  s->status = status;
+  if (status == ARES_SUCCESS && abuf && alen > 0) s->reply.assign(reinterpret_cast<char*>(abuf), static_cast<std::size_t>(alen));
+}
+
+Failure failure_of(int status) {
+  switch (status) {
+    case ARES_ETIMEOUT: case ARES_ECANCELLED: return Failure::timeout;
+    case ARES_ECONNREFUSED: case ARES_ESERVFAIL: return Failure::unreachable;
+    case ARES_EBADRESP: return Failure::bad_reply;
+    default: return Failure::other;
+  }
+}
+
+}  // namespace
+
+void run_channel(ares_channel channel, const bool& done, std::chrono::steady_clock::time_point start,
+                 int deadline_ms) {
   // poll rather than select: descriptors may be above FD_SETSIZE.
   while (!done) {
     ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
@@ -64,38 +97,6 @@ void pump(ares_channel channel, const bool& done, std::chrono::steady_clock::tim
   }
 }
 
-// "IP", "IP:PORT", "[IP6]:PORT" or "IP6" into "ADDR:PORT" as c-ares' csv wants it.
-std::optional<std::string> server_text(const std::string& text) {
-  if (auto a = net::SocketAddress::parse(text)) return a->to_string();
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return text + ":53";
-  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return "[" + text + "]:53";
-  return std::nullopt;
-}
-
-struct SendState {
-  bool done = false;
-  int status = ARES_SUCCESS;
-  std::string reply;
-};
-
-void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-  auto* s = static_cast<SendState*>(arg);
-  s->done = true;
-  s->status = status;
-  if (status == ARES_SUCCESS && abuf && alen > 0) s->reply.assign(reinterpret_cast<char*>(abuf), static_cast<std::size_t>(alen));
-}
-
-Failure failure_of(int status) {
-  switch (status) {
-    case ARES_ETIMEOUT: case ARES_ECANCELLED: return Failure::timeout;
-    case ARES_ECONNREFUSED: case ARES_ESERVFAIL: return Failure::unreachable;
-    case ARES_EBADRESP: return Failure::bad_reply;
-    default: return Failure::other;
-  }
-}
-
-}  // namespace
 
 Client::Client(const std::string& server, int timeout_ms, int tries) : timeout_ms_(timeout_ms) {
   if (!library_ready(error_)) return;
@@ -165,7 +166,7 @@ Exchange Client::query(const std::string& name, std::uint16_t type) {
     auto start = std::chrono::steady_clock::now();
     ares_send(channel, reinterpret_cast<const unsigned char*>(packet.data()), static_cast<int>(packet.size()),
               on_reply, &state);
-    pump(channel, state.done, start, 0);
+    run_channel(channel, state.done, start, 0);
     ex.ms = ms_since(start);
     if (state.status != ARES_SUCCESS) {
       ex.failure = failure_of(state.status);
@@ -232,7 +233,7 @@ std::optional<std::string> hosts_name(const std::string& address) {
     r->done = true;
     if (status == ARES_SUCCESS && h && h->h_name) r->name = std::string(h->h_name);
   }, &result);
-  pump(channel, result.done, std::chrono::steady_clock::now(), 1000);
+  run_channel(channel, result.done, std::chrono::steady_clock::now(), 1000);
   ares_destroy(channel);
   return result.name;
 }
@@ -302,7 +303,7 @@ HostLookup lookup_host(const std::string& host, std::uint16_t port, int timeout_
     }
     ares_freeaddrinfo(result);
   }, &state);
-  pump(channel, state.done, start, timeout_ms);
+  run_channel(channel, state.done, start, timeout_ms);
   ares_destroy(channel);
   out.ms = ms_since(start);
   out.addresses = state.v4;

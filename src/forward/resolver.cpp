@@ -1,11 +1,13 @@
 #include "forward/resolver.h"
 
 #include <ares.h>
-#include <poll.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+
+#include "dns/channel.h"
 
 namespace nuri::forward {
 
@@ -80,32 +82,7 @@ Resolution Resolver::resolve(const std::string& host, std::uint16_t port, bool u
   hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
   Pending pending{false, &out, port};
   ares_getaddrinfo(channel, host.c_str(), nullptr, &hints, on_answer, &pending);
-  // poll rather than select: by now the workers may hold descriptors above FD_SETSIZE.
-  while (!pending.done) {
-    ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
-    int bits = ares_getsock(channel, sockets, ARES_GETSOCK_MAXNUM);
-    pollfd fds[ARES_GETSOCK_MAXNUM];
-    nfds_t n = 0;
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
-      short events = 0;
-      if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
-      if (events) fds[n++] = {sockets[i], events, 0};
-    }
-    timeval tv{};
-    timeval* wait = ares_timeout(channel, nullptr, &tv);
-    int timeout_ms = wait ? static_cast<int>(wait->tv_sec * 1000 + wait->tv_usec / 1000) : 1000;
-    int ready = ::poll(fds, n, timeout_ms);
-    if (ready <= 0) {
-      ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // lets c-ares see its timeouts
-      continue;
-    }
-    for (nfds_t i = 0; i < n; ++i) {
-      ares_socket_t r = (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) ? fds[i].fd : ARES_SOCKET_BAD;
-      ares_socket_t w = (fds[i].revents & POLLOUT) ? fds[i].fd : ARES_SOCKET_BAD;
-      if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD) ares_process_fd(channel, r, w);
-    }
-  }
+  dns::run_channel(channel, pending.done, std::chrono::steady_clock::now());
   return out;
 }
 
