@@ -32,6 +32,9 @@ constexpr std::size_t kOutputHighWater = 256 * 1024;
 // How far a streamed response may run ahead of what the client took before it is cut off.
 constexpr std::uint64_t kStreamBacklogMax = 16u << 20;
 
+// RFC 9110 §6.4.1, §8.6: 1xx, 204 and 304 have no body and no Content-Length.
+constexpr bool is_bodiless(int status) { return status < 200 || status == 204 || status == 304; }
+
 http::ParserLimits limits_from(const config::Limits& o) {
   http::ParserLimits limits;
   limits.max_target_bytes = o.max_uri_size;
@@ -461,15 +464,11 @@ void Connection::queue_stream_head(const http::Request& req, Response& res) {
   // HTTP/1.1 frames the body in chunks; an HTTP/1.0 client learns the end from the close.
   stream_chunked_ = req.version_minor >= 1;
   stream_keep_alive_ = stream_chunked_ && req.keep_alive && !res.close && !draining_;
-  stream_body_ = !(status < 200 || status == 204 || status == 304) && req.method != http::Method::head;
+  stream_body_ = !is_bodiless(status) && req.method != http::Method::head;
   stream_status_ = status;
   stream_bytes_ = 0;
   std::size_t begin = out_.size();
-  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status, http::reason_phrase(status));
-  out_ += worker_.dates().now();
-  out_ += "\r\n";
-  if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
-  out_ += res.headers;
+  append_head_start(status, res);
   if (stream_chunked_ && stream_body_) out_ += "Transfer-Encoding: chunked\r\n";
   if (!stream_keep_alive_) out_ += "Connection: close\r\n";
   out_ += "\r\n";
@@ -598,6 +597,16 @@ void Connection::queue_bytes(std::size_t begin) {
   queue_.push_back({nullptr, begin, length});
 }
 
+// The status line, Date, Server (when asked for) and the handler's own fields: what every
+// response head starts with; the caller adds the framing fields and the empty line.
+void Connection::append_head_start(int status, const Response& res) {
+  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status, http::reason_phrase(status));
+  out_ += worker_.dates().now();
+  out_ += "\r\n";
+  if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
+  out_ += res.headers;
+}
+
 void Connection::queue_response(const http::Request* req, Response& res, std::string_view request_line) {
   int status = http::code(res.status);
   // A 400 means the client sent something malformed; like nginx, trust nothing after it.
@@ -606,13 +615,8 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
   if (!keep_alive) close_after_output_ = true;
 
   std::size_t begin = out_.size();
-  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status, http::reason_phrase(status));
-  out_ += worker_.dates().now();
-  out_ += "\r\n";
-  if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
-  out_ += res.headers;
-  // RFC 9110 §8.6: no Content-Length on 1xx, 204 and 304.
-  bool bodiless_status = status < 200 || status == 204 || status == 304;
+  append_head_start(status, res);
+  bool bodiless_status = is_bodiless(status);
   std::uint64_t length = res.content_length();
   if (!bodiless_status) fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", length);
   if (!keep_alive) {

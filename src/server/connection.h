@@ -84,6 +84,7 @@ class Connection final : public net::EventHandler, private Deferrer {
   const http::Request& waiting_request(std::string_view& request_line);
   void next_request();
   void queue_stream_head(const http::Request& req, Response& res);
+  void append_head_start(int status, const Response& res);
   void record_response(const http::Request* req, int status, std::uint64_t body_bytes, std::string_view request_line);
   void respond_error(http::Status status, std::string_view request_line);
   StatusEndpoint status_endpoint(const http::Request& request) const;
