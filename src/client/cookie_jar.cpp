@@ -210,6 +210,13 @@ bool CookieJar::load_line(std::string_view line) {
   std::string_view domain = f[0];
   if (!domain.empty() && domain[0] == '.') domain.remove_prefix(1);
   if (domain.empty() || f[5].empty() || f[2].empty() || f[2][0] != '/') return false;
+  // A domain is a host name or an address: anything else ('#' above all, which would make the
+  // written line a comment or an #HttpOnly_ prefix) is not a cookie line.
+  for (char ch : domain) {
+    bool host = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '-' || ch == '.' || ch == '_' || ch == ':' || ch == '[' || ch == ']';
+    if (!host) return false;
+  }
   // More than seven fields (a tab in the value) is not a cookie line: a tab would be sent
   // inside the Cookie header and break the file when written again.
   auto bad = [](std::string_view s) { return has_control(s) || s.find_first_of(";\t") != std::string_view::npos; };

@@ -98,5 +98,16 @@ TEST(CookieJar, PathWithAControlByteFallsBackToTheDefault) {
   EXPECT_EQ(jar.cookies()[0].path, "/dir");
 }
 
+// Found by cookie_jar_fuzz: a domain ".#HttpOnly_x" was written back as "#HttpOnly_x", which
+// reads as a comment prefix, so the file lost or changed the cookie.
+TEST(CookieJar, DomainThatIsNotAHostNameIsRefused) {
+  CookieJar jar;
+  EXPECT_FALSE(jar.load_line(".#HttpOnly_est\tFALSE\t/a\tFALSE\t1799999999\tt\td"));
+  EXPECT_FALSE(jar.load_line("h test\tFALSE\t/\tFALSE\t0\tname\tvalue"));
+  EXPECT_TRUE(jar.cookies().empty());
+  EXPECT_TRUE(jar.load_line(".example.test\tTRUE\t/\tFALSE\t0\tname\tvalue"));
+  EXPECT_TRUE(jar.load_line("[::1]\tFALSE\t/\tFALSE\t0\tname\tvalue"));
+}
+
 }  // namespace
 }  // namespace nuri::client
