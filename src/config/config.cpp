@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -145,10 +148,120 @@ void read_redirect(Reader& r, const toml::node& node, std::optional<Redirect>& o
   if (ok) out = redirect;
 }
 
+// "http://host:port" or "http://host:port/": the request's own target is sent unchanged, so a
+// path here would be silently ignored; it is refused instead.
+std::optional<Proxy::Upstream> parse_upstream(std::string_view text, std::string& why) {
+  constexpr std::string_view kScheme = "http://";
+  if (!text.starts_with(kScheme)) {
+    why = text.starts_with("https://") ? "https upstreams are not supported yet" : "must start with http://";
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(kScheme.size());
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.find_first_of("/?#@") != std::string_view::npos) {
+    why = "must be http://HOST[:PORT] without a path (the client's path and query are sent as they came)";
+    return std::nullopt;
+  }
+  Proxy::Upstream up;
+  up.url = std::string(text);
+  std::string_view host = rest;
+  std::string_view port;
+  if (rest.starts_with('[')) {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) {
+      why = "has an unclosed '['";
+      return std::nullopt;
+    }
+    host = rest.substr(1, close - 1);
+    std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        why = "has bytes after the IPv6 address";
+        return std::nullopt;
+      }
+      port = after.substr(1);
+    }
+  } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (!port.empty() || rest.ends_with(':')) {
+    unsigned value = 0;
+    bool ok = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string_view::npos;
+    if (ok) value = static_cast<unsigned>(std::stoul(std::string(port)));
+    if (!ok || value == 0 || value > 65535) {
+      why = "has a bad port (1-65535)";
+      return std::nullopt;
+    }
+    up.port = static_cast<std::uint16_t>(value);
+  }
+  up.host = std::string(host);
+  for (char& c : up.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  in6_addr v6{};
+  in_addr v4{};
+  up.numeric = ::inet_pton(AF_INET, up.host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, up.host.c_str(), &v6) == 1;
+  if (!up.numeric && (up.host.empty() || !valid_host_name(up.host) || up.host.starts_with("*."))) {
+    why = "has a bad host name";
+    return std::nullopt;
+  }
+  return up;
+}
+
+void read_proxy(Reader& r, const toml::table& t, Location& loc) {
+  const bool has_options = std::any_of(t.begin(), t.end(), [](auto&& kv) {
+    return kv.first.str().starts_with("proxy_");
+  });
+  if (!t.contains("proxy")) {
+    if (has_options) r.error(t, "proxy_* options need a \"proxy\" list of upstreams in the same location");
+    return;
+  }
+  Proxy proxy;
+  std::vector<std::string> urls;
+  std::vector<const toml::node*> nodes;
+  if (!r.read_strings(t, "proxy", urls, &nodes)) return;
+  if (urls.empty()) r.error(*t.get("proxy"), "\"proxy\" lists no upstream");
+  if (urls.size() > 64) r.error(*t.get("proxy"), "\"proxy\" lists more than 64 upstreams");
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    std::string why;
+    if (auto up = parse_upstream(urls[i], why)) {
+      proxy.upstreams.push_back(std::move(*up));
+    } else {
+      r.error(*nodes[i], fmt::format("upstream \"{}\" {}", urls[i], why));
+    }
+  }
+  std::string balance;
+  if (r.read_string(t, "proxy_balance", balance)) {
+    if (balance == "round-robin") {
+      proxy.balance = Proxy::Balance::round_robin;
+    } else if (balance == "least-connections") {
+      proxy.balance = Proxy::Balance::least_connections;
+    } else {
+      r.error(*t.get("proxy_balance"), fmt::format("unknown proxy_balance \"{}\" (round-robin or least-connections)", balance));
+    }
+  }
+  std::int64_t n = 0;
+  if (r.read_int(t, "proxy_max_fails", 0, 1000, n)) proxy.max_fails = static_cast<std::uint32_t>(n);
+  if (r.read_int(t, "proxy_keepalive", 0, 10000, n)) proxy.keepalive = static_cast<std::uint32_t>(n);
+  r.read_number(t, "proxy_fail_timeout", 0, true, 86400, proxy.fail_timeout);
+  r.read_number(t, "proxy_health_interval", 0, true, 86400, proxy.health_interval);
+  r.read_number(t, "proxy_connect_timeout", 0, true, 3600, proxy.connect_timeout);
+  r.read_number(t, "proxy_timeout", 0, true, 86400, proxy.timeout);
+  r.read_bool(t, "proxy_via", proxy.via);
+  if (r.read_string(t, "proxy_health_check", proxy.health_check) &&
+      (!is_url_path(proxy.health_check) || !is_field_value(proxy.health_check))) {
+    r.error(*t.get("proxy_health_check"), "proxy_health_check must be a path starting with '/'");
+  }
+  if (loc.redirect) r.error(*t.get("proxy"), "a location cannot both redirect (\"return\") and proxy");
+  if (loc.root) r.error(*t.get("proxy"), "a location that proxies has no \"root\" of its own");
+  loc.proxy = std::move(proxy);
+}
+
 void read_location(Reader& r, const toml::table& t, Location& loc) {
   r.check_keys(t,
                {"prefix", "root", "index", "directory_listing", "dotfiles", "headers", "return", "error_pages",
-                "cache_control", "hidden", "allow", "deny", "access", "auth"},
+                "cache_control", "hidden", "allow", "deny", "access", "auth", "proxy", "proxy_balance",
+                "proxy_max_fails", "proxy_fail_timeout", "proxy_health_check", "proxy_health_interval",
+                "proxy_connect_timeout", "proxy_timeout", "proxy_keepalive", "proxy_via"},
                "in [[host.location]]");
   if (r.read_string(t, "prefix", loc.prefix) && !is_url_path(loc.prefix)) {
     r.error(*t.get("prefix"), fmt::format("location prefix \"{}\" must start with '/' (and hold no spaces)", loc.prefix));
@@ -219,6 +332,7 @@ void read_location(Reader& r, const toml::table& t, Location& loc) {
     loc.auth.emplace();
     detail::read_auth(r, *auth, *loc.auth);
   }
+  read_proxy(r, t, loc);
 }
 
 struct NameSeen {

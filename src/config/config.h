@@ -28,6 +28,28 @@ struct Redirect {
   std::string target;   ///< absolute URL or absolute path
 };
 
+/// A reverse proxy to HTTP back ends ("proxy = ['http://127.0.0.1:9000']" in a location).
+struct Proxy {
+  struct Upstream {
+    std::string url;        ///< as written, for messages
+    std::string host;       ///< a numeric address or a name to resolve (c-ares)
+    std::uint16_t port = 80;
+    bool numeric = false;   ///< host is an IP address: nothing to resolve
+  };
+  enum class Balance { round_robin, least_connections };
+
+  std::vector<Upstream> upstreams;
+  Balance balance = Balance::round_robin;
+  std::uint32_t max_fails = 1;       ///< failures in a row before an upstream is skipped; 0: never
+  double fail_timeout = 10;          ///< seconds it is skipped for
+  std::string health_check;          ///< path to GET for active checks; empty: none
+  double health_interval = 5;        ///< seconds between active checks
+  double connect_timeout = 5;
+  double timeout = 60;               ///< seconds without a byte from the upstream
+  std::uint32_t keepalive = 16;      ///< idle connections kept per upstream and worker
+  bool via = false;                  ///< add "Via: 1.1 nuri"
+};
+
 /// Options for requests whose path starts with `prefix`; the longest matching prefix wins.
 struct Location {
   std::string prefix = "/";                      ///< starts with '/'
@@ -42,6 +64,7 @@ struct Location {
   std::vector<std::string> hidden;               ///< path prefixes answered 404 ("/private/")
   std::vector<net::AccessRule> access;           ///< denied: 403
   std::optional<BasicAuth> auth;
+  std::optional<Proxy> proxy;                    ///< requests go to back ends instead of files
 };
 
 /// A virtual host, chosen by the request's Host.

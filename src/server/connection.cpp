@@ -17,6 +17,7 @@
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/status_page.h"
+#include "server/upstream.h"
 #include "net/cidr.h"
 #include "server/worker.h"
 
@@ -121,7 +122,13 @@ void Connection::run() {
     if (fd_ < 0 || state_ == State::linger) return;
     if (write_blocked_ || close_after_output_) break;  // EPOLLOUT brings us back
     if (stalled) continue;  // the output drained: answer the requests still buffered
-    if (state_ == State::waiting || state_ == State::streaming) break;  // the rest waits in the socket
+    if (state_ == State::waiting || state_ == State::streaming || state_ == State::proxying) {
+      break;  // the rest waits in the socket
+    }
+    if (peer_eof_ && state_ == State::tunnel && proxy_) {
+      proxy_->client_eof();  // a half-close passes on; the upstream's end closes us
+      break;
+    }
     if (peer_eof_) {
       // The client will send nothing more; whatever it had asked is answered (RFC 9112 §9.6).
       close();
@@ -165,7 +172,11 @@ void Connection::run() {
 
 bool Connection::process() {
   while (fd_ >= 0 && !close_after_output_ && state_ != State::linger && state_ != State::waiting &&
-         state_ != State::streaming) {
+         state_ != State::streaming && state_ != State::proxying) {
+    if (state_ == State::tunnel) {
+      forward_tunnel();
+      return false;
+    }
     if (write_blocked_ || out_.size() >= kOutputHighWater) return true;
     if (state_ == State::proxy_header) {
       if (!take_proxy_header()) return false;
@@ -241,6 +252,14 @@ bool Connection::head_complete(std::size_t head_length) {
   to_app_ = app && req.method != http::Method::unknown && req.form == http::TargetForm::origin && app->wants(req);
   bool has_body = req.framing == http::BodyFraming::chunked ||
                   (req.framing == http::BodyFraming::content_length && req.content_length > 0);
+  if (has_body && req.framing == http::BodyFraming::content_length &&
+      req.content_length > worker_.limits().max_body_size) {
+    respond_error(Status::content_too_large, first_line({buffer_ + start_, head_length}));
+    return false;
+  }
+  if (!to_app_ && worker_.site().has_proxy()) {
+    if (proxy::Group* upstreams = proxy_upstreams(req)) return start_proxy(*upstreams, has_body);
+  }
   if (!has_body) {
     if (!dispatch()) {
       wait_for_app(start_ + head_length);
@@ -251,17 +270,19 @@ bool Connection::head_complete(std::size_t head_length) {
     if (start_ == end_) start_ = end_ = 0;
     return true;
   }
-  if (req.framing == http::BodyFraming::content_length && req.content_length > worker_.limits().max_body_size) {
-    respond_error(Status::content_too_large, first_line({buffer_ + start_, head_length}));
-    return false;
-  }
-  // Keep the head at the front of the buffer, so that body bytes always have room behind it.
+  begin_body(req);
+  return true;
+}
+
+// The body follows the head: the head moves to the front of the buffer, so that body bytes
+// always have room behind it. Only the request's scalars are read after the move.
+void Connection::begin_body(const http::Request& req) {
   if (start_ > 0) {
     std::memmove(buffer_, buffer_ + start_, end_ - start_);
     end_ -= start_;
     start_ = 0;
   }
-  body_pos_ = head_length;
+  body_pos_ = head_length_;
   body_chunked_ = req.framing == http::BodyFraming::chunked;
   body_.clear();
   if (to_app_ && !body_chunked_) body_.reserve(static_cast<std::size_t>(req.content_length));
@@ -275,10 +296,119 @@ bool Connection::head_complete(std::size_t head_length) {
     queue_bytes(begin);
   }
   worker_.body_timers.schedule(timer, worker_.now_ms());
+}
+
+proxy::Group* Connection::proxy_upstreams(const http::Request& req) const {
+  if (req.method == http::Method::unknown || req.method == http::Method::connect) return nullptr;
+  if (req.form != http::TargetForm::origin && req.form != http::TargetForm::absolute) return nullptr;
+  if (status_endpoint(req) != StatusEndpoint::none) return nullptr;
+  return worker_.handler().proxy_upstreams(req, reinterpret_cast<const sockaddr*>(&peer_), listener_);
+}
+
+// The request goes to an upstream: its head is rewritten and handed over now, its body as it
+// comes. The head stays at the front of the buffer until the response ends (for the log).
+bool Connection::start_proxy(proxy::Group& upstreams, bool has_body) {
+  const http::Request& req = worker_.request();
+  ++requests_;
+  to_app_ = false;
+  const char* line_end = req.target.data() + req.target.size() + 9;
+  std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
+  const bool upgrade = !has_body && asks_upgrade(req);
+  std::string& head = worker_.proxy_scratch();
+  build_upstream_head(head, req, reinterpret_cast<const sockaddr*>(&peer_), {client_, client_length_},
+                      upstreams.config(), upgrade);
+  proxy_ = worker_.upstreams().start(*this, {worker_.site_ptr(), &upstreams, req.method, has_body, upgrade}, head);
+  proxy_head_sent_ = false;
+  if (!proxy_) {
+    base::log_error("{} \"{}\": no upstream of {} has an address", std::string_view(client_, client_length_),
+                    request_line, upstreams.server(0).name());
+    Response& res = worker_.response();
+    res.reset();
+    set_error_response(res, Status::bad_gateway);
+    if (has_body) {
+      res.close = true;  // its body is not read: nothing after it can be found
+      linger_needed_ = true;
+    }
+    queue_response(&req, res, request_line);
+    if (has_body) return false;
+    start_ += head_length_;
+    parser_.reset();
+    if (start_ == end_) start_ = end_ = 0;
+    return true;
+  }
+  if (!has_body) {
+    if (start_ > 0) {
+      std::memmove(buffer_, buffer_ + start_, end_ - start_);
+      end_ -= start_;
+      start_ = 0;
+    }
+    state_ = State::proxying;
+    next_start_ = head_length_;
+    proxy_->request_sent();
+    return false;
+  }
+  begin_body(req);
   return true;
 }
 
+// The body of a proxied request, passed on as it arrives (re-framed when chunked: the upstream
+// gets the data, not the client's chunk boundaries, extensions or trailers).
+bool Connection::forward_body() {
+  if (proxy_->backlogged()) return false;  // proxy_resume() brings us back
+  std::string_view available(buffer_ + body_pos_, end_ - body_pos_);
+  bool done;
+  if (!body_chunked_) {
+    std::uint64_t take = std::min<std::uint64_t>(body_left_, available.size());
+    proxy_->send(available.substr(0, static_cast<std::size_t>(take)));
+    body_pos_ += take;
+    body_left_ -= take;
+    done = body_left_ == 0;
+  } else {
+    auto r = chunked_.decode(available, &proxy_chunk_);
+    body_pos_ += r.consumed;
+    if (r.state == ParseState::error) {
+      if (proxy_head_sent_) {
+        close();  // a response is on its way: nothing else can be said
+        return false;
+      }
+      proxy_->abandon();
+      proxy_ = nullptr;
+      respond_error(r.status, first_line({buffer_ + start_, head_length_}));
+      return false;
+    }
+    if (!proxy_chunk_.empty()) {
+      char size[24];
+      auto end = fmt::format_to_n(size, sizeof size, "{:x}\r\n", proxy_chunk_.size()).out;
+      proxy_->send({size, static_cast<std::size_t>(end - size)});
+      proxy_->send(proxy_chunk_);
+      proxy_->send("\r\n");
+      proxy_chunk_.clear();
+    }
+    done = r.state == ParseState::complete;
+    if (done) proxy_->send("0\r\n\r\n");
+  }
+  if (!done) {
+    std::size_t keep = end_ - body_pos_;
+    std::size_t dst = start_ + head_length_;
+    if (dst != body_pos_) std::memmove(buffer_ + dst, buffer_ + body_pos_, keep);
+    body_pos_ = dst;
+    end_ = dst + keep;
+    return false;
+  }
+  state_ = State::proxying;
+  next_start_ = body_pos_;
+  proxy_->request_sent();
+  return false;
+}
+
+void Connection::forward_tunnel() {
+  if (!proxy_ || end_ == start_ || proxy_->backlogged()) return;
+  proxy_->send({buffer_ + start_, end_ - start_});
+  start_ = end_ = 0;
+}
+
 bool Connection::read_body() {
+  if (proxy_) return forward_body();
   std::string_view available(buffer_ + body_pos_, end_ - body_pos_);
   bool done;
   // The static handler has no use for a body: it is read (to keep the framing) and dropped. The
@@ -513,6 +643,131 @@ void Connection::stream_end() {
   next_request();
 }
 
+bool Connection::proxy_head(const http::Response& up, bool tunnel) {
+  if (fd_ < 0) return false;
+  std::string_view request_line;
+  const http::Request& req = waiting_request(request_line);
+  proxy_head_sent_ = true;
+  const int status = up.status;
+  const bool head_method = req.method == http::Method::head;
+  const bool bodiless = is_bodiless(status) || head_method;
+  const bool length_known = up.framing == http::ResponseFraming::content_length;
+  // The client gets the upstream's length when it has one, else chunks (HTTP/1.1) or the end of
+  // the connection (HTTP/1.0).
+  stream_chunked_ = !tunnel && !bodiless && !length_known && req.version_minor >= 1;
+  const bool close_delimited = !tunnel && !bodiless && !length_known && !stream_chunked_;
+  stream_keep_alive_ = !tunnel && !close_delimited && req.keep_alive && !draining_ && !close_after_output_;
+  stream_body_ = tunnel || !bodiless;
+  stream_status_ = status;
+  stream_bytes_ = 0;
+
+  std::size_t begin = out_.size();
+  fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nDate: ", status,
+                 up.reason.empty() ? http::reason_phrase(status) : up.reason);
+  out_ += worker_.dates().now();
+  out_ += "\r\n";
+  if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
+  append_response_fields(out_, up);
+  if (tunnel) {
+    out_ += "Connection: upgrade\r\nUpgrade: ";
+    out_ += up.find("Upgrade").value_or(std::string_view());
+    out_ += "\r\n";
+  } else {
+    // A HEAD or 304 answer announces the length of what GET would send (RFC 9110 §8.6).
+    if (up.has_content_length && !up.framing_conflict && (length_known || head_method || status == 304)) {
+      fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", up.content_length);
+    }
+    if (stream_chunked_) out_ += "Transfer-Encoding: chunked\r\n";
+    if (!stream_keep_alive_) {
+      out_ += "Connection: close\r\n";
+    } else if (req.version_minor == 0) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+  }
+  out_ += "\r\n";
+  queue_bytes(begin);
+  if (tunnel) {
+    // From here on the bytes after the request head are the new protocol's.
+    record_response(&req, status, 0, request_line);
+    state_ = State::tunnel;
+    start_ = next_start_;
+    parser_.reset();
+    if (start_ == end_) start_ = end_ = 0;
+    run();  // what the client sent meanwhile, and what waits in its socket
+    return fd_ >= 0;
+  }
+  flush();
+  return fd_ >= 0;
+}
+
+bool Connection::proxy_body(std::string_view bytes) {
+  if (fd_ < 0) return false;
+  if (!stream_body_ || bytes.empty()) return true;
+  std::size_t begin = out_.size();
+  if (stream_chunked_) fmt::format_to(std::back_inserter(out_), "{:x}\r\n", bytes.size());
+  out_.append(bytes);
+  if (stream_chunked_) out_ += "\r\n";
+  queue_bytes(begin);
+  stream_bytes_ += bytes.size();
+  flush();
+  return fd_ >= 0;
+}
+
+void Connection::proxy_done(bool complete) {
+  proxy_ = nullptr;
+  if (fd_ < 0) return;
+  if (!complete || state_ == State::tunnel) {
+    // A body cut short can only be told by closing (a length not reached, no last chunk); a
+    // tunnel ends when the upstream's side does.
+    if (!complete) {
+      close();
+      return;
+    }
+    close_after_output_ = true;
+    flush();
+    return;
+  }
+  if (stream_chunked_ && stream_body_) {
+    std::size_t begin = out_.size();
+    out_ += "0\r\n\r\n";
+    queue_bytes(begin);
+  }
+  std::string_view request_line;
+  const http::Request& req = waiting_request(request_line);
+  record_response(&req, stream_status_, stream_bytes_, request_line);
+  if (!stream_keep_alive_) close_after_output_ = true;
+  if (state_ == State::body) return end_proxied_early();
+  next_request();
+}
+
+void Connection::proxy_fail(http::Status status, std::string_view why) {
+  proxy_ = nullptr;
+  if (fd_ < 0) return;
+  std::string_view request_line;
+  const http::Request& req = waiting_request(request_line);
+  base::log_error("{} \"{}\": {}", std::string_view(client_, client_length_), request_line, why);
+  Response& res = worker_.response();
+  res.reset();
+  set_error_response(res, status);
+  if (state_ == State::body) res.close = true;
+  queue_response(&req, res, request_line);
+  if (state_ == State::body) return end_proxied_early();
+  next_request();
+}
+
+// The upstream answered before the client finished sending the body: the rest of it is read
+// and dropped while the answer goes out, then the connection closes.
+void Connection::end_proxied_early() {
+  close_after_output_ = true;
+  linger_needed_ = true;
+  flush();
+  if (fd_ >= 0 && state_ != State::linger) update_timer();
+}
+
+void Connection::proxy_resume() {
+  if (fd_ >= 0 && proxy_ && (state_ == State::body || state_ == State::tunnel)) run();
+}
+
 StatusEndpoint Connection::status_endpoint(const http::Request& req) const {
   const config::StatusPage& status = worker_.site().config().status;
   if (!status.enabled || req.form != http::TargetForm::origin) return StatusEndpoint::none;
@@ -558,6 +813,10 @@ ConnectionInfo Connection::describe() const {
     info.state = "waiting for the application";
   } else if (state_ == State::streaming) {
     info.state = "streaming response";
+  } else if (state_ == State::proxying) {
+    info.state = "proxying";
+  } else if (state_ == State::tunnel) {
+    info.state = "tunnel";
   } else if (answering_ || queue_head_ < queue_.size()) {
     info.state = "writing response";
   } else if (state_ == State::body) {
@@ -716,7 +975,11 @@ void Connection::flush() {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
-      if (progress) complete_responses();
+      if (progress) {
+        complete_responses();
+        compact_output();
+        if (proxy_ && unsent_bytes() < kProxyClientHighWater / 2) proxy_->client_drained();
+      }
       write_blocked_ = true;
       if (progress || timer.list != &worker_.send_timers) worker_.send_timers.schedule(timer, worker_.now_ms());
       return;
@@ -728,6 +991,7 @@ void Connection::flush() {
   queue_.clear();
   queue_head_ = 0;
   complete_responses();
+  if (proxy_) proxy_->client_drained();
   if (close_after_output_) {
     // A request answered in full with nothing more received: close at once, as nginx does.
     // Otherwise (an error mid-request, pipelined bytes, a body still arriving) the client may
@@ -738,6 +1002,25 @@ void Connection::flush() {
       start_linger();
     }
   }
+}
+
+// A long response that never quite drains (a stream, a proxied body) would grow out_ without
+// bound: once the bytes already sent outweigh those still waiting, they are dropped.
+void Connection::compact_output() {
+  std::size_t shift = out_.size();
+  for (std::size_t i = queue_head_; i < queue_.size(); ++i) {
+    if (!queue_[i].file) {
+      shift = static_cast<std::size_t>(queue_[i].offset);
+      break;
+    }
+  }
+  if (shift < 64 * 1024 || shift < out_.size() - shift) return;
+  out_.erase(0, shift);
+  for (std::size_t i = queue_head_; i < queue_.size(); ++i) {
+    if (!queue_[i].file) queue_[i].offset -= shift;
+  }
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
+  queue_head_ = 0;
 }
 
 void Connection::complete_responses() {
@@ -782,6 +1065,9 @@ void Connection::update_timer() {
     want = &worker_.body_timers;
   } else if (state_ == State::waiting || state_ == State::streaming) {
     want = &worker_.send_timers;  // how long the back end may take
+  } else if (state_ == State::proxying || state_ == State::tunnel) {
+    TimerList::unlink(timer);  // the upstream's timeouts run
+    return;
   } else if (start_ < end_ || requests_ == 0) {
     want = &worker_.header_timers;
   } else {
@@ -799,6 +1085,14 @@ void Connection::update_timer() {
 void Connection::on_timeout() {
   TimerList* list = timer.list;
   TimerList::unlink(timer);
+  if (proxy_) {
+    if (state_ != State::body || proxy_head_sent_) {
+      close();  // the client stopped reading (or sending) in the middle of a proxied exchange
+      return;
+    }
+    proxy_->abandon();  // a body too slow: 408 below, and the upstream never gets the rest
+    proxy_ = nullptr;
+  }
   if (state_ == State::streaming) {
     // The producer went silent: the response cannot be completed, so the connection is cut
     // (a chunked body without its last chunk tells the client it is incomplete).
@@ -857,6 +1151,10 @@ void Connection::release_buffer() {
 void Connection::close() {
   if (fd_ < 0) return;
   TimerList::unlink(timer);
+  if (proxy_) {
+    proxy_->abandon();
+    proxy_ = nullptr;
+  }
   ::close(fd_);  // also takes it out of the epoll set
   fd_ = -1;
   if (deferred_) {

@@ -10,6 +10,7 @@
 
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/response_parser.h"
 #include "net/event_loop.h"
 #include "server/application.h"
 #include "server/client_limits.h"
@@ -17,9 +18,14 @@
 #include "server/status_page.h"
 #include "server/timer_list.h"
 
+namespace nuri::proxy {
+class Group;
+}
+
 namespace nuri::server {
 
 class Worker;
+class UpstreamConnection;
 struct OpenFile;
 struct Response;
 
@@ -42,6 +48,19 @@ class Connection final : public net::EventHandler, private Deferrer {
   /// The next piece of a streamed response (false: the connection is gone), and its end.
   bool stream_write(std::string_view bytes);
   void stream_end();
+
+  // The reverse proxy's exchange (upstream.h) calls these; never while this connection is itself
+  // calling the exchange. False: the connection is gone.
+  static constexpr std::uint64_t kProxyClientHighWater = 256 * 1024;  ///< unsent bytes: the upstream waits
+  std::uint64_t unsent_bytes() const { return queued_total_ - sent_total_; }
+  bool proxy_head(const http::Response& head, bool tunnel);
+  bool proxy_body(std::string_view bytes);
+  /// The response ended: whole (`complete`), or cut short (the connection closes).
+  void proxy_done(bool complete);
+  /// No response could be had: `status` (502, 504) goes to the client.
+  void proxy_fail(http::Status status, std::string_view why);
+  /// The exchange can take more of the request body (or tunnel bytes).
+  void proxy_resume();
 
   /// Shutdown: close now if idle, else finish the request in hand and close after it.
   void drain();
@@ -67,7 +86,9 @@ class Connection final : public net::EventHandler, private Deferrer {
   // waiting: the back end took the request and answers later (deferred.h); nothing else is
   // read or answered meanwhile, so responses stay in order.
   // streaming: its head is sent, the body comes in pieces from the back end.
-  enum class State : std::uint8_t { proxy_header, head, body, waiting, streaming, linger };
+  // proxying: the request went to an upstream (its body too); the response comes from there.
+  // tunnel: after a 101 from the upstream, bytes pass both ways unchanged.
+  enum class State : std::uint8_t { proxy_header, head, body, waiting, streaming, proxying, tunnel, linger };
 
   Deferred defer() override;
 
@@ -76,7 +97,13 @@ class Connection final : public net::EventHandler, private Deferrer {
   bool take_proxy_header();  // false: incomplete, or the connection was closed
   bool within_rate(std::string_view bytes);  // false: answered 429
   bool head_complete(std::size_t head_length);
+  void begin_body(const http::Request& req);
+  proxy::Group* proxy_upstreams(const http::Request& req) const;
+  bool start_proxy(proxy::Group& upstreams, bool has_body);
   bool read_body();
+  bool forward_body();
+  void forward_tunnel();
+  void end_proxied_early();
   bool dispatch();  // false: the back end answers later
   bool answer_from_app(const http::Request& req, Response& res, std::string_view request_line);
   void fail_app(Response& res, std::string_view request_line, std::string_view what);
@@ -93,6 +120,7 @@ class Connection final : public net::EventHandler, private Deferrer {
   void queue_bytes(std::size_t begin);
   void queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length);
   void flush();
+  void compact_output();
   void start_linger();
   void linger_read();
   void update_timer();
@@ -132,6 +160,9 @@ class Connection final : public net::EventHandler, private Deferrer {
   bool stream_body_ = false;         // streaming: a body is sent at all (not HEAD, 204, 304)
   int stream_status_ = 0;
   std::uint64_t stream_bytes_ = 0;
+  UpstreamConnection* proxy_ = nullptr;  // the exchange of a proxied request
+  bool proxy_head_sent_ = false;         // the upstream's response head went to the client
+  std::string proxy_chunk_;              // a chunked request body's data, re-framed upstream
 
   std::string out_;                  // response bytes waiting to be sent
   std::vector<OutSegment> queue_;    // what to send, in order

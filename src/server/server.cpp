@@ -110,6 +110,7 @@ class Server {
   std::string user_;
   std::unique_ptr<ListenerSet> listeners_;
   std::shared_ptr<const Site> site_;
+  std::unique_ptr<proxy::Monitor> monitor_;  // the site's upstream names and health checks
   net::FileDescriptor log_;
   ServerState state_;
   // Built when a configuration first asks for it; outlives the workers' connections.
@@ -149,6 +150,7 @@ bool Server::start(config::Config config) {
     fmt::print(stderr, "{}: {}\n", program_, error);
     return false;
   }
+  monitor_ = std::make_unique<proxy::Monitor>(site_->upstream_groups());
   if (!user_.empty() && !drop_privileges(program_, user_)) return false;
   update_client_limits(site_->config().limits);
   state_.started = std::time(nullptr);
@@ -196,6 +198,7 @@ void Server::reload() {
     return;
   }
   const config::Config& now = site->config();
+  auto monitor = std::make_unique<proxy::Monitor>(site->upstream_groups());
   // Listeners keep their connections when their address stays.
   std::vector<std::size_t> map(old.listeners.size(), Worker::kGone);
   for (std::size_t i = 0; i < old.listeners.size(); ++i) {
@@ -218,6 +221,7 @@ void Server::reload() {
   // Every worker has switched: what only the old configuration used can go.
   listeners_->commit();
   log_ = std::move(log);
+  monitor_ = std::move(monitor);  // the old one stops; `previous` keeps its site alive meanwhile
   site_ = std::move(site);
   state_.reloads.fetch_add(1, std::memory_order_relaxed);
   state_.config_loaded.store(std::time(nullptr));

@@ -47,7 +47,11 @@ Site::Site(config::Config config, std::string& error) : config_(std::move(config
     const config::VirtualHost& vh = config_.hosts[h];
     SiteHost host;
     host.config = &vh;
-    for (const config::Location& l : vh.locations) host.locations.push_back({&l, root_index(l.root.value_or(vh.root))});
+    for (const config::Location& l : vh.locations) {
+      proxy::Group* upstreams = nullptr;
+      if (l.proxy) upstreams = groups_.emplace_back(std::make_unique<proxy::Group>(*l.proxy)).get();
+      host.locations.push_back({&l, l.proxy ? -1 : root_index(l.root.value_or(vh.root)), upstreams});
+    }
     std::stable_sort(host.locations.begin(), host.locations.end(), [](const SiteLocation& a, const SiteLocation& b) {
       return a.config->prefix.size() > b.config->prefix.size();
     });
@@ -100,6 +104,12 @@ const SiteLocation& Site::select_location(const SiteHost& host, std::string_view
     if (p.size() > 1 && p.back() == '/' && path.size() + 1 == p.size() && p.starts_with(path)) return l;
   }
   return host.locations.back();  // "/" is the shortest and always there
+}
+
+std::vector<proxy::Group*> Site::upstream_groups() const {
+  std::vector<proxy::Group*> out;
+  for (const auto& g : groups_) out.push_back(g.get());
+  return out;
 }
 
 }  // namespace nuri::server

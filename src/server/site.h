@@ -3,6 +3,7 @@
 // and locations indexed for lookup. Built once at start-up, then read-only and shared by all
 // workers (nothing in it changes while they run).
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -10,12 +11,14 @@
 
 #include "config/config.h"
 #include "net/socket.h"
+#include "proxy/upstreams.h"
 
 namespace nuri::server {
 
 struct SiteLocation {
   const config::Location* config = nullptr;
   int root = -1;  ///< index into Site::roots, or -1 for the built-in welcome site
+  proxy::Group* upstreams = nullptr;  ///< a proxying location's back ends
 };
 
 struct SiteHost {
@@ -39,9 +42,15 @@ class Site {
   /// The location with the longest prefix of `path` (normalized); never null ("/" exists).
   const SiteLocation& select_location(const SiteHost& host, std::string_view path) const;
 
+  /// Whether some location proxies (requests then need their location at the end of the head).
+  bool has_proxy() const { return !groups_.empty(); }
+  /// The upstream groups of every proxying location (their health is shared by all workers).
+  std::vector<proxy::Group*> upstream_groups() const;
+
  private:
   config::Config config_;
   std::vector<net::FileDescriptor> roots_;
+  std::vector<std::unique_ptr<proxy::Group>> groups_;
   std::vector<SiteHost> hosts_;
   struct Hash {
     using is_transparent = void;

@@ -123,9 +123,25 @@ void StaticHandler::handle(const http::Request& request, Response& res, std::int
   if (code >= 400 && !cfg.error_pages.empty()) apply_error_page(location, res, now_ms);
 }
 
+proxy::Group* StaticHandler::proxy_upstreams(const http::Request& request, const sockaddr* client,
+                                             std::size_t listener) {
+  if (http::normalize_path(request.path, path_) != Status::ok) return nullptr;
+  const SiteHost* host = site_.select_host(request.host, listener);
+  if (!host) return nullptr;
+  const SiteLocation& location = site_.select_location(*host, path_);
+  if (!location.upstreams) return nullptr;
+  const config::Location& cfg = *location.config;
+  if (client && !net::access_allowed(cfg.access, client)) return nullptr;
+  if (cfg.auth && !basic_auth_allows(*cfg.auth, request.find("Authorization"))) return nullptr;
+  return location.upstreams;
+}
+
 void StaticHandler::serve_location(const http::Request& request, Response& res, std::int64_t now_ms,
                                    const SiteLocation& location) {
   const config::Location& cfg = *location.config;
+  // A proxying location never serves files (a request only gets here when a reload made the
+  // location proxy after its head was read).
+  if (location.upstreams) return set_error_response(res, Status::bad_gateway);
   if (cfg.redirect) {
     res.status = static_cast<Status>(cfg.redirect->status);
     res.add_header("Location", cfg.redirect->target);

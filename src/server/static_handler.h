@@ -25,6 +25,10 @@ class StaticHandler {
   void handle(const http::Request& request, Response& response, std::int64_t now_ms, const sockaddr* client,
               std::size_t listener);
 
+  /// The upstreams of a proxying location, when `request` goes there and passes its access
+  /// rules and authentication; otherwise null (and handle() answers it: 403, 401, files...).
+  proxy::Group* proxy_upstreams(const http::Request& request, const sockaddr* client, std::size_t listener);
+
   /// Gives back the file reference a response held (after it was sent or dropped).
   void release(OpenFile* file);
 

@@ -26,9 +26,14 @@ class TimerList {
   std::int64_t duration() const { return duration_ms_; }
 
   /// Puts `node` at the tail with deadline now + duration (taking it off any list first).
-  void schedule(TimerNode& node, std::int64_t now_ms) {
+  void schedule(TimerNode& node, std::int64_t now_ms) { schedule_at(node, now_ms + duration_ms_); }
+
+  /// The same with a deadline of the caller's choosing, for a list whose timeouts differ (the
+  /// proxy's, which each location sets): the walk back from the tail stays short while few
+  /// lengths are in use.
+  void schedule_at(TimerNode& node, std::int64_t deadline_ms) {
     unlink(node);
-    node.deadline_ms = now_ms + duration_ms_;
+    node.deadline_ms = deadline_ms;
     node.list = this;
     TimerNode* after = tail_;
     while (after && after->deadline_ms > node.deadline_ms) after = after->prev;

@@ -121,6 +121,7 @@ void Worker::apply_reload() {
     next.swap(pending_);
   }
   if (!next) return;
+  upstreams_.close_idle();  // they belong to the old site's upstreams
   // Lines already formatted go to the old log in the old format.
   if (access_log_.enabled()) access_log_.flush();
   access_log_ = AccessLog(next->log_fd, next->site->config().access_log_format);
@@ -275,6 +276,7 @@ void Worker::begin_drain() {
   drain_deadline_ms_ = now_ms_ + to_ms(limits().grace_period);
   for (auto& a : acceptors_) loop_.remove(a->fd());
   listeners_.clear();  // closing them refuses new connections
+  upstreams_.close_idle();
   // drain() may close (and retire) connections: walk a copy.
   std::vector<Connection*> all = connections_;
   for (Connection* c : all) c->drain();
@@ -329,6 +331,7 @@ int Worker::next_timeout_ms() const {
     if (d >= 0) next = std::min(next, d);
   }
   if (!delayed_.empty()) next = std::min(next, delayed_.next_due_ms());
+  if (std::int64_t d = upstreams_.next_deadline(); d >= 0) next = std::min(next, d);
   return static_cast<int>(std::max<std::int64_t>(next - now_ms_, 0));
 }
 
@@ -338,10 +341,13 @@ void Worker::run() {
     now_ms_ = base::monotonic_ms();  // before the handlers run: they schedule timers from it
     now_seconds_ = std::time(nullptr);
     loop_.dispatch(ready);
+    upstreams_.run_scheduled();
     if (reload_requested_.exchange(false, std::memory_order_acquire)) apply_reload();
     if (!draining_ && stop_requested_.load(std::memory_order_relaxed)) begin_drain();
     expire_timers();
+    upstreams_.expire(now_ms_);
     run_completions();
+    upstreams_.run_scheduled();
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
       published_second_ = now_seconds_;  // at most once a second, and only while watched
@@ -350,6 +356,7 @@ void Worker::run() {
     if (access_log_.enabled()) access_log_.flush();
     for (Connection* c : retired_) spare_.push_back(c);
     retired_.clear();
+    upstreams_.recycle();
     if (!retired_handlers_.empty()) free_unused_generations();
     if (spare_.size() > 1024) {
       for (std::size_t i = 1024; i < spare_.size(); ++i) delete spare_[i];

@@ -22,6 +22,7 @@
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/timer_list.h"
+#include "server/upstream.h"
 
 namespace nuri::server {
 
@@ -60,6 +61,10 @@ class Worker {
 
   // What connections use.
   const Site& site() const { return *site_; }
+  const std::shared_ptr<const Site>& site_ptr() const { return site_; }
+  UpstreamPool& upstreams() { return upstreams_; }
+  /// Where a proxied request's head is written before the exchange takes it.
+  std::string& proxy_scratch() { return proxy_scratch_; }
   const config::Limits& limits() const { return site_->config().limits; }
   net::EventLoop& loop() { return loop_; }
   std::int64_t now_ms() const { return now_ms_; }
@@ -136,6 +141,9 @@ class Worker {
   http::Request request_;
   Response response_;
   std::int64_t now_ms_ = 0;
+
+  UpstreamPool upstreams_{*this};
+  std::string proxy_scratch_;
 
   std::vector<Connection*> connections_;
   std::vector<Connection*> retired_;

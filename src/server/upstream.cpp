@@ -1,0 +1,711 @@
+#include "server/upstream.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "http/chars.h"
+#include "server/connection.h"
+#include "server/worker.h"
+
+namespace nuri::server {
+
+namespace {
+
+// RFC 9110 §7.6.1: fields meant for one connection only, never forwarded.
+bool is_hop_by_hop(std::string_view name) {
+  using http::iequals;
+  return iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "proxy-connection") ||
+         iequals(name, "te") || iequals(name, "trailer") || iequals(name, "transfer-encoding") ||
+         iequals(name, "upgrade");
+}
+
+// Whether a Connection field value lists `name` (those fields are hop-by-hop too).
+bool lists(std::string_view connection, std::string_view name) {
+  while (!connection.empty()) {
+    std::size_t comma = connection.find(',');
+    std::string_view token = connection.substr(0, comma);
+    while (!token.empty() && http::chars::is_ows(token.front())) token.remove_prefix(1);
+    while (!token.empty() && http::chars::is_ows(token.back())) token.remove_suffix(1);
+    if (http::iequals(token, name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+template <typename Message>
+std::string connection_tokens(const Message& m) {
+  std::string all;
+  for (std::size_t i = 0; i < m.header_count; ++i) {
+    if (!http::iequals(m.headers[i].name, "connection")) continue;
+    if (!all.empty()) all += ',';
+    all += m.headers[i].value;
+  }
+  return all;
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+// "a" then "a, b": the values of a list field that arrived in several lines, joined.
+void join(std::string& list, std::string_view value) {
+  if (!list.empty()) list += ", ";
+  list += value;
+}
+
+bool is_idempotent(http::Method m) {
+  using http::Method;
+  return m == Method::get || m == Method::head || m == Method::put || m == Method::delete_ ||
+         m == Method::options || m == Method::trace;
+}
+
+}  // namespace
+
+void build_upstream_head(std::string& out, const http::Request& req, const sockaddr* client,
+                         std::string_view client_host, const config::Proxy& config, bool upgrade) {
+  out.clear();
+  out += req.method_name;
+  out += ' ';
+  if (req.form == http::TargetForm::origin) {
+    out += req.target;
+  } else {  // absolute form: an origin server is sent the path and query alone (RFC 9112 §3.2.1)
+    out += req.path;
+    if (!req.query.empty()) {
+      out += '?';
+      out += req.query;
+    }
+  }
+  out += " HTTP/1.1\r\n";
+  // The authority the client asked for: the Host field, or an absolute target's (which wins).
+  if (!req.host.empty()) append_field(out, "Host", req.host);
+
+  const std::string connection = connection_tokens(req);
+  std::string forwarded_for, forwarded, via;
+  std::string_view upgrade_value;
+  for (std::size_t i = 0; i < req.header_count; ++i) {
+    const http::Header& h = req.headers[i];
+    using http::iequals;
+    if (iequals(h.name, "upgrade")) upgrade_value = h.value;
+    if (is_hop_by_hop(h.name) || lists(connection, h.name) || iequals(h.name, "host") ||
+        iequals(h.name, "content-length") || iequals(h.name, "expect") ||  // nuri answered 100 itself
+        iequals(h.name, "x-forwarded-proto") || iequals(h.name, "x-forwarded-host")) {
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-for")) {
+      join(forwarded_for, h.value);
+    } else if (iequals(h.name, "forwarded")) {
+      join(forwarded, h.value);
+    } else if (iequals(h.name, "via")) {
+      join(via, h.value);
+    } else {
+      append_field(out, h.name, h.value);
+    }
+  }
+  if (req.framing == http::BodyFraming::content_length && req.content_length > 0) {
+    fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", req.content_length);
+  } else if (req.framing == http::BodyFraming::chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  } else if (req.method == http::Method::post || req.method == http::Method::put ||
+             req.method == http::Method::patch) {
+    out += "Content-Length: 0\r\n";  // RFC 9110 §8.6: a method that expects a body says it has none
+  }
+  join(forwarded_for, client_host);
+  append_field(out, "X-Forwarded-For", forwarded_for);
+  append_field(out, "X-Forwarded-Proto", "http");
+  if (!req.host.empty()) append_field(out, "X-Forwarded-Host", req.host);
+  // RFC 7239: an IPv6 node is quoted and bracketed; the host is a quoted-string (it may hold ':').
+  std::string element = client->sa_family == AF_INET6 ? fmt::format("for=\"[{}]\"", client_host)
+                                                      : fmt::format("for={}", client_host);
+  if (!req.host.empty() && req.host.find_first_of("\"\\") == std::string_view::npos) {
+    fmt::format_to(std::back_inserter(element), ";host=\"{}\"", req.host);
+  }
+  element += ";proto=http";
+  join(forwarded, element);
+  append_field(out, "Forwarded", forwarded);
+  if (config.via) join(via, "1.1 nuri");
+  if (!via.empty()) append_field(out, "Via", via);
+  if (upgrade) {
+    out += "Connection: upgrade\r\n";
+    append_field(out, "Upgrade", upgrade_value);
+  }
+  out += "\r\n";
+}
+
+bool asks_upgrade(const http::Request& request) {
+  return request.method == http::Method::get && request.find("Upgrade").has_value() &&
+         lists(connection_tokens(request), "upgrade");
+}
+
+void append_response_fields(std::string& out, const http::Response& response) {
+  const std::string connection = connection_tokens(response);
+  for (std::size_t i = 0; i < response.header_count; ++i) {
+    const http::Header& h = response.headers[i];
+    using http::iequals;
+    if (is_hop_by_hop(h.name) || lists(connection, h.name) || iequals(h.name, "date") || iequals(h.name, "server") ||
+        iequals(h.name, "content-length")) {
+      continue;
+    }
+    append_field(out, h.name, h.value);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool) : worker_(worker), pool_(pool) {
+  timer.owner = this;
+}
+
+UpstreamConnection::~UpstreamConnection() { close_fd(); }
+
+void UpstreamConnection::begin(Connection& client, ProxyRequest request, std::string& head, std::size_t server,
+                               bool reused) {
+  client_ = &client;
+  request_ = std::move(request);
+  server_ = server;
+  tried_ = std::uint64_t{1} << server;
+  reused_ = reused;
+  wrote_ = timed_out_ = request_done_ = client_eof_ = paused_ = false;
+  write_blocked_ = readable_ = false;
+  got_head_ = false;
+  out_.swap(head);
+  out_pos_ = 0;
+  in_begin_ = in_end_ = 0;
+  parser_.reset();
+  decoded_.clear();
+  this->server().active.fetch_add(1, std::memory_order_relaxed);
+  this->server().requests.fetch_add(1, std::memory_order_relaxed);
+  counted_ = true;
+  if (reused) {
+    phase_ = Phase::exchanging;
+    schedule(request_.group->config().timeout);
+  } else {
+    phase_ = Phase::starting;
+  }
+  pool_.schedule(this);
+}
+
+void UpstreamConnection::send(std::string_view bytes) {
+  if (phase_ == Phase::free || bytes.empty()) return;
+  if (out_pos_ == out_.size() && (request_.has_body || phase_ == Phase::tunnel)) {
+    out_.clear();  // everything before was sent; a bodiless request keeps its head for a retry
+    out_pos_ = 0;
+  }
+  out_.append(bytes);
+  pool_.schedule(this);
+}
+
+void UpstreamConnection::request_sent() {
+  request_done_ = true;
+  if (phase_ != Phase::free) pool_.schedule(this);
+}
+
+void UpstreamConnection::client_drained() {
+  if (!paused_ || phase_ == Phase::free) return;
+  paused_ = false;
+  pool_.schedule(this);
+}
+
+void UpstreamConnection::client_eof() {
+  if (client_eof_ || phase_ == Phase::free) return;
+  client_eof_ = true;
+  pool_.schedule(this);
+}
+
+void UpstreamConnection::abandon() {
+  if (phase_ == Phase::free) return;
+  client_ = nullptr;
+  detach();
+  close_fd();
+  pool_.retire(this);
+}
+
+void UpstreamConnection::schedule(double seconds) {
+  pool_.timers_.schedule_at(timer, worker_.now_ms() + static_cast<std::int64_t>(seconds * 1000));
+}
+
+void UpstreamConnection::on_event(std::uint32_t events) {
+  if (fd_ < 0) return;
+  if (phase_ == Phase::idle) {
+    // An idle connection has nothing to say: data, a FIN or an error all end it.
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pool_.drop_idle(this);
+    return;
+  }
+  if (events & EPOLLOUT) write_blocked_ = false;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (phase_ == Phase::connecting) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+      close_fd();
+      request_.group->report_failure(server_, worker_.now_ms());
+      timed_out_ = false;
+      base::log_error("upstream {}: connect failed: {}", server().name(), std::strerror(error));
+      connect_next();
+      return;
+    }
+    connected();
+    if (phase_ == Phase::free) return;
+  }
+  pump();
+}
+
+void UpstreamConnection::pump() {
+  if (phase_ == Phase::starting) {
+    connect_next();
+    return;  // connecting: the socket's first event goes on
+  }
+  if (phase_ != Phase::exchanging && phase_ != Phase::tunnel) return;
+  if (!write_blocked_ && out_pos_ < out_.size()) write_out();
+  if (phase_ == Phase::tunnel && client_eof_ && out_pos_ == out_.size() && fd_ >= 0) {
+    ::shutdown(fd_, SHUT_WR);  // the client's FIN, passed on once its bytes are
+  }
+  if (fd_ >= 0 && readable_ && !paused_ && (phase_ == Phase::exchanging || phase_ == Phase::tunnel)) read_in();
+}
+
+// The next upstream to try for this request: a pooled connection to it, or a new one.
+void UpstreamConnection::connect_next() {
+  for (;;) {
+    if (phase_ != Phase::starting) {  // a retry: the first choice came from the pool's start()
+      std::size_t next = request_.group->pick(tried_, worker_.now_ms());
+      if (next == proxy::Group::npos) {
+        fail(timed_out_ ? 504 : 502,
+             timed_out_ ? "no upstream answered in time" : "no upstream could be reached");
+        return;
+      }
+      if (counted_) server().active.fetch_sub(1, std::memory_order_relaxed);
+      server_ = next;
+      tried_ |= std::uint64_t{1} << next;
+      server().active.fetch_add(1, std::memory_order_relaxed);
+      server().requests.fetch_add(1, std::memory_order_relaxed);
+      counted_ = true;
+      if (UpstreamConnection* idle = pool_.take_idle(&server())) {
+        // Take over its socket: this object holds the request.
+        fd_ = idle->fd_;
+        idle->fd_ = -1;
+        pool_.retire(idle);
+        worker_.loop().remove(fd_);
+        worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+        reused_ = true;
+        phase_ = Phase::exchanging;
+        write_blocked_ = false;
+        readable_ = false;
+        schedule(request_.group->config().timeout);
+        pump();
+        return;
+      }
+    }
+    reused_ = false;
+    std::string why;
+    if (open_socket(why)) return;
+    request_.group->report_failure(server_, worker_.now_ms());
+    base::log_error("upstream {}: connect failed: {}", server().name(), why);
+    phase_ = Phase::connecting;  // so that the loop picks another
+    close_fd();
+  }
+}
+
+bool UpstreamConnection::open_socket(std::string& why) {
+  auto addresses = server().addresses();
+  if (addresses->empty()) {
+    why = "no address";
+    return false;
+  }
+  // Several addresses (a name with A and AAAA records): spread over them.
+  const net::SocketAddress& a = (*addresses)[server().requests.load(std::memory_order_relaxed) % addresses->size()];
+  fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    why = std::strerror(errno);
+    return false;
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd_, a.get(), a.length()) != 0 && errno != EINPROGRESS) {
+    why = std::strerror(errno);
+    return false;
+  }
+  if (!worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) {
+    why = "epoll refused the socket";
+    return false;
+  }
+  phase_ = Phase::connecting;
+  write_blocked_ = true;  // until the connect completes
+  readable_ = false;
+  schedule(request_.group->config().connect_timeout);
+  return true;
+}
+
+void UpstreamConnection::connected() {
+  phase_ = Phase::exchanging;
+  write_blocked_ = false;
+  schedule(request_.group->config().timeout);
+}
+
+void UpstreamConnection::write_out() {
+  bool progress = false;
+  while (out_pos_ < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_pos_ += static_cast<std::size_t>(n);
+      wrote_ = progress = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      write_blocked_ = true;
+      break;
+    }
+    // The upstream went away under the request; what it answered (if anything) is still read.
+    readable_ = true;
+    write_blocked_ = true;
+    out_pos_ = out_.size();
+    break;
+  }
+  if (!progress) return;
+  schedule(request_.group->config().timeout);
+  if (client_ && out_.size() - out_pos_ < kSendHighWater / 2) client_->proxy_resume();
+}
+
+void UpstreamConnection::read_in() {
+  if (!in_) in_ = std::make_unique<char[]>(kReadBuffer);
+  while (phase_ == Phase::exchanging || phase_ == Phase::tunnel) {
+    if (paused_) return;
+    if (in_end_ == kReadBuffer) {
+      if (in_begin_ == 0) {
+        // Full and nothing taken: a head or a chunk line longer than the buffer.
+        if (!got_head_) return retry_or_fail("response head too large", true);
+        base::log_error("upstream {}: chunk line too long; client connection closed", server().name());
+        return finish(false);
+      }
+      std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
+      in_end_ -= in_begin_;
+      in_begin_ = 0;
+    }
+    ssize_t n = ::recv(fd_, in_.get() + in_end_, kReadBuffer - in_end_, 0);
+    if (n > 0) {
+      std::size_t room = kReadBuffer - in_end_;
+      in_end_ += static_cast<std::size_t>(n);
+      schedule(request_.group->config().timeout);
+      take_input();
+      if (static_cast<std::size_t>(n) < room) {
+        readable_ = false;  // a short read emptied the socket; epoll tells of more
+        return;
+      }
+      continue;
+    }
+    if (n == 0) return on_eof("closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      readable_ = false;
+      return;
+    }
+    return on_eof(std::strerror(errno));
+  }
+}
+
+// Whatever the upstream sent so far: the head, then body bytes passed on to the client.
+void UpstreamConnection::take_input() {
+  if (!got_head_ && !take_head()) return;
+  while (in_begin_ < in_end_ && client_) {
+    std::string_view input(in_.get() + in_begin_, in_end_ - in_begin_);
+    if (phase_ == Phase::tunnel) {
+      in_begin_ = in_end_;
+      if (!client_->proxy_body(input)) return;
+      break;
+    }
+    const bool chunked = head_.framing == http::ResponseFraming::chunked;
+    http::BodyReader::Result r = body_.read(input, chunked ? &decoded_ : nullptr);
+    in_begin_ += r.consumed;
+    std::string_view data = chunked ? std::string_view(decoded_) : input.substr(0, r.consumed);
+    if (!data.empty()) {
+      bool alive = client_->proxy_body(data);
+      decoded_.clear();
+      if (!alive || phase_ == Phase::free) return;
+    }
+    if (r.state == http::ParseState::error) {
+      base::log_error("upstream {}: malformed response body; client connection closed", server().name());
+      request_.group->report_failure(server_, worker_.now_ms());
+      return finish(false);
+    }
+    if (r.state == http::ParseState::complete) return finish(true);
+    if (r.consumed == 0) break;  // an unfinished chunk line: wait for more
+  }
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  if (client_ && client_->unsent_bytes() >= Connection::kProxyClientHighWater) paused_ = true;
+}
+
+bool UpstreamConnection::take_head() {
+  for (;;) {
+    http::ResponseResult r = parser_.parse({in_.get() + in_begin_, in_end_ - in_begin_}, request_.method, head_);
+    if (r.state == http::ParseState::incomplete) return false;
+    if (r.state == http::ParseState::error) {
+      retry_or_fail(fmt::format("malformed response head: {}", http::describe(r.error)), true);
+      return false;
+    }
+    in_begin_ += r.consumed;
+    if (head_.framing == http::ResponseFraming::interim) continue;  // 100, 103: the final one follows
+    break;
+  }
+  got_head_ = true;
+  request_.group->report_success(server_);
+  if (head_.framing == http::ResponseFraming::switching_protocols) {
+    if (!request_.upgrade) {
+      retry_or_fail("101 Switching Protocols to a request that asked for no upgrade", true);
+      return false;
+    }
+    phase_ = Phase::tunnel;
+  } else if (head_.framing == http::ResponseFraming::tunnel) {
+    retry_or_fail("a tunnel answer to a request that was not CONNECT", true);
+    return false;
+  }
+  body_ = http::BodyReader();
+  body_.start(head_);
+  // The client connection re-reads its request head: views into ours stay valid (in_ is ours).
+  if (!client_->proxy_head(head_, phase_ == Phase::tunnel) || phase_ == Phase::free) return false;
+  if (phase_ != Phase::tunnel && body_.read({}, nullptr).state == http::ParseState::complete) {
+    finish(true);  // no body: HEAD, 204, 304, Content-Length: 0
+    return false;
+  }
+  return true;
+}
+
+void UpstreamConnection::on_eof(std::string_view why) {
+  if (phase_ == Phase::tunnel) {
+    if (!client_) return;
+    Connection* c = client_;
+    detach();
+    close_fd();
+    pool_.retire(this);
+    c->proxy_done(true);  // the client connection closes once its output is sent
+    return;
+  }
+  if (!got_head_) return retry_or_fail(fmt::format("{} before answering", why), in_end_ > in_begin_);
+  if (body_.end_of_input().state == http::ParseState::complete) return finish(true);
+  base::log_error("upstream {}: {} after {} byte(s) of the body; client connection closed", server().name(), why,
+                  body_.body_size());
+  request_.group->report_failure(server_, worker_.now_ms());
+  finish(false);
+}
+
+// No usable response head. The request goes to another upstream when that cannot repeat an
+// action: nothing of it was sent, or it is idempotent and has no body (sent again whole, as
+// nginx does). A pooled connection the upstream had closed is replaced by a new one to the same
+// upstream. A malformed answer is not retried: the upstream is broken, not unreachable.
+void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault) {
+  close_fd();
+  const bool repeatable = !request_.has_body && is_idempotent(request_.method);
+  if (!upstream_fault && reused_ && repeatable) {
+    reset_attempt();
+    std::string error;
+    if (open_socket(error)) return;
+    why = error;
+  }
+  base::log_error("upstream {}: {}", server().name(), why);
+  request_.group->report_failure(server_, worker_.now_ms());
+  if (!upstream_fault && (!wrote_ || repeatable)) {
+    reset_attempt();
+    phase_ = Phase::connecting;  // a retry: connect_next picks another upstream
+    connect_next();
+    return;
+  }
+  fail(502, why);
+}
+
+void UpstreamConnection::reset_attempt() {
+  out_pos_ = 0;
+  wrote_ = reused_ = timed_out_ = false;
+  write_blocked_ = readable_ = false;
+  in_begin_ = in_end_ = 0;
+  parser_.reset();
+}
+
+void UpstreamConnection::fail(int status, std::string_view why) {
+  Connection* c = client_;
+  detach();
+  close_fd();
+  pool_.retire(this);
+  if (c) c->proxy_fail(static_cast<http::Status>(status), why);
+}
+
+void UpstreamConnection::finish(bool complete) {
+  Connection* c = client_;
+  bool reusable = complete && phase_ == Phase::exchanging && head_.keep_alive && request_done_ &&
+                  out_pos_ == out_.size() && in_begin_ == in_end_ && request_.group->config().keepalive > 0 &&
+                  request_.site.get() == &worker_.site();
+  std::size_t keep = request_.group->config().keepalive;
+  const proxy::Server* s = &server();
+  detach();
+  if (reusable && pool_.idle_[s].size() < keep) {
+    pool_.keep_idle(this);
+  } else {
+    close_fd();
+    pool_.retire(this);
+  }
+  if (c) c->proxy_done(complete);  // last: the client may start its next request on this pool
+}
+
+void UpstreamConnection::detach() {
+  if (counted_) server().active.fetch_sub(1, std::memory_order_relaxed);
+  counted_ = false;
+  client_ = nullptr;
+  TimerList::unlink(timer);
+}
+
+void UpstreamConnection::close_fd() {
+  if (fd_ >= 0) ::close(fd_);  // also leaves the epoll set
+  fd_ = -1;
+}
+
+void UpstreamConnection::on_timeout() {
+  TimerList::unlink(timer);
+  switch (phase_) {
+    case Phase::idle:
+      pool_.drop_idle(this);
+      return;
+    case Phase::connecting:
+      request_.group->report_failure(server_, worker_.now_ms());
+      base::log_error("upstream {}: no connection within {} s", server().name(), request_.group->config().connect_timeout);
+      close_fd();
+      timed_out_ = true;
+      connect_next();
+      return;
+    case Phase::exchanging:
+      if (!got_head_) {
+        request_.group->report_failure(server_, worker_.now_ms());
+        return fail(504, fmt::format("upstream {}: no response within {} s", server().name(),
+                                     request_.group->config().timeout));
+      }
+      base::log_error("upstream {}: the body stalled for {} s; client connection closed", server().name(),
+                      request_.group->config().timeout);
+      return finish(false);
+    case Phase::tunnel:
+      return on_eof("idle");
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+UpstreamPool::UpstreamPool(Worker& worker) : worker_(worker) {}
+
+UpstreamPool::~UpstreamPool() {
+  for (auto& u : all_) u->close_fd();
+}
+
+UpstreamConnection* UpstreamPool::fresh() {
+  if (!spare_.empty()) {
+    UpstreamConnection* u = spare_.back();
+    spare_.pop_back();
+    return u;
+  }
+  all_.push_back(std::make_unique<UpstreamConnection>(worker_, *this));
+  return all_.back().get();
+}
+
+UpstreamConnection* UpstreamPool::start(Connection& client, ProxyRequest request, std::string& head) {
+  std::size_t server = request.group->pick(0, worker_.now_ms());
+  if (server == proxy::Group::npos) return nullptr;
+  UpstreamConnection* u = take_idle(&request.group->server(server));
+  bool reused = u != nullptr;
+  if (!u) u = fresh();
+  u->begin(client, std::move(request), head, server, reused);
+  return u;
+}
+
+void UpstreamPool::schedule(UpstreamConnection* u) {
+  if (u->scheduled_) return;
+  u->scheduled_ = true;
+  scheduled_.push_back(u);
+}
+
+void UpstreamPool::run_scheduled() {
+  // Work may schedule more work (a finished exchange lets the client start its next request).
+  for (std::size_t i = 0; i < scheduled_.size(); ++i) {
+    UpstreamConnection* u = scheduled_[i];
+    u->scheduled_ = false;
+    if (u->phase_ != UpstreamConnection::Phase::free && u->phase_ != UpstreamConnection::Phase::idle) u->pump();
+  }
+  scheduled_.clear();
+}
+
+void UpstreamPool::expire(std::int64_t now_ms) {
+  while (TimerNode* node = timers_.expired(now_ms)) {
+    auto* u = static_cast<UpstreamConnection*>(node->owner);
+    u->on_timeout();
+    if (node->list == &timers_ && node->deadline_ms <= now_ms) TimerList::unlink(*node);
+  }
+}
+
+UpstreamConnection* UpstreamPool::take_idle(const proxy::Server* server) {
+  auto it = idle_.find(server);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  UpstreamConnection* u = it->second.back();  // the most recently used: the least likely closed
+  it->second.pop_back();
+  --idle_total_;
+  TimerList::unlink(u->timer);
+  u->phase_ = UpstreamConnection::Phase::free;
+  return u;
+}
+
+void UpstreamPool::keep_idle(UpstreamConnection* u) {
+  u->phase_ = UpstreamConnection::Phase::idle;
+  idle_[&u->request_.group->server(u->server_)].push_back(u);
+  ++idle_total_;
+  u->request_.site.reset();  // an idle connection does not hold a site alive (close_idle on reload)
+  timers_.schedule_at(u->timer, worker_.now_ms() + kIdleMs);
+}
+
+void UpstreamPool::drop_idle(UpstreamConnection* u) {
+  for (auto& [server, list] : idle_) {
+    auto it = std::find(list.begin(), list.end(), u);
+    if (it == list.end()) continue;
+    list.erase(it);
+    --idle_total_;
+    break;
+  }
+  u->close_fd();
+  retire(u);
+}
+
+void UpstreamPool::retire(UpstreamConnection* u) {
+  TimerList::unlink(u->timer);
+  u->phase_ = UpstreamConnection::Phase::free;
+  u->client_ = nullptr;
+  u->request_.site.reset();
+  retired_.push_back(u);
+}
+
+void UpstreamPool::recycle() {
+  for (UpstreamConnection* u : retired_) {
+    if (u->phase_ == UpstreamConnection::Phase::free) spare_.push_back(u);
+  }
+  retired_.clear();
+}
+
+void UpstreamPool::close_idle() {
+  for (auto& [server, list] : idle_) {
+    for (UpstreamConnection* u : list) {
+      u->close_fd();
+      retire(u);
+    }
+  }
+  idle_.clear();
+  idle_total_ = 0;
+}
+
+}  // namespace nuri::server
