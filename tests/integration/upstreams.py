@@ -280,6 +280,7 @@ class EchoUpstream:
         self.health_status = 200
         self.lock = threading.Lock()
         self.requests = []
+        self.arrivals = []  # (target, monotonic time) when a request head reached the app
         self.active = 0
         self.big_bytes_sent = 0  # bytes of /big bodies handed to the socket
         self._slow_release = threading.Event()
@@ -330,6 +331,8 @@ class EchoUpstream:
         path, _, query = target.partition("?")
         q = urllib.parse.parse_qs(query)
         method = environ["REQUEST_METHOD"]
+        with self.lock:
+            self.arrivals.append((target, time.monotonic()))
         body = read_request_body(environ)
         record = {
             "method": method, "target": target, "version": environ["echo.version"],
