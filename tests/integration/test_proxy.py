@@ -25,7 +25,7 @@ import pytest
 
 from nuri_helpers import (REPO_ROOT, SLACK, TIME_SCALE, ProtocolError,
                           curl, curl_env, have_ipv6_loopback, parse_http_date, parse_response,
-                          req, sha256, sha256_file, start_example)
+                          req, run_nuri, sha256, sha256_file, start_example)
 from upstreams import (CLOSE_DELIMITED_BODY, CLOSE_MID_BODY_LENGTH, HOP_RESPONSE_BODY, MIB,
                        Blackhole, EchoUpstream, HttpServer, Nginx, RawUpstream, big_chunks,
                        big_digest)
@@ -205,6 +205,47 @@ def access_statuses(path: Path, n: int, timeout: float = 3.0) -> list:
         if len(lines) >= n or time.monotonic() > deadline:
             return [int(pattern.search(line)[1]) for line in lines]
         time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+
+
+@pytest.mark.parametrize("key, value", [
+    ("proxy", ["http://127.0.0.1:9001/api"]),  # no path allowed
+    ("proxy_balance", "random"),
+    ("proxy_max_fails", -1),
+    ("proxy_keepalive", -1),
+])
+def test_bad_proxy_configuration_is_refused_at_its_line(tmp_path, key, value):
+    opts = {key: value} if key != "proxy" else {}
+    upstreams = value if key == "proxy" else ["http://127.0.0.1:9001"]
+    text = proxy_config(upstreams, **opts)
+    conf = tmp_path / "bad.toml"
+    conf.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith(f"{key} ="))
+    p = run_nuri("check-config", str(conf))
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert f"{conf}:{line}:" in err, err
+    assert "unknown key" not in err, err
+
+
+def test_every_proxy_key_is_accepted(tmp_path):
+    conf = tmp_path / "good.toml"
+    conf.write_text(proxy_config(
+        ["http://127.0.0.1:9001", "http://localhost:9002"], prefix="/api/",
+        proxy_balance="least-connections", proxy_max_fails=3, proxy_fail_timeout=10,
+        proxy_health_check="/health", proxy_health_interval=5, proxy_connect_timeout=5,
+        proxy_timeout=60, proxy_keepalive=16, proxy_via=True))
+    p = run_nuri("check-config", str(conf))
+    assert p.returncode == 0, p.stderr.decode()
+
+
+def test_upstream_names_are_resolved(proxy, up):
+    e = up.echo()
+    s = proxy([f"http://localhost:{e.port}"])  # /etc/hosts: localhost is 127.0.0.1
+    assert echoed(get(s, "/named"))["target"] == "/named"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -622,6 +663,14 @@ def test_passive_health_skips_a_failed_upstream_for_fail_timeout(proxy, up, max_
         get(s, "/probe")
         time.sleep(0.1)
     assert time.monotonic() - t_fail >= fail_timeout - 0.5
+
+
+def test_a_bad_response_counts_as_a_passive_failure(proxy, up):
+    bad, b = up.raw("bad-status"), up.echo("b")
+    s = proxy([bad, b], proxy_max_fails=1, proxy_fail_timeout=60)
+    statuses = [get(s, f"/p{i}").status for i in range(8)]
+    assert len(bad.requests) == 1, f"an upstream that failed was used {len(bad.requests)} times"
+    assert statuses.count(200) >= 7 and set(statuses) <= {200, 502}, statuses
 
 
 def test_active_health_check_skips_an_unhealthy_upstream(proxy, up):
