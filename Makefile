@@ -6,7 +6,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz-smoke fuzz bench bench-forward clean
+.PHONY: all deps build run test unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy clean
 
 all: build
 
@@ -34,6 +34,10 @@ bench: build
 # nuri forward against socat, rinetd and nginx's stream module, in front of one nginx.
 bench-forward: build
 	@NURI_BIN=build/release/nuri bash bench/forward.sh
+
+# nuri serve's reverse proxy against nginx proxy_pass, in front of one nginx.
+bench-proxy: build
+	@NURI_BIN=build/release/nuri bash bench/proxy.sh
 
 clean:
 	rm -rf build

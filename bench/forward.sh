@@ -37,24 +37,14 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 STREAM_MODULE=${STREAM_MODULE:-/usr/lib/nginx/modules/ngx_stream_module.so}
 NURI_BIN=${NURI_BIN:-}
 OUT=${OUT:-$bench_dir/results/forward-latest.md}
-PYTHON=/usr/bin/python3
+BENCH_NAME=bench-forward
+# shellcheck source=bench/lib.sh
+. "$bench_dir/lib.sh"
 
-exec 3>&2
-die() { echo "bench-forward: error: $*" >&3; exit 1; }
-say() { echo "bench-forward: $*" >&3; }
-
-for v in DURATION REPEATS WORKERS THREADS CONNECTIONS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
-for s in $SCENARIOS; do
-  case $s in ka|close|1m) ;; *) die "unknown scenario '$s' (known: ka close 1m)" ;; esac
-done
-for r in $ROUTES; do
-  case $r in direct|nuri|socat|rinetd|stream) ;; *) die "unknown route '$r' (known: direct nuri socat rinetd stream)" ;; esac
-done
-for tool in wrk curl cmp socat rinetd "$NGINX" "$PYTHON"; do
-  command -v "$tool" >/dev/null || die "$tool not found (bash scripts/install-deps.sh installs it)"
-done
+require_positive DURATION REPEATS WORKERS THREADS CONNECTIONS
+require_in scenario "$SCENARIOS" ka close 1m
+require_in route "$ROUTES" direct nuri socat rinetd stream
+require_tools wrk curl cmp socat rinetd "$NGINX" "$PYTHON"
 [ -r "$STREAM_MODULE" ] || die "$STREAM_MODULE not found (package libnginx-mod-stream)"
 
 command_line="DURATION=$DURATION REPEATS=$REPEATS WORKERS=$WORKERS THREADS=$THREADS"
@@ -62,56 +52,8 @@ command_line+=" CONNECTIONS=$CONNECTIONS SCENARIOS='$SCENARIOS' ROUTES='$ROUTES'
 [ -n "$NURI_BIN" ] && command_line+=" NURI_BIN=$NURI_BIN"
 command_line+=" bash bench/forward.sh"
 
-# ---------------------------------------------------------------------------------------------
-# Temporary directory, processes, and their cleanup (also on Ctrl-C).
-tmp=$(mktemp -d /tmp/nuri-bench-forward.XXXXXX)
-declare -A pid_of=()
-
-stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL
-  local pid=$1 name=$2 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  say "$name (pid $pid) still running 15 s after SIGTERM; sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$? name children
-  trap - EXIT INT TERM
-  for name in "${!pid_of[@]}"; do
-    children=$(pgrep -P "${pid_of[$name]}" || true)
-    stop_pid "${pid_of[$name]}" "$name"
-    for c in $children; do stop_pid "$c" "$name child"; done
-  done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'say "interrupted"; exit 130' INT
-trap 'exit 143' TERM
-
-# ---------------------------------------------------------------------------------------------
-# Build.
-if [ -z "$NURI_BIN" ]; then
-  say "building nuri (Release)"
-  if ! { cmake -S "$repo" -B "$repo/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-           -DNURI_WERROR=ON && ninja -C "$repo/build/release" nuri; } >"$tmp/build.log" 2>&1; then
-    cat "$tmp/build.log" >&2
-    die "the build failed"
-  fi
-  NURI_BIN=$repo/build/release/nuri
-fi
-[ -x "$NURI_BIN" ] || die "$NURI_BIN is not an executable"
-cp "$NURI_BIN" "$tmp/nuri"
-nuri_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$repo" status --porcelain -- src CMakeLists.txt 2>/dev/null)" ]; then
-  nuri_rev+=" with uncommitted changes in src/"
-fi
+bench_init nuri-bench-forward
+build_nuri
 
 # ---------------------------------------------------------------------------------------------
 # Document root, ports.
@@ -123,66 +65,17 @@ chmod 755 "$tmp" "$docroot"
 chmod 644 "$docroot"/*.bin
 
 declare -A port_of=()
-used_ports=" "
-free_port() {
-  local p
-  while :; do
-    p=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    [[ $used_ports == *" $p "* ]] || break
-  done
-  used_ports+="$p "
-  echo "$p"
-}
 for r in backend nuri socat rinetd stream; do port_of[$r]=$(free_port); done
 port_of[direct]=${port_of[backend]}
-
-wait_http() { # wait_http PID URL: until URL answers; fails if PID exits or after 10 s
-  local pid=$1 url=$2 i
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    curl -s -o /dev/null --max-time 1 "$url" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-nginx_conf_head() { # nginx_conf_head DIR: the lines both nginx instances share
-  cat <<EOF
-worker_processes $WORKERS;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events {
-    worker_connections 8192;
-}
-EOF
-}
-
-start() { # start NAME ERRFILE CMD...: in the background (stdout to ERRFILE.out), remembered
-  local name=$1 log=$2
-  shift 2
-  "$@" >"$log.out" 2>"$log" &
-  pid_of[$name]=$!
-}
 
 # The back end: nginx as in bench/run.sh (configured for speed, no logs).
 be=$tmp/backend
 mkdir -p "$be/tmp"
 {
   nginx_conf_head "$be"
+  echo "http {"
+  nginx_http_common "$be"
   cat <<EOF
-http {
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    tcp_nopush off;
-    tcp_nodelay on;
-    keepalive_requests 1000000;
-    keepalive_timeout 300;
-    client_body_temp_path $be/tmp/client_body;
-    proxy_temp_path $be/tmp/proxy;
-    fastcgi_temp_path $be/tmp/fastcgi;
-    uwsgi_temp_path $be/tmp/uwsgi;
-    scgi_temp_path $be/tmp/scgi;
     server {
         listen 127.0.0.1:${port_of[backend]};
         root $docroot;
@@ -212,12 +105,7 @@ cat >"$tmp/rinetd.conf" <<EOF
 127.0.0.1 ${port_of[rinetd]} 127.0.0.1 ${port_of[backend]}
 EOF
 
-for d in "$be" "$st"; do
-  if ! "$NGINX" -t -q -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/test.log" 2>&1; then
-    cat "$d/test.log" >&2
-    die "nginx rejected $d/nginx.conf"
-  fi
-done
+for d in "$be" "$st"; do nginx_check "$d"; done
 
 say "starting the back end (nginx, $WORKERS workers) on 127.0.0.1:${port_of[backend]}"
 start backend "$be/stdout" "$NGINX" -p "$be" -c "$be/nginx.conf" -e "$be/error.log" -g 'daemon off;'
@@ -250,17 +138,6 @@ say "every route serves /1k.bin and /1m.bin byte-exact"
 
 # ---------------------------------------------------------------------------------------------
 # Measurement.
-clk_tck=$(getconf CLK_TCK)
-ticks() { # ticks PID: utime+stime of PID, its reaped children and its live children
-  [ -z "$1" ] && { echo 0; return; }
-  local files=("/proc/$1/stat") c
-  for c in $(pgrep -P "$1" || true); do files+=("/proc/$c/stat"); done
-  { cat "${files[@]}" 2>/dev/null || true; } | sed 's/^.*) //' | awk '
-    NR == 1 { s += $12 + $13 + $14 + $15; next } { s += $12 + $13 } END { print s + 0 }'
-}
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
-now() { date +%s.%N; }
-
 records=$tmp/records.tsv
 printf 'repeat\tscenario\troute\torder\tlog\tfwd_ticks\tbackend_ticks\tbusy_ticks\tsteal_ticks\twrk_cpu_s\telapsed_s\n' >"$records"
 
@@ -318,13 +195,9 @@ mkdir -p "$(dirname "$OUT")"
 {
   echo "date=$started"
   echo "command=$command_line"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-  echo "kernel=$(uname -sr)"
-  echo "nginx=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+  machine_meta
   echo "socat=$(socat -V 2>/dev/null | awk '/socat version/ { print $3; exit }')"
   echo "rinetd=$(rinetd -v 2>&1 | awk '{ print $2; exit }')"
-  echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
   echo "nuri=$("$tmp/nuri" --version 2>&1 | head -1) ($nuri_rev)"
   echo "load_before=$load_before"
   echo "load_after=$load_after"
@@ -333,7 +206,6 @@ mkdir -p "$(dirname "$OUT")"
   echo "workers=$WORKERS"
   echo "threads=$THREADS"
   echo "connections=$CONNECTIONS"
-  echo "clk_tck=$clk_tck"
   echo "stderr_files=$tmp/nuri.err $tmp/socat.err $tmp/rinetd.err $st/error.log $be/error.log"
 } >"$tmp/meta.txt"
 

@@ -32,23 +32,13 @@ SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe"}
 NGINX=${NGINX:-/usr/sbin/nginx}
 NURI_BIN=${NURI_BIN:-}
 OUT=${OUT:-$bench_dir/results/latest.md}
-# Debian's interpreter, standard library only (not whatever python3 is first on PATH).
-PYTHON=/usr/bin/python3
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$bench_dir/lib.sh"
 
-# fd 3: the script's stderr, also from inside a redirected block (a trap firing during wrk).
-exec 3>&2
-die() { echo "bench: error: $*" >&3; exit 1; }
-say() { echo "bench: $*" >&3; }
-
-for v in DURATION REPEATS WORKERS THREADS CONNECTIONS PIPELINE; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
-for s in $SCENARIOS; do
-  case $s in ka|close|1m|404|pipe) ;; *) die "unknown scenario '$s' (known: ka close 1m 404 pipe)" ;; esac
-done
-for tool in wrk curl cmp "$NGINX" "$PYTHON"; do
-  command -v "$tool" >/dev/null || die "$tool not found (bash scripts/install-deps.sh installs it)"
-done
+require_positive DURATION REPEATS WORKERS THREADS CONNECTIONS PIPELINE
+require_in scenario "$SCENARIOS" ka close 1m 404 pipe
+require_tools wrk curl cmp "$NGINX" "$PYTHON"
 
 # The exact command, with every setting, for the report.
 command_line="DURATION=$DURATION REPEATS=$REPEATS WORKERS=$WORKERS THREADS=$THREADS"
@@ -57,60 +47,10 @@ command_line+=" CONNECTIONS=$CONNECTIONS PIPELINE=$PIPELINE SCENARIOS='$SCENARIO
 command_line+=" bash bench/run.sh"
 
 # ---------------------------------------------------------------------------------------------
-# Temporary directory, servers, and their cleanup (also on Ctrl-C).
-tmp=$(mktemp -d /tmp/nuri-bench.XXXXXX)
-nginx_pid=
-nuri_pid=
-
-stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL
-  local pid=$1 name=$2 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  say "$name (pid $pid) still running 15 s after SIGTERM; sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$? workers=
-  trap - EXIT INT TERM
-  if [ -n "$nginx_pid" ]; then
-    workers=$(pgrep -P "$nginx_pid" || true)
-    stop_pid "$nginx_pid" nginx
-    for p in $workers; do stop_pid "$p" "nginx worker"; done
-  fi
-  [ -n "$nuri_pid" ] && stop_pid "$nuri_pid" nuri
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'say "interrupted"; exit 130' INT
-trap 'exit 143' TERM
-
-# ---------------------------------------------------------------------------------------------
-# Build.
-if [ -z "$NURI_BIN" ]; then
-  say "building nuri (Release)"
-  if ! { cmake -S "$repo" -B "$repo/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-           -DNURI_WERROR=ON && ninja -C "$repo/build/release" nuri; } >"$tmp/build.log" 2>&1; then
-    cat "$tmp/build.log" >&2
-    die "the build failed"
-  fi
-  NURI_BIN=$repo/build/release/nuri
-fi
-[ -x "$NURI_BIN" ] || die "$NURI_BIN is not an executable"
-# Run a private copy: others may relink build/release/nuri while the benchmark runs.
-cp "$NURI_BIN" "$tmp/nuri"
+# Temporary directory, servers and their cleanup (also on Ctrl-C), build.
+bench_init nuri-bench
+build_nuri
 nuri_exe=$tmp/nuri
-# The commit the binary was built from (others may commit or edit src/ during the run).
-nuri_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$repo" status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]; then
-  nuri_rev+=" with uncommitted changes in src/"
-fi
 
 # ---------------------------------------------------------------------------------------------
 # Document root: 1 KiB and 1 MiB of random bytes, nothing at /missing.
@@ -122,22 +62,8 @@ head -c 1048576 /dev/urandom >"$docroot/1m.bin"
 chmod 755 "$tmp" "$docroot"
 chmod 644 "$docroot"/*.bin
 
-free_port() {
-  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 nginx_port=$(free_port)
 nuri_port=$(free_port)
-while [ "$nuri_port" = "$nginx_port" ]; do nuri_port=$(free_port); done
-
-wait_http() { # wait_http PID URL: until URL answers (any status); fails if PID exits or after 10 s
-  local pid=$1 url=$2 i
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    curl -s -o /dev/null --max-time 1 "$url" && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # nginx: its own prefix, config, pid file and error log in $tmp; never /etc/nginx or port 80.
 # -e: the error log before the config is read (Debian's default is /var/log/nginx/error.log).
@@ -179,7 +105,8 @@ if ! "$NGINX" -t -q "${nginx_args[@]}" >"$ngx/test.log" 2>&1; then
 fi
 say "starting nginx on 127.0.0.1:$nginx_port ($WORKERS workers)"
 "$NGINX" "${nginx_args[@]}" >"$ngx/stdout" 2>&1 &
-nginx_pid=$!
+pid_of[nginx]=$!
+nginx_pid=${pid_of[nginx]}
 if ! wait_http "$nginx_pid" "http://127.0.0.1:$nginx_port/1k.bin"; then
   cat "$ngx/stdout" "$ngx/error.log" >&2 2>/dev/null || true
   die "nginx did not start on 127.0.0.1:$nginx_port (its output and error log above)"
@@ -188,7 +115,8 @@ fi
 say "starting nuri on 127.0.0.1:$nuri_port ($WORKERS workers)"
 "$nuri_exe" serve --root "$docroot" --listen "127.0.0.1:$nuri_port" --workers "$WORKERS" \
   >"$tmp/nuri.out" 2>"$tmp/nuri.err" &
-nuri_pid=$!
+pid_of[nuri]=$!
+nuri_pid=${pid_of[nuri]}
 if ! wait_http "$nuri_pid" "http://127.0.0.1:$nuri_port/1k.bin" ||
    ! grep -q "listening on http://127.0.0.1:$nuri_port/" "$tmp/nuri.out"; then
   cat "$tmp/nuri.out" "$tmp/nuri.err" >&2
@@ -213,23 +141,6 @@ check_server nuri "$nuri_port"
 
 # ---------------------------------------------------------------------------------------------
 # Measurement.
-clk_tck=$(getconf CLK_TCK)
-
-server_ticks() { # server_ticks PID: utime+stime of PID (all its threads), of its reaped
-  # children (cutime+cstime: an nginx worker that died and was respawned) and of its live
-  # children (nginx workers), in clock ticks.
-  local pid=$1 files=("/proc/$1/stat") c
-  for c in $(pgrep -P "$pid" || true); do files+=("/proc/$c/stat"); done
-  # Fields after "pid (comm) ": $12 utime, $13 stime, $14 cutime, $15 cstime.
-  # A process that has just exited is skipped, not fatal (it is reported by the caller).
-  { cat "${files[@]}" 2>/dev/null || true; } | sed 's/^.*) //' | awk '
-    NR == 1 { s += $12 + $13 + $14 + $15; next } { s += $12 + $13 } END { print s + 0 }'
-}
-machine_ticks() { # busy and steal ticks of the whole machine, from /proc/stat
-  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat
-}
-now() { date +%s.%N; }
-
 scenario_title() {
   case $1 in
     ka) echo "1 KiB, keep-alive" ;;
@@ -262,7 +173,7 @@ run_one() { # run_one REPEAT SCENARIO SERVER ORDER
   local extra=()
   [ "$scen" = pipe ] && extra=(-- /1k.bin "$PIPELINE")
   say "repeat $rep/$REPEATS, $(scenario_title "$scen"): $server"
-  c0=$(server_ticks "$pid"); m0=$(machine_ticks); t0=$(now)
+  c0=$(ticks "$pid"); m0=$(machine_ticks); t0=$(now)
   local TIMEFORMAT='%U %S'
   if ! { time wrk "${args[@]}" "$url" "${extra[@]}" >"$log" 2>&1; } 2>"$log.time"; then
     cat "$log" >&2
@@ -280,7 +191,7 @@ run_one() { # run_one REPEAT SCENARIO SERVER ORDER
     fi
     die "$server exited during the run (exit status ${status:-unknown}; above 128: killed by signal status-128)"
   fi
-  m1=$(machine_ticks); c1=$(server_ticks "$pid")
+  m1=$(machine_ticks); c1=$(ticks "$pid")
   w=$(tail -n 1 "$log.time" | awk '{ print $1 + $2 }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$server" "$order" "$log" \
     "$((c1 - c0))" "$(( ${m1% *} - ${m0% *} ))" "$(( ${m1#* } - ${m0#* } ))" "$w" \
@@ -313,11 +224,7 @@ mkdir -p "$(dirname "$OUT")"
 {
   echo "date=$started"
   echo "command=$command_line"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-  echo "kernel=$(uname -sr)"
-  echo "nginx=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
-  echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
+  machine_meta
   echo "nuri=$("$nuri_exe" --version 2>&1 | head -1) ($nuri_rev)"
   echo "load_before=$load_before"
   echo "load_after=$load_after"
@@ -327,7 +234,6 @@ mkdir -p "$(dirname "$OUT")"
   echo "threads=$THREADS"
   echo "connections=$CONNECTIONS"
   echo "pipeline=$PIPELINE"
-  echo "clk_tck=$clk_tck"
   echo "nuri_stderr_file=$tmp/nuri.err"
   echo "nginx_error_log=$ngx/error.log"
 } >"$tmp/meta.txt"
