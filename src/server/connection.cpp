@@ -643,7 +643,7 @@ void Connection::stream_end() {
   next_request();
 }
 
-bool Connection::proxy_head(const http::Response& up, bool tunnel) {
+bool Connection::proxy_head(const http::Response& up, bool tunnel, bool via) {
   if (fd_ < 0) return false;
   std::string_view request_line;
   const http::Request& req = waiting_request(request_line);
@@ -667,7 +667,7 @@ bool Connection::proxy_head(const http::Response& up, bool tunnel) {
   out_ += worker_.dates().now();
   out_ += "\r\n";
   if (worker_.site().config().server_tokens) out_ += "Server: nuri/" NURI_VERSION "\r\n";
-  append_response_fields(out_, up);
+  append_response_fields(out_, up, via);
   if (tunnel) {
     out_ += "Connection: upgrade\r\nUpgrade: ";
     out_ += up.find("Upgrade").value_or(std::string_view());

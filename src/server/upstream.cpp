@@ -129,8 +129,10 @@ void build_upstream_head(std::string& out, const http::Request& req, const socka
   // RFC 7239: an IPv6 node is quoted and bracketed; the host is a quoted-string (it may hold ':').
   std::string element = client->sa_family == AF_INET6 ? fmt::format("for=\"[{}]\"", client_host)
                                                       : fmt::format("for={}", client_host);
-  if (!req.host.empty() && req.host.find_first_of("\"\\") == std::string_view::npos) {
-    fmt::format_to(std::back_inserter(element), ";host=\"{}\"", req.host);
+  if (http::chars::is_token(req.host)) {
+    fmt::format_to(std::back_inserter(element), ";host={}", req.host);
+  } else if (!req.host.empty() && req.host.find_first_of("\"\\") == std::string_view::npos) {
+    fmt::format_to(std::back_inserter(element), ";host=\"{}\"", req.host);  // "h:8080", "[::1]"
   }
   element += ";proto=http";
   join(forwarded, element);
@@ -149,8 +151,9 @@ bool asks_upgrade(const http::Request& request) {
          lists(connection_tokens(request), "upgrade");
 }
 
-void append_response_fields(std::string& out, const http::Response& response) {
+void append_response_fields(std::string& out, const http::Response& response, bool via) {
   const std::string connection = connection_tokens(response);
+  std::string via_list;
   for (std::size_t i = 0; i < response.header_count; ++i) {
     const http::Header& h = response.headers[i];
     using http::iequals;
@@ -158,7 +161,15 @@ void append_response_fields(std::string& out, const http::Response& response) {
         iequals(h.name, "content-length")) {
       continue;
     }
+    if (via && iequals(h.name, "via")) {
+      join(via_list, h.value);
+      continue;
+    }
     append_field(out, h.name, h.value);
+  }
+  if (via) {
+    join(via_list, "1.1 nuri");
+    append_field(out, "Via", via_list);
   }
 }
 
@@ -178,7 +189,7 @@ void UpstreamConnection::begin(Connection& client, ProxyRequest request, std::st
   tried_ = std::uint64_t{1} << server;
   reused_ = reused;
   wrote_ = timed_out_ = request_done_ = client_eof_ = paused_ = false;
-  write_blocked_ = readable_ = false;
+  write_blocked_ = readable_ = fin_pending_ = false;
   got_head_ = false;
   out_.swap(head);
   out_pos_ = 0;
@@ -245,6 +256,7 @@ void UpstreamConnection::on_event(std::uint32_t events) {
   }
   if (events & EPOLLOUT) write_blocked_ = false;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) fin_pending_ = true;  // read on to the end: no edge will follow
   if (phase_ == Phase::connecting) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int error = 0;
@@ -302,8 +314,7 @@ void UpstreamConnection::connect_next() {
         worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
         reused_ = true;
         phase_ = Phase::exchanging;
-        write_blocked_ = false;
-        readable_ = false;
+        write_blocked_ = readable_ = fin_pending_ = false;
         schedule(request_.group->config().timeout);
         pump();
         return;
@@ -344,7 +355,7 @@ bool UpstreamConnection::open_socket(std::string& why) {
   }
   phase_ = Phase::connecting;
   write_blocked_ = true;  // until the connect completes
-  readable_ = false;
+  readable_ = fin_pending_ = false;
   schedule(request_.group->config().connect_timeout);
   return true;
 }
@@ -401,7 +412,7 @@ void UpstreamConnection::read_in() {
       in_end_ += static_cast<std::size_t>(n);
       schedule(request_.group->config().timeout);
       take_input();
-      if (static_cast<std::size_t>(n) < room) {
+      if (static_cast<std::size_t>(n) < room && !fin_pending_) {
         readable_ = false;  // a short read emptied the socket; epoll tells of more
         return;
       }
@@ -471,11 +482,18 @@ bool UpstreamConnection::take_head() {
   } else if (head_.framing == http::ResponseFraming::tunnel) {
     retry_or_fail("a tunnel answer to a request that was not CONNECT", true);
     return false;
+  } else if (head_.framing_conflict) {
+    // RFC 9112 §6.3 lets a proxy drop Content-Length and go on, but a message framed two ways
+    // is how responses are split: refused, as such a request would be.
+    retry_or_fail("a response with both Content-Length and Transfer-Encoding", true);
+    return false;
   }
   body_ = http::BodyReader();
   body_.start(head_);
   // The client connection re-reads its request head: views into ours stay valid (in_ is ours).
-  if (!client_->proxy_head(head_, phase_ == Phase::tunnel) || phase_ == Phase::free) return false;
+  if (!client_->proxy_head(head_, phase_ == Phase::tunnel, request_.group->config().via) || phase_ == Phase::free) {
+    return false;
+  }
   if (phase_ != Phase::tunnel && body_.read({}, nullptr).state == http::ParseState::complete) {
     finish(true);  // no body: HEAD, 204, 304, Content-Length: 0
     return false;
@@ -527,6 +545,7 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
 
 void UpstreamConnection::reset_attempt() {
   out_pos_ = 0;
+  fin_pending_ = false;
   wrote_ = reused_ = timed_out_ = false;
   write_blocked_ = readable_ = false;
   in_begin_ = in_end_ = 0;

@@ -45,8 +45,9 @@ void build_upstream_head(std::string& out, const http::Request& request, const s
 bool asks_upgrade(const http::Request& request);
 
 /// The upstream response's fields as the client gets them: hop-by-hop fields, and those the
-/// server sets itself (Date, Server, Content-Length), dropped. Appended to `out`.
-void append_response_fields(std::string& out, const http::Response& response);
+/// server sets itself (Date, Server, Content-Length), dropped; `via`: "1.1 nuri" joins its Via.
+/// Appended to `out`.
+void append_response_fields(std::string& out, const http::Response& response, bool via);
 
 class UpstreamConnection final : public net::EventHandler {
  public:
@@ -113,6 +114,7 @@ class UpstreamConnection final : public net::EventHandler {
   bool client_eof_ = false;
   bool write_blocked_ = false;
   bool readable_ = false;
+  bool fin_pending_ = false;     // epoll saw the upstream's FIN: a short read is not the end
   bool paused_ = false;          // the client is behind: reading waits
   bool scheduled_ = false;       // in the pool's list of work after this event
 
