@@ -46,7 +46,7 @@ struct Proxy {
   double health_interval = 5;        ///< seconds between active checks
   double connect_timeout = 5;
   double timeout = 60;               ///< seconds without a byte from the upstream
-  std::uint32_t keepalive = 16;      ///< idle connections kept per upstream and worker
+  std::uint32_t keepalive = 32;      ///< idle connections kept per upstream and worker
   bool via = false;                  ///< add "Via: 1.1 nuri"
 };
 

@@ -696,7 +696,11 @@ bool Connection::proxy_head(const http::Response& up, bool tunnel, bool via) {
     run();  // what the client sent meanwhile, and what waits in its socket
     return fd_ >= 0;
   }
-  flush();
+  return true;  // sent with the first body bytes (proxy_flush)
+}
+
+bool Connection::proxy_flush() {
+  if (fd_ >= 0 && queue_head_ < queue_.size() && !write_blocked_) flush();
   return fd_ >= 0;
 }
 
@@ -709,8 +713,7 @@ bool Connection::proxy_body(std::string_view bytes) {
   if (stream_chunked_) out_ += "\r\n";
   queue_bytes(begin);
   stream_bytes_ += bytes.size();
-  flush();
-  return fd_ >= 0;
+  return true;
 }
 
 void Connection::proxy_done(bool complete) {
@@ -720,6 +723,7 @@ void Connection::proxy_done(bool complete) {
     // A body cut short can only be told by closing (a length not reached, no last chunk); a
     // tunnel ends when the upstream's side does.
     if (!complete) {
+      flush();  // what did arrive, then the close that tells it is not all
       close();
       return;
     }

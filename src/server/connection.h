@@ -54,7 +54,8 @@ class Connection final : public net::EventHandler, private Deferrer {
   static constexpr std::uint64_t kProxyClientHighWater = 256 * 1024;  ///< unsent bytes: the upstream waits
   std::uint64_t unsent_bytes() const { return queued_total_ - sent_total_; }
   bool proxy_head(const http::Response& head, bool tunnel, bool via);
-  bool proxy_body(std::string_view bytes);
+  bool proxy_body(std::string_view bytes);  ///< queued; proxy_flush() sends
+  bool proxy_flush();
   /// The response ended: whole (`complete`), or cut short (the connection closes).
   void proxy_done(bool complete);
   /// No response could be had: `status` (502, 504) goes to the client.

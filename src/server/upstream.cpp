@@ -456,6 +456,8 @@ void UpstreamConnection::take_input() {
     if (r.consumed == 0) break;  // an unfinished chunk line: wait for more
   }
   if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  // One write to the client for what this read brought (head and body together).
+  if (client_ && !client_->proxy_flush()) return;
   if (client_ && client_->unsent_bytes() >= Connection::kProxyClientHighWater) paused_ = true;
 }
 
