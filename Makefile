@@ -27,7 +27,7 @@ test: deps
 # CPack on the Release build (always Release, whatever BUILD_TYPE says); docs/packaging.md.
 deb:
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release
-	@cd build/release && cpack -G DEB >/dev/null
+	@cd build/release && rm -f deb/nuri_*.deb && cpack -G DEB >/dev/null
 	@ls build/release/deb/nuri_*.deb
 
 # Long fuzzing (not part of make test): FUZZ_SECONDS per target.
