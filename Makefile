@@ -1,12 +1,13 @@
 # The two commands of the README, and the targets behind them.
 #   make run   install dependencies, build (Release), serve the built-in site on 127.0.0.1:8080
 #   make test  install dependencies, build, run every test (unit, integration, fuzz smoke, ASan+UBSan)
+#   make deb   the Debian package (build/release/deb/nuri_VERSION-1_ARCH.deb), from the Release build
 
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy clean
+.PHONY: all deps build run test deb unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy clean
 
 all: build
 
@@ -22,6 +23,12 @@ run: build
 
 test: deps
 	@bash scripts/run-tests.sh
+
+# CPack on the Release build (always Release, whatever BUILD_TYPE says); docs/packaging.md.
+deb:
+	@$(MAKE) --no-print-directory build BUILD_TYPE=Release
+	@cd build/release && rm -f deb/nuri_*.deb && cpack -G DEB >/dev/null
+	@ls build/release/deb/nuri_*.deb
 
 # Long fuzzing (not part of make test): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 600

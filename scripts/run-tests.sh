@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything `make test` runs, in order: the Release build (warnings are errors), unit,
-# integration and headless-browser tests on it, unit and integration tests under ASan+UBSan,
+# Everything `make test` runs, in order: the Release build (warnings are errors) and its Debian
+# package (CPack), unit, integration (the package test included) and headless-browser tests on
+# it, unit and integration tests under ASan+UBSan,
 # and the fuzz smoke run. Prints one line per step and a closing "tests: N passed, N failed"
 # over all test cases.
 set -uo pipefail
@@ -55,13 +56,25 @@ build() {  # build DIR CMAKE-ARGS...
 }
 
 unit() { "$1/nuri_unit_tests"; }
-integration() { NURI_BIN="$1/nuri" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration; }
+# The package test (marker `package`) installs the .deb on this machine: once, on the Release build.
+integration() {
+  local dir=$1; shift
+  NURI_BIN="$dir/nuri" "$PYTHON" -m pytest -q -p no:cacheprovider "$@" tests/integration
+}
+# make deb's last step: CPack on the Release build just made (seconds).
+package() { (cd "$1" && rm -f deb/nuri_*.deb && cpack -G DEB) && ls "$1"/deb/nuri_*.deb; }
 # Headless Chromium on the status page and a directory listing; screenshots in build/test-artifacts/.
 # NURI_REQUIRE_BROWSER: a missing browser fails the step instead of skipping it.
 browser() { NURI_REQUIRE_BROWSER=1 NURI_BIN="$1/nuri" "$PYTHON" -m pytest -q -p no:cacheprovider tests/browser; }
 
 if step build-release build build/release -DCMAKE_BUILD_TYPE=Release; then
   step unit-release unit build/release; count_gtest "$log_dir/unit-release.log"
+  if step package-release package build/release; then
+    export NURI_DEB=$(tail -1 "$log_dir/package-release.log")
+  else
+    failed=$((failed + 1))
+    export NURI_DEB=build/release/deb/package-release-failed.deb  # the test says so, builds nothing
+  fi
   step integration-release integration build/release; count_pytest "$log_dir/integration-release.log"
   step browser-release browser build/release; count_pytest "$log_dir/browser-release.log"
 else
@@ -73,7 +86,7 @@ fi
 if step build-asan build build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
     -DNURI_SANITIZE=ON; then
   step unit-asan unit build/asan; count_gtest "$log_dir/unit-asan.log"
-  step integration-asan integration build/asan; count_pytest "$log_dir/integration-asan.log"
+  step integration-asan integration build/asan -m "not package"; count_pytest "$log_dir/integration-asan.log"
 else
   failed=$((failed + 1))
 fi

@@ -11,6 +11,10 @@
 
 namespace nuri::cli {
 
+/// What `nuri --version` prints: the version, the compiler, build type and flags, sanitizers,
+/// and the versions of the libraries linked (as found at run time) and compiled in.
+std::string version_text();
+
 /// `nuri serve`: the HTTP/1.1 web server.
 class ServeCommand {
  public:

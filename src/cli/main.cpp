@@ -10,7 +10,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"nuri: a web server and network toolkit (HTTP/1.1 server, port forwarding, connection and packet views)"};
   app.name("nuri");
-  app.set_version_flag("-V,--version", std::string("nuri ") + NURI_VERSION);
+  app.set_version_flag("-V,--version", nuri::cli::version_text,
+                       "Print the version, the build (compiler, type, sanitizers) and library versions");
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
 
