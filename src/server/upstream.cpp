@@ -307,6 +307,7 @@ void UpstreamConnection::connect_next() {
       counted_ = true;
       if (UpstreamConnection* idle = pool_.take_idle(&server())) {
         // Take over its socket: this object holds the request.
+        close_fd();
         fd_ = idle->fd_;
         idle->fd_ = -1;
         pool_.retire(idle);
@@ -331,6 +332,7 @@ void UpstreamConnection::connect_next() {
 }
 
 bool UpstreamConnection::open_socket(std::string& why) {
+  close_fd();
   auto addresses = server().addresses();
   if (addresses->empty()) {
     why = "no address";
@@ -564,7 +566,8 @@ void UpstreamConnection::fail(int status, std::string_view why) {
 
 void UpstreamConnection::finish(bool complete) {
   Connection* c = client_;
-  bool reusable = complete && phase_ == Phase::exchanging && head_.keep_alive && request_done_ &&
+  // Not after the upstream's FIN: an idle connection learns of its end only from a new event.
+  bool reusable = complete && phase_ == Phase::exchanging && head_.keep_alive && request_done_ && !fin_pending_ &&
                   out_pos_ == out_.size() && in_begin_ == in_end_ && request_.group->config().keepalive > 0 &&
                   request_.site.get() == &worker_.site();
   std::size_t keep = request_.group->config().keepalive;
