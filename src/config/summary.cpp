@@ -51,6 +51,17 @@ std::string summarize(const Config& config) {
     for (const Location& loc : h.locations) {
       std::vector<std::string> parts;
       if (loc.redirect) parts.push_back(fmt::format("return {} {}", loc.redirect->status, loc.redirect->target));
+      if (loc.proxy) {
+        const Proxy& p = *loc.proxy;
+        std::string list;
+        for (const auto& u : p.upstreams) list += (list.empty() ? "" : ", ") + u.url;
+        std::string health = p.health_check.empty()
+                                 ? std::string("passive health")
+                                 : fmt::format("health GET {} every {}s", p.health_check, p.health_interval);
+        parts.push_back(fmt::format("proxy to {} ({}, {}; timeouts connect {}s, read {}s; {} idle kept)", list,
+                                    p.balance == Proxy::Balance::round_robin ? "round-robin" : "least-connections",
+                                    health, p.connect_timeout, p.timeout, p.keepalive));
+      }
       if (loc.root) parts.push_back("root " + *loc.root);
       if (loc.directory_listing) parts.push_back("directory listing");
       if (loc.dotfiles) parts.push_back("dotfiles served");
