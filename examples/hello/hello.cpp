@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 #include <string>
+#include <system_error>
 
 int main(int argc, char** argv) {
   nuri::Server server;
@@ -34,6 +35,21 @@ int main(int argc, char** argv) {
   });
   server.get("/files/{path:*}", [](const nuri::Request& req, nuri::Response& res) {
     res.body(std::string("file: ") + std::string(req.param("path")) + "\n");
+  });
+  // A file of the download directory (the third argument), sent with sendfile. The name is one
+  // path segment and not a dot file, so a client cannot reach anything else.
+  std::string downloads = argc > 3 ? argv[3] : "";
+  server.get("/downloads/{name}", [downloads](const nuri::Request& req, nuri::Response& res) {
+    std::string name(req.param("name"));
+    if (downloads.empty() || name.empty() || name[0] == '.' || name.find('/') != std::string::npos) {
+      res.status(404).body("no such file\n");
+      return;
+    }
+    try {
+      res.file(downloads + "/" + name);
+    } catch (const std::system_error&) {
+      res.status(404).body("no such file\n");
+    }
   });
 
   auto api = server.group("/api");

@@ -146,6 +146,11 @@ class Response {
   Response& header(std::string_view name, std::string_view value);
   Response& body(std::string_view bytes, std::string_view content_type = "text/plain; charset=utf-8");
   Response& html(std::string_view text) { return body(text, "text/html; charset=utf-8"); }
+  /// The body is the file at `path` (sent with sendfile, never read into memory), with
+  /// Content-Type from its extension unless given, Last-Modified and ETag. The path is the
+  /// back end's choice: never build it from what a client sent without checking it. Throws
+  /// std::system_error when it cannot be opened or is not a regular file (a 500, unless caught).
+  Response& file(std::string_view path, std::string_view content_type = {});
   /// `text` is JSON already serialized.
   Response& json_text(std::string_view text) { return body(text, "application/json"); }
   /// Serializes `value` (invalid UTF-8 in its strings is replaced with U+FFFD, not thrown on).

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #include <fmt/format.h>
@@ -27,6 +28,13 @@
 namespace nuri {
 
 namespace {
+
+// A file set earlier in the same response is replaced: its reference goes back.
+void drop_file(server::Response& r) {
+  if (r.file && r.file->standalone) server::release_standalone(r.file);
+  r.file = nullptr;
+  r.segments.clear();
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -257,8 +265,23 @@ Response& Response::header(std::string_view name, std::string_view value) {
 }
 
 Response& Response::body(std::string_view bytes, std::string_view content_type) {
+  drop_file(state_.response);
   state_.response.body.assign(bytes);
   if (!state_.has_content_type && !content_type.empty()) header("Content-Type", content_type);
+  return *this;
+}
+
+Response& Response::file(std::string_view path, std::string_view content_type) {
+  server::OpenFile* f = server::open_standalone(std::string(path));
+  if (!f) throw std::system_error(errno, std::generic_category(), fmt::format("cannot send {}", path));
+  server::Response& r = state_.response;
+  drop_file(r);
+  r.body.clear();
+  r.file = f;
+  r.segments.push_back({true, 0, f->size});
+  if (!state_.has_content_type) header("Content-Type", content_type.empty() ? f->content_type : content_type);
+  header("Last-Modified", f->last_modified_text());
+  header("ETag", f->etag);
   return *this;
 }
 

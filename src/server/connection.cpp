@@ -500,7 +500,10 @@ bool Connection::answer_from_app(const http::Request& req, Response& res, std::s
   std::string_view id(request_id_, request_id_length_);
   try {
     worker_.state().app->handle({req, body_, reinterpret_cast<const sockaddr*>(&peer_), id, *this}, res);
-    return !deferred_;
+    if (!deferred_) return true;
+    worker_.handler().release(res.file);  // what the handler set before later() is not the answer
+    res.file = nullptr;
+    return false;
   } catch (const std::exception& e) {
     fail_app(res, request_line, e.what());
   } catch (...) {
@@ -518,6 +521,7 @@ void Connection::fail_app(Response& res, std::string_view request_line, std::str
   }
   base::log_error("{} \"{}\": request {}: handler threw: {}", std::string_view(client_, client_length_), request_line,
                   id, what);
+  worker_.handler().release(res.file);
   res.reset();
   res.status = Status::internal_server_error;
   res.add_header("Content-Type", "text/html; charset=utf-8");

@@ -33,6 +33,33 @@ bool same_file(const OpenFile& f, const struct stat& st) {
 
 }  // namespace
 
+OpenFile* open_standalone(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    ::close(fd);
+    errno = error;
+    return nullptr;
+  }
+  auto* f = new OpenFile;
+  f->fd = fd;
+  f->size = static_cast<std::uint64_t>(st.st_size);
+  f->mtime = st.st_mtim.tv_sec;
+  f->standalone = true;
+  f->refs = 1;
+  f->content_type = http::mime_type_for(path);
+  f->compute_validators();
+  return f;
+}
+
+void release_standalone(OpenFile* file) {
+  if (--file->refs > 0) return;
+  ::close(file->fd);
+  delete file;
+}
+
 void OpenFile::compute_validators() {
   etag = fmt::format("\"{:x}-{:x}\"", static_cast<std::uint64_t>(mtime), size);
   http::format_http_date(mtime, last_modified);

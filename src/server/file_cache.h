@@ -32,12 +32,19 @@ struct OpenFile {
   bool in_memory = false;
   std::uint32_t refs = 0;     ///< responses still sending it
   bool cached = false;        ///< still owned by the cache
+  bool standalone = false;    ///< opened for one response (a back end's file): freed at refs 0
   std::int64_t checked_ms = 0;
 
   std::string_view last_modified_text() const { return {last_modified, http::kHttpDateLength}; }
   /// Fills etag and last_modified from size and mtime.
   void compute_validators();
 };
+
+/// Opens `path` (any regular file: the caller chose it, not a client) for one response, with one
+/// reference; release_standalone() gives it back. Null with errno set when it cannot be opened
+/// or is not a regular file (EISDIR, EINVAL).
+OpenFile* open_standalone(const std::string& path);
+void release_standalone(OpenFile* file);
 
 enum class LookupKind : std::uint8_t { file, directory, error };
 

@@ -85,7 +85,11 @@ Lookup StaticHandler::lookup(const SiteLocation& location, std::string_view path
 }
 
 void StaticHandler::release(OpenFile* file) {
-  if (file && file->owner) file->owner->release(file);
+  if (file && file->owner) {
+    file->owner->release(file);
+  } else if (file && file->standalone) {
+    release_standalone(file);
+  }
 }
 
 bool StaticHandler::in_use() const {

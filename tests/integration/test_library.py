@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -248,3 +249,30 @@ def test_streamed_body_framing(hello):
         c.close()
     time.sleep(0.3)
     assert curl(hello, "/items/1")[0] == 200
+
+
+def test_file_bodies_are_sent_from_disk(nuri, tmp_path):
+    """Response::file(): the bytes of the file (sendfile, so a large one costs no memory), its
+    Content-Type from the extension, Last-Modified and ETag; HEAD announces the length; a file
+    that cannot be opened is the handler's to answer (here 404), and nothing leaks either way."""
+    data = bytes((i * 7 + i // 4096) % 256 for i in range(3 * 1024 * 1024 + 17))
+    (tmp_path / "report.pdf").write_bytes(data)
+    (tmp_path / "notes.txt").write_text("plain notes\n")
+    s = start_example(nuri, "hello", 2, str(tmp_path))
+    status, headers, body = curl(s, "/downloads/report.pdf")
+    assert status == 200 and body == data
+    assert headers["content-type"] == ["application/pdf"]
+    assert headers["content-length"] == [str(len(data))]
+    assert headers["etag"][0].startswith('"') and headers["last-modified"]
+    status, headers, body = curl(s, "/downloads/notes.txt", "-I")
+    assert status == 200 and body == b"" and headers["content-length"] == ["12"]
+    assert headers["content-type"][0].startswith("text/plain")
+    assert curl(s, "/downloads/missing.bin")[0] == 404
+    # Several at once on one worker, and a client that leaves in the middle of one.
+    host, port = s.addrs[0]
+    c = socket.create_connection((host, port))
+    c.sendall(req("/downloads/report.pdf"))
+    c.recv(1000)
+    c.close()
+    for _ in range(3):
+        assert curl(s, "/downloads/report.pdf")[2] == data
