@@ -38,7 +38,7 @@ Server::Server(const config::Proxy::Upstream& config) : config_(config), name_(d
   addresses_.store(std::move(a));
 }
 
-Group::Group(const config::Proxy& config) : config_(config) {
+Group::Group(const config::Proxy& config, std::string where) : config_(config), where_(std::move(where)) {
   for (const auto& u : config.upstreams) servers_.push_back(std::make_unique<Server>(u));
 }
 

@@ -52,9 +52,11 @@ class Server {
 /// The upstreams of one location.
 class Group {
  public:
-  explicit Group(const config::Proxy& config);
+  /// `where`: the location it serves, for the status page ("example.com /api/").
+  Group(const config::Proxy& config, std::string where);
 
   const config::Proxy& config() const { return config_; }
+  const std::string& where() const { return where_; }
   std::size_t size() const { return servers_.size(); }
   Server& server(std::size_t i) const { return *servers_[i]; }
 
@@ -74,6 +76,7 @@ class Group {
 
  private:
   const config::Proxy& config_;
+  std::string where_;
   std::vector<std::unique_ptr<Server>> servers_;
   mutable std::atomic<std::uint64_t> next_{0};  // round-robin position
 };

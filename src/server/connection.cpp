@@ -801,7 +801,7 @@ void Connection::serve_status(StatusEndpoint endpoint, const http::Request& req,
   if (endpoint == StatusEndpoint::status) worker_.watch();
   render_status(endpoint, req, worker_.state(),
                 endpoint == StatusEndpoint::status ? worker_.describe_connections() : std::vector<ConnectionInfo>{},
-                worker_.index(), res);
+                worker_.index(), worker_.site().upstream_groups(), res);
 }
 
 ConnectionInfo Connection::describe() const {

@@ -49,7 +49,10 @@ Site::Site(config::Config config, std::string& error) : config_(std::move(config
     host.config = &vh;
     for (const config::Location& l : vh.locations) {
       proxy::Group* upstreams = nullptr;
-      if (l.proxy) upstreams = groups_.emplace_back(std::make_unique<proxy::Group>(*l.proxy)).get();
+      if (l.proxy) {
+        std::string where = fmt::format("{} {}", vh.names.empty() ? std::string("*") : vh.names.front(), l.prefix);
+        upstreams = groups_.emplace_back(std::make_unique<proxy::Group>(*l.proxy, std::move(where))).get();
+      }
       host.locations.push_back({&l, l.proxy ? -1 : root_index(l.root.value_or(vh.root)), upstreams});
     }
     std::stable_sort(host.locations.begin(), host.locations.end(), [](const SiteLocation& a, const SiteLocation& b) {

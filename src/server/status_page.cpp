@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
+
 namespace nuri::server {
 
 namespace {
@@ -43,6 +45,20 @@ void html_escape(std::string& out, std::string_view text) {
   }
 }
 
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 bool wants_json(std::string_view query) {
   while (!query.empty()) {
     auto amp = query.find('&');
@@ -55,8 +71,27 @@ bool wants_json(std::string_view query) {
 }  // namespace
 
 void render_status(StatusEndpoint endpoint, const http::Request& request, const ServerState& state,
-                   const std::vector<ConnectionInfo>& own, std::size_t own_index, Response& res) {
+                   const std::vector<ConnectionInfo>& own, std::size_t own_index,
+                   const std::vector<proxy::Group*>& upstreams, Response& res) {
   std::time_t now = std::time(nullptr);
+  const std::int64_t now_ms = base::monotonic_ms();
+  // Every upstream of every proxying location, as its counters say now.
+  struct UpstreamRow {
+    const std::string& location;
+    const std::string& name;
+    std::uint64_t requests, failures;
+    std::uint32_t active;
+    bool up;
+  };
+  std::vector<UpstreamRow> rows;
+  for (const proxy::Group* g : upstreams) {
+    for (std::size_t i = 0; i < g->size(); ++i) {
+      const proxy::Server& s = g->server(i);
+      rows.push_back({g->where(), s.name(), s.requests.load(std::memory_order_relaxed),
+                      s.failures.load(std::memory_order_relaxed), s.active.load(std::memory_order_relaxed),
+                      !s.is_down(now_ms) && !s.addresses()->empty()});
+    }
+  }
   res.status = http::Status::ok;
   res.add_header("Cache-Control", "no-store");
   if (endpoint == StatusEndpoint::health) {
@@ -102,6 +137,31 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
                    "# HELP nuri_config_loaded_timestamp_seconds When the configuration in use was read.\n"
                    "# TYPE nuri_config_loaded_timestamp_seconds gauge\nnuri_config_loaded_timestamp_seconds {}\n",
                    state.reloads.load(std::memory_order_relaxed), state.config_loaded.load(std::memory_order_relaxed));
+    if (!rows.empty()) {
+      fmt::format_to(out,
+                     "# HELP nuri_upstream_requests_total Requests sent to an upstream (retries included).\n"
+                     "# TYPE nuri_upstream_requests_total counter\n");
+      for (const auto& r : rows) {
+        fmt::format_to(out, "nuri_upstream_requests_total{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name),
+                       r.requests);
+      }
+      fmt::format_to(out,
+                     "# HELP nuri_upstream_failures_total Failures counted against an upstream (passive health).\n"
+                     "# TYPE nuri_upstream_failures_total counter\n");
+      for (const auto& r : rows) {
+        fmt::format_to(out, "nuri_upstream_failures_total{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name),
+                       r.failures);
+      }
+      fmt::format_to(out, "# HELP nuri_upstream_active Requests in flight to an upstream.\n# TYPE nuri_upstream_active gauge\n");
+      for (const auto& r : rows) {
+        fmt::format_to(out, "nuri_upstream_active{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name), r.active);
+      }
+      fmt::format_to(out, "# HELP nuri_upstream_up 1 when requests may go to an upstream, 0 while it is skipped.\n"
+                          "# TYPE nuri_upstream_up gauge\n");
+      for (const auto& r : rows) {
+        fmt::format_to(out, "nuri_upstream_up{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name), r.up ? 1 : 0);
+      }
+    }
     return;
   }
 
@@ -122,6 +182,11 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
     j["connections_accepted"] = t.accepted;
     j["connections_open"] = t.open;
     j["requests_per_second_last_minute"] = per_second;
+    j["upstreams"] = nlohmann::json::array();
+    for (const auto& r : rows) {
+      j["upstreams"].push_back({{"location", r.location}, {"upstream", r.name}, {"up", r.up}, {"active", r.active},
+                                {"requests", r.requests}, {"failures", r.failures}});
+    }
     j["connections"] = nlohmann::json::array();
     for (const ConnectionInfo& c : all) {
       j["connections"].push_back({{"client", c.client}, {"local", c.local}, {"state", c.state},
@@ -148,10 +213,24 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
                  "<tr><th>1xx / 2xx / 3xx / 4xx / 5xx</th><td class=\"n\">{} / {} / {} / {} / {}</td></tr>\n"
                  "<tr><th>Bytes sent</th><td class=\"n\">{}</td></tr>\n"
                  "<tr><th>Connections accepted / open</th><td class=\"n\">{} / {}</td></tr>\n</table>\n"
-                 "<h2>Connections</h2>\n<table id=\"connections\">\n<tr><th>Client</th><th>Local</th><th>State</th>"
-                 "<th>Request</th><th>Requests</th><th>Bytes sent</th><th>Age (s)</th></tr>\n",
+                 ,
                  uptime, state.workers.size(), t.requests, per_second, t.by_class[0], t.by_class[1], t.by_class[2],
                  t.by_class[3], t.by_class[4], t.bytes, t.accepted, t.open);
+  if (!rows.empty()) {
+    res.body += "<h2>Upstreams</h2>\n<table id=\"upstreams\">\n<tr><th>Location</th><th>Upstream</th><th>State</th>"
+                "<th>Active</th><th>Requests</th><th>Failures</th></tr>\n";
+    for (const auto& r : rows) {
+      res.body += "<tr><td>";
+      html_escape(res.body, r.location);
+      res.body += "</td><td>";
+      html_escape(res.body, r.name);
+      fmt::format_to(out, "</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                     r.up ? "up" : "skipped", r.active, r.requests, r.failures);
+    }
+    res.body += "</table>\n";
+  }
+  res.body += "<h2>Connections</h2>\n<table id=\"connections\">\n<tr><th>Client</th><th>Local</th><th>State</th>"
+              "<th>Request</th><th>Requests</th><th>Bytes sent</th><th>Age (s)</th></tr>\n";
   for (const ConnectionInfo& c : all) {
     res.body += "<tr><td>";
     html_escape(res.body, c.client);

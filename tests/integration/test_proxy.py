@@ -1010,3 +1010,33 @@ def test_killing_an_upstream_mid_load(proxy, up):
     assert len(after) >= 50, f"only {len(after)} requests in the 2 s after the kill"
     assert b.count("/load", since=t_kill + 0.5 * TIME_SCALE) >= len(after), \
         "the survivor did not serve the requests after the kill"
+
+
+def test_status_page_and_metrics_show_each_upstream(proxy, up):
+    """/server-status (HTML and JSON) and /metrics list every upstream with its state and
+    counters: a stopped upstream shows as skipped with its failure counted."""
+    a, b = up.echo("a"), up.echo("b")
+    s = proxy([a, b], proxy_max_fails=1, proxy_fail_timeout=60, prefix="/api/")
+    for i in range(4):
+        assert get(s, f"/api/{i}").status == 200
+    a.stop()
+    for i in range(4):
+        assert get(s, f"/api/after{i}").status == 200
+    status = json.loads(get(s, "/server-status?format=json").body)
+    rows = {r["upstream"]: r for r in status["upstreams"]}
+    name_a, name_b = url_of(a)[len("http://"):], url_of(b)[len("http://"):]
+    assert set(rows) == {name_a, name_b}
+    assert rows[name_a]["up"] is False and rows[name_a]["failures"] >= 1
+    assert rows[name_b]["up"] is True and rows[name_b]["failures"] == 0
+    assert rows[name_b]["requests"] >= 6 and rows[name_a]["requests"] >= 2
+    assert all(r["location"].endswith(" /api/") and r["active"] == 0 for r in rows.values())
+    metrics = get(s, "/metrics").body.decode()
+    assert re.search(r'^nuri_upstream_up\{location="[^"]+ /api/",upstream="%s"\} 0$' % re.escape(name_a),
+                     metrics, re.M)
+    assert re.search(r'^nuri_upstream_up\{location="[^"]+ /api/",upstream="%s"\} 1$' % re.escape(name_b),
+                     metrics, re.M)
+    m = re.search(r'^nuri_upstream_requests_total\{location="[^"]+",upstream="%s"\} (\d+)$' % re.escape(name_b),
+                  metrics, re.M)
+    assert m and int(m.group(1)) == rows[name_b]["requests"]
+    html = get(s, "/server-status").body.decode()
+    assert 'id="upstreams"' in html and name_a in html and "skipped" in html
