@@ -388,17 +388,22 @@ bool Connection::forward_body() {
     if (done) proxy_->send("0\r\n\r\n");
   }
   if (!done) {
-    std::size_t keep = end_ - body_pos_;
-    std::size_t dst = start_ + head_length_;
-    if (dst != body_pos_) std::memmove(buffer_ + dst, buffer_ + body_pos_, keep);
-    body_pos_ = dst;
-    end_ = dst + keep;
+    keep_unread_body();
     return false;
   }
   state_ = State::proxying;
   next_start_ = body_pos_;
   proxy_->request_sent();
   return false;
+}
+
+// The body bytes not yet taken move right behind the head, so that the buffer has room for more.
+void Connection::keep_unread_body() {
+  std::size_t keep = end_ - body_pos_;
+  std::size_t dst = start_ + head_length_;
+  if (dst != body_pos_) std::memmove(buffer_ + dst, buffer_ + body_pos_, keep);
+  body_pos_ = dst;
+  end_ = dst + keep;
 }
 
 void Connection::forward_tunnel() {
@@ -429,12 +434,7 @@ bool Connection::read_body() {
     done = r.state == ParseState::complete;
   }
   if (!done) {
-    // Move the unread rest right behind the head.
-    std::size_t keep = end_ - body_pos_;
-    std::size_t dst = start_ + head_length_;
-    if (dst != body_pos_) std::memmove(buffer_ + dst, buffer_ + body_pos_, keep);
-    body_pos_ = dst;
-    end_ = dst + keep;
+    keep_unread_body();
     return false;
   }
   // Another connection may have used the worker's Request since: parse the head again.
@@ -620,12 +620,7 @@ bool Connection::stream_write(std::string_view bytes) {
     close();
     return false;
   }
-  std::size_t begin = out_.size();
-  if (stream_chunked_) fmt::format_to(std::back_inserter(out_), "{:x}\r\n", bytes.size());
-  out_.append(bytes);
-  if (stream_chunked_) out_ += "\r\n";
-  queue_bytes(begin);
-  stream_bytes_ += bytes.size();
+  append_stream_piece(bytes);
   flush();
   if (fd_ >= 0) worker_.send_timers.schedule(timer, worker_.now_ms());  // the producer is alive
   return fd_ >= 0;
@@ -635,6 +630,12 @@ void Connection::stream_end() {
   if (fd_ < 0 || state_ != State::streaming) return;
   if (deferred_) deferred_->open.store(false, std::memory_order_relaxed);
   deferred_.reset();
+  end_stream_body();
+  next_request();
+}
+
+// The last chunk of a streamed or proxied body, and the response in the log and counters.
+void Connection::end_stream_body() {
   if (stream_chunked_ && stream_body_) {
     std::size_t begin = out_.size();
     out_ += "0\r\n\r\n";
@@ -644,7 +645,6 @@ void Connection::stream_end() {
   const http::Request& req = waiting_request(request_line);
   record_response(&req, stream_status_, stream_bytes_, request_line);
   if (!stream_keep_alive_) close_after_output_ = true;
-  next_request();
 }
 
 bool Connection::proxy_head(const http::Response& up, bool tunnel, bool via) {
@@ -711,13 +711,17 @@ bool Connection::proxy_flush() {
 bool Connection::proxy_body(std::string_view bytes) {
   if (fd_ < 0) return false;
   if (!stream_body_ || bytes.empty()) return true;
+  append_stream_piece(bytes);
+  return true;
+}
+
+void Connection::append_stream_piece(std::string_view bytes) {
   std::size_t begin = out_.size();
   if (stream_chunked_) fmt::format_to(std::back_inserter(out_), "{:x}\r\n", bytes.size());
   out_.append(bytes);
   if (stream_chunked_) out_ += "\r\n";
   queue_bytes(begin);
   stream_bytes_ += bytes.size();
-  return true;
 }
 
 void Connection::proxy_done(bool complete) {
@@ -735,15 +739,7 @@ void Connection::proxy_done(bool complete) {
     flush();
     return;
   }
-  if (stream_chunked_ && stream_body_) {
-    std::size_t begin = out_.size();
-    out_ += "0\r\n\r\n";
-    queue_bytes(begin);
-  }
-  std::string_view request_line;
-  const http::Request& req = waiting_request(request_line);
-  record_response(&req, stream_status_, stream_bytes_, request_line);
-  if (!stream_keep_alive_) close_after_output_ = true;
+  end_stream_body();
   if (state_ == State::body) return end_proxied_early();
   next_request();
 }

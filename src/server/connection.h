@@ -103,6 +103,7 @@ class Connection final : public net::EventHandler, private Deferrer {
   bool start_proxy(proxy::Group& upstreams, bool has_body);
   bool read_body();
   bool forward_body();
+  void keep_unread_body();
   void forward_tunnel();
   void end_proxied_early();
   bool dispatch();  // false: the back end answers later
@@ -112,6 +113,8 @@ class Connection final : public net::EventHandler, private Deferrer {
   const http::Request& waiting_request(std::string_view& request_line);
   void next_request();
   void queue_stream_head(const http::Request& req, Response& res);
+  void append_stream_piece(std::string_view bytes);
+  void end_stream_body();
   void append_head_start(int status, const Response& res);
   void record_response(const http::Request* req, int status, std::uint64_t body_bytes, std::string_view request_line);
   void respond_error(http::Status status, std::string_view request_line);

@@ -45,6 +45,17 @@ void html_escape(std::string& out, std::string_view text) {
   }
 }
 
+// "<tr><td>a</td><td>b": the text cells of a table row, escaped; the caller adds the rest.
+void open_row(std::string& out, std::initializer_list<std::string_view> cells) {
+  out += "<tr>";
+  bool first = true;
+  for (std::string_view cell : cells) {
+    out += first ? "<td>" : "</td><td>";
+    first = false;
+    html_escape(out, cell);
+  }
+}
+
 // A Prometheus label value: backslash, quote and newline escaped.
 std::string label(std::string_view v) {
   std::string out;
@@ -220,10 +231,7 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
     res.body += "<h2>Upstreams</h2>\n<table id=\"upstreams\">\n<tr><th>Location</th><th>Upstream</th><th>State</th>"
                 "<th>Active</th><th>Requests</th><th>Failures</th></tr>\n";
     for (const auto& r : rows) {
-      res.body += "<tr><td>";
-      html_escape(res.body, r.location);
-      res.body += "</td><td>";
-      html_escape(res.body, r.name);
+      open_row(res.body, {r.location, r.name});
       fmt::format_to(out, "</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
                      r.up ? "up" : "skipped", r.active, r.requests, r.failures);
     }
@@ -232,14 +240,7 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
   res.body += "<h2>Connections</h2>\n<table id=\"connections\">\n<tr><th>Client</th><th>Local</th><th>State</th>"
               "<th>Request</th><th>Requests</th><th>Bytes sent</th><th>Age (s)</th></tr>\n";
   for (const ConnectionInfo& c : all) {
-    res.body += "<tr><td>";
-    html_escape(res.body, c.client);
-    res.body += "</td><td>";
-    html_escape(res.body, c.local);
-    res.body += "</td><td>";
-    html_escape(res.body, c.state);
-    res.body += "</td><td>";
-    html_escape(res.body, c.request_line);
+    open_row(res.body, {c.client, c.local, c.state, c.request_line});
     fmt::format_to(out, "</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1f}</td></tr>\n", c.requests,
                    c.bytes_sent, c.age_seconds);
   }

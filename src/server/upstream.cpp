@@ -264,9 +264,9 @@ void UpstreamConnection::on_event(std::uint32_t events) {
     ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) {
       close_fd();
+      base::log_error("upstream {}: connect failed: {}", server().name(), std::strerror(error));
       request_.group->report_failure(server_, worker_.now_ms());
       timed_out_ = false;
-      base::log_error("upstream {}: connect failed: {}", server().name(), std::strerror(error));
       connect_next();
       return;
     }
@@ -324,8 +324,8 @@ void UpstreamConnection::connect_next() {
     reused_ = false;
     std::string why;
     if (open_socket(why)) return;
-    request_.group->report_failure(server_, worker_.now_ms());
     base::log_error("upstream {}: connect failed: {}", server().name(), why);
+    request_.group->report_failure(server_, worker_.now_ms());
     phase_ = Phase::connecting;  // so that the loop picks another
     close_fd();
   }
@@ -601,8 +601,8 @@ void UpstreamConnection::on_timeout() {
       pool_.drop_idle(this);
       return;
     case Phase::connecting:
-      request_.group->report_failure(server_, worker_.now_ms());
       base::log_error("upstream {}: no connection within {} s", server().name(), request_.group->config().connect_timeout);
+      request_.group->report_failure(server_, worker_.now_ms());
       close_fd();
       timed_out_ = true;
       connect_next();
