@@ -148,30 +148,22 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
                    "# HELP nuri_config_loaded_timestamp_seconds When the configuration in use was read.\n"
                    "# TYPE nuri_config_loaded_timestamp_seconds gauge\nnuri_config_loaded_timestamp_seconds {}\n",
                    state.reloads.load(std::memory_order_relaxed), state.config_loaded.load(std::memory_order_relaxed));
+    // One family per counter, a sample per upstream.
+    auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+      fmt::format_to(out, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+      for (const auto& r : rows) {
+        fmt::format_to(out, "{}{{location=\"{}\",upstream=\"{}\"}} {}\n", name, label(r.location), label(r.name), value(r));
+      }
+    };
     if (!rows.empty()) {
-      fmt::format_to(out,
-                     "# HELP nuri_upstream_requests_total Requests sent to an upstream (retries included).\n"
-                     "# TYPE nuri_upstream_requests_total counter\n");
-      for (const auto& r : rows) {
-        fmt::format_to(out, "nuri_upstream_requests_total{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name),
-                       r.requests);
-      }
-      fmt::format_to(out,
-                     "# HELP nuri_upstream_failures_total Failures counted against an upstream (passive health).\n"
-                     "# TYPE nuri_upstream_failures_total counter\n");
-      for (const auto& r : rows) {
-        fmt::format_to(out, "nuri_upstream_failures_total{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name),
-                       r.failures);
-      }
-      fmt::format_to(out, "# HELP nuri_upstream_active Requests in flight to an upstream.\n# TYPE nuri_upstream_active gauge\n");
-      for (const auto& r : rows) {
-        fmt::format_to(out, "nuri_upstream_active{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name), r.active);
-      }
-      fmt::format_to(out, "# HELP nuri_upstream_up 1 when requests may go to an upstream, 0 while it is skipped.\n"
-                          "# TYPE nuri_upstream_up gauge\n");
-      for (const auto& r : rows) {
-        fmt::format_to(out, "nuri_upstream_up{{location=\"{}\",upstream=\"{}\"}} {}\n", label(r.location), label(r.name), r.up ? 1 : 0);
-      }
+      family("nuri_upstream_requests_total", "counter", "Requests sent to an upstream (retries included).",
+             [](const UpstreamRow& r) { return r.requests; });
+      family("nuri_upstream_failures_total", "counter", "Failures counted against an upstream (passive health).",
+             [](const UpstreamRow& r) { return r.failures; });
+      family("nuri_upstream_active", "gauge", "Requests in flight to an upstream.",
+             [](const UpstreamRow& r) { return std::uint64_t{r.active}; });
+      family("nuri_upstream_up", "gauge", "1 when requests may go to an upstream, 0 while it is skipped.",
+             [](const UpstreamRow& r) { return std::uint64_t{r.up ? 1u : 0u}; });
     }
     return;
   }
