@@ -19,32 +19,17 @@
 #   OUT [bench/results/latest.md]
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bench_dir=$repo/bench
-
-DURATION=${DURATION:-10}
-REPEATS=${REPEATS:-3}
-WORKERS=${WORKERS:-$(nproc)}
-THREADS=${THREADS:-2}
-CONNECTIONS=${CONNECTIONS:-64}
-PIPELINE=${PIPELINE:-16}
-SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe"}
-NGINX=${NGINX:-/usr/sbin/nginx}
-NURI_BIN=${NURI_BIN:-}
-OUT=${OUT:-$bench_dir/results/latest.md}
 BENCH_NAME=bench
 # shellcheck source=bench/lib.sh
-. "$bench_dir/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # $repo, $bench_dir; REPEATS, WORKERS ... NURI_BIN
+DURATION=${DURATION:-10}
+PIPELINE=${PIPELINE:-16}
+SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe"}
+OUT=${OUT:-$bench_dir/results/latest.md}
 
-require_positive DURATION REPEATS WORKERS THREADS CONNECTIONS PIPELINE
+bench_settings bench/run.sh PIPELINE -- SCENARIOS
 require_in scenario "$SCENARIOS" ka close 1m 404 pipe
 require_tools wrk curl cmp "$NGINX" "$PYTHON"
-
-# The exact command, with every setting, for the report.
-command_line="DURATION=$DURATION REPEATS=$REPEATS WORKERS=$WORKERS THREADS=$THREADS"
-command_line+=" CONNECTIONS=$CONNECTIONS PIPELINE=$PIPELINE SCENARIOS='$SCENARIOS'"
-[ -n "$NURI_BIN" ] && command_line+=" NURI_BIN=$NURI_BIN"
-command_line+=" bash bench/run.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Temporary directory, servers and their cleanup (also on Ctrl-C), build.
@@ -52,92 +37,43 @@ bench_init nuri-bench
 build_nuri
 nuri_exe=$tmp/nuri
 
-# ---------------------------------------------------------------------------------------------
 # Document root: 1 KiB and 1 MiB of random bytes, nothing at /missing.
-# World-readable: nginx's workers run as nobody when started by root.
-docroot=$tmp/htdocs
-mkdir -p "$docroot"
-head -c 1024 /dev/urandom >"$docroot/1k.bin"
-head -c 1048576 /dev/urandom >"$docroot/1m.bin"
-chmod 755 "$tmp" "$docroot"
-chmod 644 "$docroot"/*.bin
-
-nginx_port=$(free_port)
-nuri_port=$(free_port)
+make_docroot 1k.bin=1024 1m.bin=1048576
+take_ports nginx nuri
 
 # nginx: its own prefix, config, pid file and error log in $tmp; never /etc/nginx or port 80.
 # -e: the error log before the config is read (Debian's default is /var/log/nginx/error.log).
 ngx=$tmp/nginx
-mkdir -p "$ngx/logs" "$ngx/tmp"
-cat >"$ngx/nginx.conf" <<EOF
-worker_processes $WORKERS;
-pid $ngx/nginx.pid;
-error_log $ngx/error.log warn;
-events {
-    worker_connections 4096;
-}
-http {
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    tcp_nopush off;
-    tcp_nodelay on;
-    keepalive_requests 1000000;
-    keepalive_timeout 300;
-    # nuri does not log a 404 anywhere; nginx would write an error.log line for each one.
-    log_not_found off;
-    # open_file_cache: off, the nginx default.
-    client_body_temp_path $ngx/tmp/client_body;
-    proxy_temp_path $ngx/tmp/proxy;
-    fastcgi_temp_path $ngx/tmp/fastcgi;
-    uwsgi_temp_path $ngx/tmp/uwsgi;
-    scgi_temp_path $ngx/tmp/scgi;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        root $docroot;
-    }
-}
-EOF
-nginx_args=(-p "$ngx" -c "$ngx/nginx.conf" -e "$ngx/error.log" -g 'daemon off;')
-if ! "$NGINX" -t -q "${nginx_args[@]}" >"$ngx/test.log" 2>&1; then
-  cat "$ngx/test.log" >&2
-  die "nginx rejected its configuration ($ngx/nginx.conf above)"
-fi
-say "starting nginx on 127.0.0.1:$nginx_port ($WORKERS workers)"
-"$NGINX" "${nginx_args[@]}" >"$ngx/stdout" 2>&1 &
-pid_of[nginx]=$!
-nginx_pid=${pid_of[nginx]}
-if ! wait_http "$nginx_pid" "http://127.0.0.1:$nginx_port/1k.bin"; then
+nginx_static_conf "$ngx" "${port_of[nginx]}" 4096
+nginx_check "$ngx"
+say "starting nginx on 127.0.0.1:${port_of[nginx]} ($WORKERS workers)"
+start_nginx nginx "$ngx"
+if ! wait_http "${pid_of[nginx]}" "http://127.0.0.1:${port_of[nginx]}/1k.bin"; then
   cat "$ngx/stdout" "$ngx/error.log" >&2 2>/dev/null || true
-  die "nginx did not start on 127.0.0.1:$nginx_port (its output and error log above)"
+  die "nginx did not start on 127.0.0.1:${port_of[nginx]} (its output and error log above)"
 fi
 
-say "starting nuri on 127.0.0.1:$nuri_port ($WORKERS workers)"
-"$nuri_exe" serve --root "$docroot" --listen "127.0.0.1:$nuri_port" --workers "$WORKERS" \
-  >"$tmp/nuri.out" 2>"$tmp/nuri.err" &
-pid_of[nuri]=$!
-nuri_pid=${pid_of[nuri]}
-if ! wait_http "$nuri_pid" "http://127.0.0.1:$nuri_port/1k.bin" ||
-   ! grep -q "listening on http://127.0.0.1:$nuri_port/" "$tmp/nuri.out"; then
-  cat "$tmp/nuri.out" "$tmp/nuri.err" >&2
-  die "nuri did not start on 127.0.0.1:$nuri_port (its output above)"
+say "starting nuri on 127.0.0.1:${port_of[nuri]} ($WORKERS workers)"
+start nuri "$tmp/nuri.err" "$nuri_exe" serve --root "$docroot" --listen "127.0.0.1:${port_of[nuri]}" \
+  --workers "$WORKERS"
+# start: nuri's stdout in nuri.err.out
+if ! wait_http "${pid_of[nuri]}" "http://127.0.0.1:${port_of[nuri]}/1k.bin" ||
+   ! grep -q "listening on http://127.0.0.1:${port_of[nuri]}/" "$tmp/nuri.err.out"; then
+  cat "$tmp/nuri.err.out" "$tmp/nuri.err" >&2
+  die "nuri did not start on 127.0.0.1:${port_of[nuri]} (its output above)"
 fi
 
 # ---------------------------------------------------------------------------------------------
 # Both must serve the same bytes before anything is measured.
-check_server() { # check_server NAME PORT
-  local name=$1 port=$2 f code
-  for f in 1k.bin 1m.bin; do
-    curl -sS --fail --max-time 10 -o "$tmp/got.$f" "http://127.0.0.1:$port/$f" ||
-      die "$name: GET /$f failed"
-    cmp -s "$tmp/got.$f" "$docroot/$f" || die "$name: GET /$f is not byte-exact"
-  done
-  code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/missing")
+check_server() { # check_server NAME
+  local name=$1 code
+  check_bytes "$name" "${port_of[$name]}" 1k.bin 1m.bin
+  code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port_of[$name]}/missing")
   [ "$code" = 404 ] || die "$name: GET /missing answered $code, expected 404"
   say "$name serves /1k.bin and /1m.bin byte-exact and 404 for /missing"
 }
-check_server nginx "$nginx_port"
-check_server nuri "$nuri_port"
+check_server nginx
+check_server nuri
 
 # ---------------------------------------------------------------------------------------------
 # Measurement.
@@ -155,31 +91,18 @@ records=$tmp/records.tsv
 printf 'repeat\tscenario\tserver\torder\tlog\tserver_ticks\tbusy_ticks\tsteal_ticks\twrk_cpu_s\telapsed_s\n' >"$records"
 
 run_one() { # run_one REPEAT SCENARIO SERVER ORDER
-  local rep=$1 scen=$2 server=$3 order=$4 port pid url log t0 t1 c0 c1 m0 m1 w
-  case $server in
-    nginx) port=$nginx_port pid=$nginx_pid ;;
-    nuri) port=$nuri_port pid=$nuri_pid ;;
-  esac
-  local args=(-t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency)
-  url=http://127.0.0.1:$port
+  local rep=$1 scen=$2 server=$3 order=$4 pid=${pid_of[$3]} url log args=() extra=()
+  url=http://127.0.0.1:${port_of[$server]}
   case $scen in
     ka) url+=/1k.bin ;;
-    close) url+=/1k.bin; args+=(-H 'Connection: close') ;;
+    close) url+=/1k.bin; args=(-H 'Connection: close') ;;
     1m) url+=/1m.bin ;;
     404) url+=/missing ;;
-    pipe) args+=(-s "$bench_dir/pipeline.lua") ;;
+    pipe) args=(-s "$bench_dir/pipeline.lua"); extra=(-- /1k.bin "$PIPELINE") ;;
   esac
   log=$tmp/wrk.$rep.$scen.$server.log
-  local extra=()
-  [ "$scen" = pipe ] && extra=(-- /1k.bin "$PIPELINE")
   say "repeat $rep/$REPEATS, $(scenario_title "$scen"): $server"
-  c0=$(ticks "$pid"); m0=$(machine_ticks); t0=$(now)
-  local TIMEFORMAT='%U %S'
-  if ! { time wrk "${args[@]}" "$url" "${extra[@]}" >"$log" 2>&1; } 2>"$log.time"; then
-    cat "$log" >&2
-    die "wrk failed against $server"
-  fi
-  t1=$(now)
+  run_wrk "$log" "against $server" "$pid" -- "${args[@]}" "$url" "${extra[@]}"
   if ! kill -0 "$pid" 2>/dev/null; then
     local status=
     wait "$pid" 2>/dev/null || status=$?
@@ -191,59 +114,20 @@ run_one() { # run_one REPEAT SCENARIO SERVER ORDER
     fi
     die "$server exited during the run (exit status ${status:-unknown}; above 128: killed by signal status-128)"
   fi
-  m1=$(machine_ticks); c1=$(ticks "$pid")
-  w=$(tail -n 1 "$log.time" | awk '{ print $1 + $2 }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$server" "$order" "$log" \
-    "$((c1 - c0))" "$(( ${m1% *} - ${m0% *} ))" "$(( ${m1#* } - ${m0#* } ))" "$w" \
-    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" >>"$records"
+  wrk_fields
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$server" "$order" "$log" "$measured" >>"$records"
 }
 
-# Warm-up, not measured: page cache, nginx's and nuri's lazily built state.
-for s in nginx nuri; do
-  port=$nginx_port; [ $s = nuri ] && port=$nuri_port
-  wrk -t "$THREADS" -c "$CONNECTIONS" -d 1s "http://127.0.0.1:$port/1k.bin" >/dev/null 2>&1 || true
-done
-
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$(date -u '+%Y-%m-%d %H:%M UTC')
-for ((rep = 1; rep <= REPEATS; rep++)); do
-  for scen in $SCENARIOS; do
-    # Odd repeats: nginx first; even repeats: nuri first. Drift hits both.
-    if ((rep % 2 == 1)); then
-      run_one "$rep" "$scen" nginx 1; run_one "$rep" "$scen" nuri 2
-    else
-      run_one "$rep" "$scen" nuri 1; run_one "$rep" "$scen" nginx 2
-    fi
-  done
-done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# Odd repeats: nginx first; even repeats: nuri first. Drift hits both.
+measure_all run_one "nginx nuri"
 
 # ---------------------------------------------------------------------------------------------
 # Report.
-mkdir -p "$(dirname "$OUT")"
 {
-  echo "date=$started"
-  echo "command=$command_line"
-  machine_meta
+  report_meta
   echo "nuri=$("$nuri_exe" --version 2>&1 | head -1) ($nuri_rev)"
-  echo "load_before=$load_before"
-  echo "load_after=$load_after"
-  echo "duration=$DURATION"
-  echo "repeats=$REPEATS"
-  echo "workers=$WORKERS"
-  echo "threads=$THREADS"
-  echo "connections=$CONNECTIONS"
   echo "pipeline=$PIPELINE"
   echo "nuri_stderr_file=$tmp/nuri.err"
   echo "nginx_error_log=$ngx/error.log"
 } >"$tmp/meta.txt"
-
-"$PYTHON" "$bench_dir/summarize.py" "$tmp/meta.txt" "$records" >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
-# The raw wrk output of every run, next to the table (not committed: it changes every run).
-for f in $(tail -n +2 "$records" | cut -f5); do
-  echo "==== $(basename "$f" .log)"
-  cat "$f"
-done >"$(dirname "$OUT")/latest-raw.log"
-cat "$OUT"
-say "written to ${OUT#"$repo"/} (raw wrk output: $(dirname "${OUT#"$repo"/}")/latest-raw.log)"
+write_report summarize.py "$(dirname "$OUT")/latest-raw.log"

@@ -10,10 +10,11 @@ Ratios are nuri / nginx, paired within a repeat (the two runs next to each other
 then the median and the min-max over the repeats.
 """
 
-import csv
-import re
 import statistics
 import sys
+
+from bench_report import errors, fmt_int, fmt_ratio, fmt_time, header, median_or_none, read_meta, \
+    read_runs, stderr_problem
 
 SCENARIOS = {
     "ka": "1 KiB, keep-alive",
@@ -23,87 +24,15 @@ SCENARIOS = {
     "pipe": "1 KiB, {pipeline} pipelined",
 }
 
-TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-SIZE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
-
-
-def parse_wrk(path):
-    """The numbers of one wrk --latency run, and the lines that report errors."""
-    text = open(path, encoding="utf-8", errors="replace").read()
-    run = {"text": text, "socket_errors": None, "non2xx": 0}
-    m = re.search(r"(\d+) requests in ([\d.]+)(\w+),", text)
-    if not m:
-        raise SystemExit(f"summarize: no request count in {path}:\n{text}")
-    run["requests"] = int(m.group(1))
-    run["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", text)
-    run["bytes_per_s"] = float(m.group(1)) * SIZE_UNITS[m.group(2)]
-    m = re.search(r"^\s+99%\s+([\d.]+)(\w+)", text, re.M)
-    run["p99"] = float(m.group(1)) * TIME_UNITS[m.group(2)] if m else None
-    m = re.search(r"^\s*(Socket errors:.*)$", text, re.M)
-    if m:
-        run["socket_errors"] = m.group(1).strip()
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    if m:
-        run["non2xx"] = int(m.group(1))
-    return run
-
-
-def fmt_int(x):
-    return f"{x:,.0f}"
-
-
-def fmt_time(seconds):
-    if seconds is None:
-        return "n/a"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def fmt_ratio(ratios):
-    if not ratios:
-        return "n/a"
-    med = statistics.median(ratios)
-    if len(ratios) == 1:
-        return f"**{med:.2f}**"
-    return f"**{med:.2f}** ({min(ratios):.2f}–{max(ratios):.2f})"
-
-
-def median_or_none(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
 
 def main():
-    meta = {}
-    for line in open(sys.argv[1], encoding="utf-8"):
-        key, _, value = line.rstrip("\n").partition("=")
-        meta[key] = value
-    clk = float(meta["clk_tck"])
-
-    runs = []
-    with open(sys.argv[2], encoding="utf-8") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            run = parse_wrk(row["log"])
-            run.update(
-                repeat=int(row["repeat"]),
-                scenario=row["scenario"],
-                server=row["server"],
-                order=int(row["order"]),
-                server_cpu=int(row["server_ticks"]) / clk,
-                busy=int(row["busy_ticks"]) / clk,
-                steal=int(row["steal_ticks"]) / clk,
-                wrk_cpu=float(row["wrk_cpu_s"]),
-                elapsed=float(row["elapsed_s"]),
-            )
-            run["per_cpu"] = run["requests"] / run["server_cpu"] if run["server_cpu"] > 0 else None
-            # Everything else the machine did meanwhile, in cores: other engineers' compilers,
-            # the idle peer server, the kernel's work not charged to either process.
-            run["other"] = max(0.0, run["busy"] - run["server_cpu"] - run["wrk_cpu"]) / run["elapsed"]
-            runs.append(run)
+    meta = read_meta(sys.argv[1])
+    runs = read_runs(sys.argv[2], meta, "server", {"server_cpu": "server_ticks"})
+    for run in runs:
+        run["per_cpu"] = run["requests"] / run["server_cpu"] if run["server_cpu"] > 0 else None
+        # Everything else the machine did meanwhile, in cores: other engineers' compilers,
+        # the idle peer server, the kernel's work not charged to either process.
+        run["other"] = max(0.0, run["busy"] - run["server_cpu"] - run["wrk_cpu"]) / run["elapsed"]
 
     scenarios = []
     for r in runs:
@@ -117,15 +46,9 @@ def main():
 
     out = []
     w = out.append
-    w(f"# nuri vs nginx — {meta['date']}")
-    w("")
-    w(f"- machine: {meta['nproc']} cores ({meta['cpu']}), {meta['kernel']}; "
-      f"load average before {meta['load_before']}, after {meta['load_after']}")
-    w(f"- versions: {meta['nginx']}, wrk {meta['wrk']}, {meta['nuri']}")
-    w(f"- command: `{meta['command']}`")
-    w(f"- load: `wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']}s --latency`, "
-      f"{meta['repeats']} repeat(s), nginx and nuri interleaved (odd repeats nginx first, "
-      f"even repeats nuri first)")
+    header(w, "nuri vs nginx", meta,
+           f", {meta['repeats']} repeat(s), nginx and nuri interleaved (odd repeats nginx first, "
+           f"even repeats nuri first)")
     w(f"- nginx: `worker_processes {meta['workers']}`, `access_log off`, `sendfile on`, "
       f"`tcp_nopush off`, `tcp_nodelay on`, `keepalive_requests 1000000`, "
       f"`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)")
@@ -205,19 +128,10 @@ def main():
             problems.append(f"{where}: wrk `Non-2xx or 3xx responses: {r['non2xx']}` "
                             f"of {r['requests']} (expected {expected_non2xx})")
     for name, key in (("nuri stderr", "nuri_stderr_file"), ("nginx error.log", "nginx_error_log")):
-        try:
-            lines = [l for l in open(meta[key], encoding="utf-8", errors="replace").read().splitlines() if l]
-        except OSError:
-            lines = []
-        if lines:
-            shown = lines[:20] + ([f"... {len(lines) - 20} more lines"] if len(lines) > 20 else [])
-            problems.append(f"{name} during the runs:\n\n```\n" + "\n".join(shown) + "\n```")
-    w("Errors: " + ("none (no socket errors, no unexpected statuses, nothing on the servers' stderr)."
-                    if not problems else "see below."))
-    if problems:
-        w("")
-    for p in problems:
-        w(f"- {p}")
+        p = stderr_problem(f"{name} during the runs", meta[key])
+        if p:
+            problems.append(p)
+    errors(w, problems, "none (no socket errors, no unexpected statuses, nothing on the servers' stderr).")
     print("\n".join(out))
 
 
