@@ -206,6 +206,36 @@ void Worker::send_refusal(int fd, bool too_many) {
   ::shutdown(fd, SHUT_WR);
 }
 
+bool Worker::refuse_without_fds(int listen_fd) {
+  // accept4 allocates the descriptor before it looks at the queue: EMFILE also comes when no
+  // connection waits, so the answer of the second accept4 decides whether to go on.
+  if (!reserve_fd_) reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!reserve_fd_) return false;  // nothing to give up: restore_reserve_fd() retries
+  // Out of descriptors: free the reserve to take the connection and refuse it properly,
+  // instead of leaving it in the queue, where edge-triggered epoll would not report it again.
+  reserve_fd_.reset();
+  int refused = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int accept_errno = errno;
+  if (refused >= 0) refuse(refused, false);
+  // Another worker may take the freed number first; restore_reserve_fd() tries again.
+  reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (refused < 0) return accept_errno == EINTR || accept_errno == ECONNABORTED;
+  ++refused_without_fds_;
+  if (fd_log_ms_ < 0 || now_ms_ - fd_log_ms_ >= 1000) {  // a flood must not flood the log
+    base::log_error("out of file descriptors: refused {} connection(s) with 503", refused_without_fds_);
+    refused_without_fds_ = 0;
+    fd_log_ms_ = now_ms_;
+  }
+  return true;
+}
+
+void Worker::restore_reserve_fd() {
+  reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!reserve_fd_) return;
+  // Connections may have queued while there was no reserve: epoll will not report them again.
+  for (auto& a : acceptors_) a->on_event(EPOLLIN);
+}
+
 void Worker::accept_from(int listen_fd, std::size_t listener) {
   const config::Listener& rules = site_->config().listeners[listener];
   for (;;) {
@@ -214,15 +244,9 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if ((errno == EMFILE || errno == ENFILE) && reserve_fd_) {
-        // Out of descriptors: free the reserve to take the connection and refuse it properly,
-        // instead of leaving it in the backlog where edge-triggered epoll would never say again.
-        reserve_fd_.reset();
-        int refused = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (refused >= 0) refuse(refused, false);
-        reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        base::log_error("out of file descriptors: refused a connection with 503");
-        continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        if (refuse_without_fds(listen_fd)) continue;
+        return;
       }
       if (errno != EAGAIN) base::log_error("accept: {}", std::strerror(errno));
       return;
@@ -348,6 +372,7 @@ void Worker::run() {
     upstreams_.expire(now_ms_);
     run_completions();
     upstreams_.run_scheduled();
+    if (!reserve_fd_ && !draining_) restore_reserve_fd();
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
       published_second_ = now_seconds_;  // at most once a second, and only while watched

@@ -112,6 +112,10 @@ class Worker {
 
   void accept_from(int listen_fd, std::size_t listener);
   void refuse(int fd, bool too_many);  // send_refusal, then close
+  // accept4 failed with EMFILE/ENFILE: refuse the next waiting connection with the reserve fd.
+  // False when the listen queue is empty or no descriptor could be freed: stop accepting.
+  bool refuse_without_fds(int listen_fd);
+  void restore_reserve_fd();  // reopens a reserve lost to another thread, then drains the queues
   void expire_timers();
   void run_completions();  // deferred responses that came back or are due
   void begin_drain();
@@ -151,6 +155,8 @@ class Worker {
   std::vector<char*> buffers_;
   std::size_t buffer_size_;
   net::FileDescriptor reserve_fd_;  // given up to accept (and refuse) when out of descriptors
+  std::uint64_t refused_without_fds_ = 0;  // since the last log line about it
+  std::int64_t fd_log_ms_ = -1;            // when that line was written (one a second at most)
 
   std::mutex reload_mutex_;
   std::optional<Generation> pending_;  // guarded by reload_mutex_

@@ -39,8 +39,9 @@ def _per_test_timeout():
 def nuri(tmp_path):
     servers = []
 
-    def start(*args, root=None, listen=("127.0.0.1:0",), env=None, run=True) -> NuriServer:
-        s = NuriServer(args, tmp_path, root=root, listen=listen, env=env)
+    def start(*args, root=None, listen=("127.0.0.1:0",), env=None, run=True,
+              preexec_fn=None) -> NuriServer:
+        s = NuriServer(args, tmp_path, root=root, listen=listen, env=env, preexec_fn=preexec_fn)
         servers.append(s)
         if run:
             s.start()

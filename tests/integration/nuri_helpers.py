@@ -395,7 +395,8 @@ def _ppid_of(pid: str):
 class NuriServer:
     """One `nuri serve` process. Use through the `nuri` fixture, which stops and checks it."""
 
-    def __init__(self, args, workdir: Path, root=None, listen=("127.0.0.1:0",), env=None):
+    def __init__(self, args, workdir: Path, root=None, listen=("127.0.0.1:0",), env=None,
+                 preexec_fn=None):
         self.args = [str(a) for a in args]
         # Relative roots are relative to the server's working directory, `workdir`.
         self.root = (Path(workdir) / root).resolve() if root is not None else None
@@ -411,6 +412,7 @@ class NuriServer:
         self.grace = float(self._opt("--grace-period", 10))
         self.workdir = workdir
         self.env = env
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. to lower an rlimit)
         self.proc = None
         self.addrs = []  # [(host, port)] in banner order
         self.stdout_lines = []
@@ -432,7 +434,8 @@ class NuriServer:
         fd, name = tempfile.mkstemp(prefix="nuri-stderr-", suffix=".txt", dir=self.workdir)
         self.stderr_path = Path(name)
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=fd, cwd=self.workdir, env=self.env)
+                                     stderr=fd, cwd=self.workdir, env=self.env,
+                                     preexec_fn=self.preexec_fn)
         os.close(fd)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()

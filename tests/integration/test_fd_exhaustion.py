@@ -1,0 +1,97 @@
+"""Running out of file descriptors: nuri under RLIMIT_NOFILE 64 (set in the child before exec).
+
+When accept4 fails with EMFILE the worker gives up its reserve descriptor, accepts the waiting
+connection, answers it 503 and takes the reserve back (src/server/worker.cpp): a new client is
+refused, never left hanging in the backlog, connections already open keep being served, nothing
+spins, and the server takes new connections again once some close.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+import pytest
+
+from nuri_helpers import TIME_SCALE, req
+
+NOFILE = 64
+
+
+def _low_nofile():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of every thread of `pid`."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _fetch(c, path="/a.txt"):
+    c.send(req(path))
+    return c.read_response(timeout=2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_out_of_fds_refuses_with_503_serves_open_connections_and_recovers(nuri, www, workers):
+    s = nuri("--workers", str(workers), root=www.root, preexec_fn=_low_nofile)
+    limits = open(f"/proc/{s.pid}/limits").read()
+    assert f"Max open files            {NOFILE}" in limits, limits
+    # Fill the table: keep-alive connections, each served once, until one is refused.
+    held, refused = [], None
+    for _ in range(NOFILE + 10):
+        c = s.connect(timeout=3)
+        r = _fetch(c)
+        if r.status != 200:
+            refused = r
+            break
+        assert r.body == b"hello"
+        held.append(c)
+    assert refused is not None, f"{len(held)} connections with a limit of {NOFILE} fds"
+    assert refused.status == 503 and refused.header("Retry-After"), str(refused)
+    assert len(held) >= NOFILE - 20, f"refused after only {len(held)} connections"
+
+    # Full: every new connection gets its 503 at once (none waits in the backlog).
+    for _ in range(10):
+        start = time.monotonic()
+        c = s.connect(timeout=3)
+        r = c.read_response(timeout=2)
+        assert r.status == 503, str(r)
+        assert "close" in r.tokens("Connection")
+        c.assert_closed(2)
+        c.close()
+        assert time.monotonic() - start < 1.0 * TIME_SCALE
+
+    # The open connections are still served (their file is in the open-file cache).
+    for c in held[:5] + held[-5:]:
+        r = _fetch(c)
+        assert r.status == 200 and r.body == b"hello", str(r)
+
+    # Full for 2 s, with a refused client waiting now and then: no busy loop.
+    before = _cpu_seconds(s.pid)
+    for _ in range(4):
+        time.sleep(0.5)
+        c = s.connect(timeout=3)
+        assert c.read_response(timeout=2).status == 503
+        c.close()
+    used = _cpu_seconds(s.pid) - before
+    assert used < 0.2 * TIME_SCALE, f"nuri used {used:.2f}s of CPU in 2 s while out of fds"
+
+    # Some close: new connections are served again.
+    for c in held[:8]:
+        c.close()
+    deadline = time.monotonic() + 3 * TIME_SCALE
+    while True:
+        c = s.connect(timeout=3)
+        r = _fetch(c)
+        c.close()
+        if r.status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert r.status == 200 and r.body == b"hello", str(r)
+    print(f"workers {workers}: {len(held)} connections open when full, {used:.3f}s CPU in 2 s full")
+    s.assert_alive()
+    assert "out of file descriptors" in s.stderr()
