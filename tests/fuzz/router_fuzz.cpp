@@ -105,7 +105,10 @@ bool matches(const Route& route, const std::vector<std::string>& segs,
   params.clear();
   std::size_t i = 0;
   for (const Segment& s : route.segments) {
-    if (s.kind == Kind::rest) {  // the rest, possibly empty, joined again
+    // {x:*} takes the rest after its slash, possibly empty: /files/{p:*} matches "/files/"
+    // (p empty) but not "/files", which has no segment where the parameter stands.
+    if (s.kind == Kind::rest) {
+      if (i == segs.size()) return false;
       std::string rest;
       for (std::size_t k = i; k < segs.size(); ++k) rest += (k == i ? "" : "/") + segs[k];
       params.emplace_back(s.text, rest);
