@@ -27,4 +27,8 @@ std::size_t json_depth(std::string_view text) {
   return deepest;
 }
 
+bool json_refused_unparsed(std::string_view text) {
+  return text.find('\0') != std::string_view::npos || json_depth(text) > kMaxJsonDepth;
+}
+
 }  // namespace nuri::app

@@ -334,7 +334,7 @@ struct Server::Parts final : server::Application {
       return http::Status::ok;
     }
     if (is_json_type(*type)) {
-      if (app::json_depth(request.body) > app::kMaxJsonDepth) return http::Status::bad_request;
+      if (app::json_refused_unparsed(request.body)) return http::Status::bad_request;
       nlohmann::json value = nlohmann::json::parse(request.body, nullptr, false);
       if (value.is_discarded()) return http::Status::bad_request;
       state.json = std::move(value);

@@ -1,6 +1,7 @@
 // libFuzzer target for app::json_depth, the flat scan that guards nlohmann::json::parse against
-// deep nesting (src/app/json_depth.cpp). The body handling in src/app/server.cpp refuses a text
-// whose scanned depth is above kMaxJsonDepth and hands any other to nlohmann. Checked here:
+// deep nesting, and app::json_refused_unparsed, the whole check (src/app/json_depth.cpp). The
+// body handling in src/app/server.cpp refuses a text that holds a NUL or whose scanned depth is
+// above kMaxJsonDepth, and hands any other to nlohmann. Checked here:
 //  - nothing crashes, neither the scan nor nlohmann on what the scan lets through;
 //  - for every text nlohmann accepts, the scan's depth is the true depth, counted independently
 //    by nlohmann's SAX events (an iterative parser: no recursion however deep the text). So a
@@ -71,12 +72,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const std::size_t scanned = nuri::app::json_depth(text);
 
+  const bool refused = nuri::app::json_refused_unparsed(text);
+  const bool has_nul = text.find('\0') != std::string_view::npos;
+  require(refused == (has_nul || scanned > nuri::app::kMaxJsonDepth), "refused: NUL or too deep");
+  // nlohmann reads a NUL byte as the end of the text (so "1<NUL>{" would be valid JSON to it);
+  // RFC 8259 allows none, and nuri refuses such a body before nlohmann sees it.
+  if (has_nul) return 0;
+
   DepthCounter counter;
   const bool valid = nlohmann::json::sax_parse(text, &counter, nlohmann::json::input_format_t::json,
                                                /*strict=*/true, /*ignore_comments=*/false);
   if (valid) require(scanned == counter.deepest, "scan depth equals the SAX depth of valid JSON");
 
-  if (scanned > nuri::app::kMaxJsonDepth) return 0;  // refused before parsing, as server.cpp does
+  if (refused) return 0;  // as server.cpp does
   // What server.cpp does with a text within the limit.
   const nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
   require(value.is_discarded() != valid, "DOM and SAX parses agree on validity");
