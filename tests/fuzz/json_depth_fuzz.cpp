@@ -7,7 +7,7 @@
 //    by nlohmann's SAX events (an iterative parser: no recursion however deep the text). So a
 //    valid document is refused exactly when it is deeper than the limit, and one within the
 //    limit always reaches nlohmann;
-//  - a text the scan lets through parses into a value whose recursive depth is the scan's.
+//  - a text the scan lets through parses into a value no deeper than the scan said.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -88,6 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // What server.cpp does with a text within the limit.
   const nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
   require(value.is_discarded() != valid, "DOM and SAX parses agree on validity");
-  if (!value.is_discarded()) require(value_depth(value) == scanned, "parsed depth equals the scan's");
+  // At most the scan's: a repeated object key keeps only its last value, which may be shallower
+  // than an earlier one (the SAX check above is the exact one).
+  if (!value.is_discarded()) require(value_depth(value) <= scanned, "parsed depth within the scan's");
   return 0;
 }
