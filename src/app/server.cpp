@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "app/json_depth.h"
 #include "app/router.h"
 #include "config/config.h"
 #include "http/chars.h"
@@ -61,33 +62,6 @@ bool is_json_type(std::string_view content_type) {
   return slash != std::string_view::npos && iequals(type.substr(0, slash), "application") && type.size() > 5 &&
          iequals(type.substr(type.size() - 5), "+json");
 }
-
-// The deepest nesting of arrays and objects in `text`, outside strings. Checked before parsing:
-// a hostile body of a million '[' must not cost a million frames anywhere.
-std::size_t json_depth(std::string_view text) {
-  std::size_t depth = 0;
-  std::size_t deepest = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
-constexpr std::size_t kMaxJsonDepth = 64;
 
 // Collects a multipart body's fields and files.
 class FormCollector final : public http::MultipartHandler {
@@ -360,7 +334,7 @@ struct Server::Parts final : server::Application {
       return http::Status::ok;
     }
     if (is_json_type(*type)) {
-      if (json_depth(request.body) > kMaxJsonDepth) return http::Status::bad_request;
+      if (app::json_refused_unparsed(request.body)) return http::Status::bad_request;
       nlohmann::json value = nlohmann::json::parse(request.body, nullptr, false);
       if (value.is_discarded()) return http::Status::bad_request;
       state.json = std::move(value);

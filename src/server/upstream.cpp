@@ -90,7 +90,21 @@ void build_upstream_head(std::string& out, const http::Request& req, const socka
   }
   out += " HTTP/1.1\r\n";
   // The authority the client asked for: the Host field, or an absolute target's (which wins).
-  if (!req.host.empty()) append_field(out, "Host", req.host);
+  // An HTTP/1.0 client may send neither, but the upstream is spoken to in HTTP/1.1, where a
+  // request without Host is a 400 (RFC 9112 §3.2): name the upstream then, as nginx's default
+  // does. (The empty Host that §3.2 also allows is refused by many servers, nuri among them.)
+  if (!req.host.empty()) {
+    append_field(out, "Host", req.host);
+  } else if (!config.upstreams.empty()) {
+    const config::Proxy::Upstream& up = config.upstreams.front();
+    const bool ipv6 = up.host.find(':') != std::string::npos;
+    out += "Host: ";
+    out += ipv6 ? fmt::format("[{}]", up.host) : up.host;
+    if (up.port != 80) fmt::format_to(std::back_inserter(out), ":{}", up.port);
+    out += "\r\n";
+  } else {
+    out += "Host: \r\n";
+  }
 
   const std::string connection = connection_tokens(req);
   std::string forwarded_for, forwarded, via;

@@ -35,7 +35,8 @@ struct ProxyRequest {
   bool upgrade = false;   ///< the client asked to switch protocols (WebSocket)
 };
 
-/// The request head sent upstream for `request`: the target as sent (origin form), Host kept,
+/// The request head sent upstream for `request`: the target as sent (origin form), Host kept
+/// (the first upstream's host and port when the client, in HTTP/1.0, sent none),
 /// hop-by-hop fields dropped, X-Forwarded-For/-Proto/-Host, Forwarded and (optionally) Via
 /// added, the body framed as the client framed it. Written into `out`.
 void build_upstream_head(std::string& out, const http::Request& request, const sockaddr* client,
