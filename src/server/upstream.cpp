@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "http/chars.h"
+#include "http/field_values.h"
 #include "server/connection.h"
 #include "server/worker.h"
 
@@ -32,10 +33,7 @@ bool is_hop_by_hop(std::string_view name) {
 bool lists(std::string_view connection, std::string_view name) {
   while (!connection.empty()) {
     std::size_t comma = connection.find(',');
-    std::string_view token = connection.substr(0, comma);
-    while (!token.empty() && http::chars::is_ows(token.front())) token.remove_prefix(1);
-    while (!token.empty() && http::chars::is_ows(token.back())) token.remove_suffix(1);
-    if (http::iequals(token, name)) return true;
+    if (http::iequals(http::fields::trim_ows(connection.substr(0, comma)), name)) return true;
     if (comma == std::string_view::npos) break;
     connection.remove_prefix(comma + 1);
   }
