@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, in order: the Release build (warnings are errors) and its Debian
 # package (CPack), unit, integration (the package test included) and headless-browser tests on
-# it, unit and integration tests under ASan+UBSan,
-# and the fuzz smoke run. Prints one line per step and a closing "tests: N passed, N failed"
+# it; unit and integration tests under ASan+UBSan and the fuzz smoke run (one clang tree); unit
+# tests and the multi-threaded integration suites under ThreadSanitizer. Prints one line per step and a closing "tests: N passed, N failed"
 # over all test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ JOBS=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1}
 
 passed=0
 failed=0
@@ -81,22 +82,37 @@ else
   failed=$((failed + 1))
 fi
 
-# -O1 and line tables only (-g1): about what sanitizers need for fast runs and file:line in their
-# reports, and much less compile time than -O2 -g on a 2-core CI machine.
-if step build-asan build build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
-    -DNURI_SANITIZE=ON; then
+# The sanitizer trees: -O1 and line tables only (-g1), about what sanitizers need for fast runs and
+# file:line in their reports, and much less compile time than -O2 -g on a 2-core CI machine. Clang,
+# so that one ASan+UBSan tree also holds the libFuzzer targets (the library compiled once for both).
+SANITIZER_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
+if CXX=clang++ step build-asan build build/asan "${SANITIZER_FLAGS[@]}" -DNURI_SANITIZE=ON -DNURI_FUZZ=ON; then
   step unit-asan unit build/asan; count_gtest "$log_dir/unit-asan.log"
-  step integration-asan integration build/asan -m "not package"; count_pytest "$log_dir/integration-asan.log"
+  step integration-asan integration build/asan -m "not package and not slow"
+  count_pytest "$log_dir/integration-asan.log"
+  if step fuzz-smoke env NURI_FUZZ_BUILD=build/asan bash scripts/fuzz.sh "$FUZZ_SECONDS"; then
+    passed=$((passed + $(grep -c '^fuzz: .* ok' "$log_dir/fuzz-smoke.log")))
+  else
+    failed=$((failed + 1))
+  fi
+  grep '^fuzz:' "$log_dir/fuzz-smoke.log" | sed 's/^/      /'
 else
   failed=$((failed + 1))
 fi
 
-if step fuzz-smoke bash scripts/fuzz.sh "$FUZZ_SECONDS"; then
-  passed=$((passed + $(grep -c '^fuzz: .* ok' "$log_dir/fuzz-smoke.log")))
+# ThreadSanitizer: the unit tests and the integration suites where threads share state (server
+# workers and their shared stats, the proxy's monitor thread and upstream counters, reload, the
+# forwarder, libnuri's back ends).
+TSAN_SUITES=(test_basics.py test_status.py test_reload.py test_lifecycle.py test_proxy.py test_library.py
+             test_forward.py test_forward_config.py)
+if CXX=clang++ step build-tsan build build/tsan "${SANITIZER_FLAGS[@]}" -DNURI_TSAN=ON; then
+  step unit-tsan unit build/tsan; count_gtest "$log_dir/unit-tsan.log"
+  step integration-tsan env NURI_BIN=build/tsan/nuri "$PYTHON" -m pytest -q -p no:cacheprovider -m "not package and not slow" \
+    "${TSAN_SUITES[@]/#/tests/integration/}"
+  count_pytest "$log_dir/integration-tsan.log"
 else
   failed=$((failed + 1))
 fi
-grep '^fuzz:' "$log_dir/fuzz-smoke.log" | sed 's/^/      /'
 
 [ ${#failed_steps[@]} -gt 0 ] && echo "failed steps: ${failed_steps[*]}"
 echo "tests: $passed passed, $failed failed"

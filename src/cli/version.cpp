@@ -32,9 +32,12 @@ std::string compiler() {
 }
 
 std::string sanitizers() {
-  // CMake's NURI_SANITIZE (and NURI_FUZZ) turn on ASan and UBSan together; UBSan has no macro.
+  // CMake's NURI_SANITIZE (and NURI_FUZZ) turn on ASan and UBSan together (UBSan has no macro);
+  // NURI_TSAN turns on ThreadSanitizer.
 #if defined(NURI_BUILT_WITH_SANITIZERS)
   return "AddressSanitizer, UndefinedBehaviorSanitizer";
+#elif defined(NURI_BUILT_WITH_TSAN)
+  return "ThreadSanitizer";
 #elif defined(__SANITIZE_ADDRESS__)
   return "AddressSanitizer";
 #elif defined(__has_feature)

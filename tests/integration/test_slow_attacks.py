@@ -31,8 +31,11 @@ import pytest
 
 from nuri_helpers import SLACK, TIME_SCALE, req
 
-pytestmark = pytest.mark.skipif(shutil.which("slowhttptest") is None,
-                                reason="slowhttptest is not installed (scripts/install-deps.sh)")
+# `slow`: timing under 1,000 attacking connections, run on the Release build only (make test's
+# sanitizer runs deselect it; the memory side of many connections is covered there by other tests).
+pytestmark = [pytest.mark.skipif(shutil.which("slowhttptest") is None,
+                                 reason="slowhttptest is not installed (scripts/install-deps.sh)"),
+              pytest.mark.slow]
 
 TIMEOUT = 5          # header, body, send and idle timeouts of the server under attack (seconds)
 CONNECTIONS = 1000   # per attack
