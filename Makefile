@@ -7,7 +7,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test deb unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy clean
+.PHONY: all deps build run test deb unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy bench-parser clean
 
 all: build
 
@@ -45,6 +45,10 @@ bench-forward: build
 # nuri serve's reverse proxy against nginx proxy_pass, in front of one nginx.
 bench-proxy: build
 	@NURI_BIN=build/release/nuri bash bench/proxy.sh
+
+# The request parser on real request heads (Google Benchmark), bench/parser/README.md.
+bench-parser: build
+	@./build/release/nuri_parser_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 clean:
 	rm -rf build
