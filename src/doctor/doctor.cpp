@@ -226,10 +226,14 @@ Finding connect_finding(const ConnectResult& r, const Target& target, int timeou
                    : fmt::format("Nothing answered the SYN to {} within {}: the packets are dropped, by a firewall "
                                  "DROP rule or because the host is down or unreachable.",
                                  where, seconds(timeout_ms));
-      f.fix = fmt::format("On the server, list the firewall rules (`nft list ruleset`, `iptables -S`) and accept "
-                          "TCP port {0} inbound, e.g. `nft add rule inet filter input tcp dport {0} accept`; check "
-                          "the firewalls on the way (a cloud security group) and that {1} is up.",
-                          port, r.address.host());
+      f.fix = listening_here
+                  ? fmt::format("List this machine's firewall rules (`nft list ruleset`, `iptables -S`) and accept "
+                                "TCP port {0} inbound, e.g. `nft add rule inet filter input tcp dport {0} accept`.",
+                                port)
+                  : fmt::format("On the server, list the firewall rules (`nft list ruleset`, `iptables -S`) and "
+                                "accept TCP port {0} inbound, e.g. `nft add rule inet filter input tcp dport {0} "
+                                "accept`; check the firewalls on the way (a cloud security group) and that {1} is up.",
+                                port, r.address.host());
       break;
     case ConnectVerdict::rejected:
       f.text = fmt::format("{} was rejected: {} answered the SYN with {}, as a firewall's `reject` rule does (a "
