@@ -26,6 +26,11 @@ std::string who(const std::vector<conns::Owner>& owners) {
   return out;
 }
 
+// who() with its verb: "nuri (pid 5) listens", "python3 (pids 1, 2) listen".
+std::string who_listens(const std::vector<conns::Owner>& owners) {
+  return who(owners) + (owners.size() > 1 ? " listen" : " listens");
+}
+
 std::string port_fix(const net::SocketAddress& target) {
   std::uint16_t port = target.port();
   if (target.family() == AF_INET6) {
@@ -128,7 +133,7 @@ void describe_listeners(const std::vector<ListenGroup>& groups, const std::vecto
                         std::vector<Finding>& out) {
   for (const ListenGroup& g : groups) {
     const bool useful = std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return covers(g, t); });
-    std::string text = fmt::format("{} listens on {} ({})", who(g.owners), g.address.to_string(), scope(g));
+    std::string text = fmt::format("{} on {} ({})", who_listens(g.owners), g.address.to_string(), scope(g));
     if (g.sockets > 1) {
       text += fmt::format(", {} sockets sharing it with SO_REUSEPORT (the kernel spreads new connections over them)",
                           g.sockets);
@@ -188,9 +193,9 @@ void coverage_finding(const std::vector<ListenGroup>& groups, const net::SocketA
   if (family) {
     const bool v4 = target.family() == AF_INET;
     out.push_back({"wrong_family", Severity::problem, "local",
-                   fmt::format("{} listens on {} for {} only, and {} is an {} address, so its connections are "
+                   fmt::format("{} on {} for {} only, and {} is an {} address, so its connections are "
                                "refused.",
-                               who(owners), listed, v4 ? "IPv6" : "IPv4", target.host(), v4 ? "IPv4" : "IPv6"),
+                               who_listens(owners), listed, v4 ? "IPv6" : "IPv4", target.host(), v4 ? "IPv4" : "IPv6"),
                    v4 ? fmt::format("Also listen on IPv4: bind 0.0.0.0:{0} too, e.g. `nuri serve --listen 0.0.0.0:{0} "
                                     "--listen '[::]:{0}'`.",
                                     port)
@@ -199,13 +204,13 @@ void coverage_finding(const std::vector<ListenGroup>& groups, const net::SocketA
                                     port)});
   } else if (all_loopback && !target.is_loopback()) {
     out.push_back({"loopback_only", Severity::problem, "local",
-                   fmt::format("{} listens on {} only: loopback, which only this machine can reach, so connections "
+                   fmt::format("{} on {} only: loopback, which only this machine can reach, so connections "
                                "to {} are refused.",
-                               who(owners), listed, target.to_string()),
+                               who_listens(owners), listed, target.to_string()),
                    fmt::format("To be reachable from other machines, {}.", port_fix(target))});
   } else {
     out.push_back({"other_address", Severity::problem, "local",
-                   fmt::format("{} listens on {} only, not on {}, so connections to it are refused.", who(owners),
+                   fmt::format("{} on {} only, not on {}, so connections to it are refused.", who_listens(owners),
                                listed, target.host()),
                    fmt::format("Bind the address the clients use ({}) or {}.", target.to_string(), port_fix(target))});
   }

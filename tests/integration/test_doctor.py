@@ -360,7 +360,7 @@ def test_several_reuseport_sockets_are_counted_with_their_pids():
         assert [o["pid"] for o in group["owners"]] == sorted([os.getpid(), child.pid])
         text = finding(report, "listening")["text"]
         pids = ", ".join(str(p) for p in sorted([os.getpid(), child.pid]))
-        assert f"python3 (pids {pids}) listens on 127.0.0.1:{port}" in text
+        assert f"python3 (pids {pids}) listen on 127.0.0.1:{port}" in text
         assert "3 sockets sharing it with SO_REUSEPORT" in text
     finally:
         child.stdin.close()
