@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -81,6 +82,9 @@ std::string sender(const ConnectResult& r) {
 std::string firewall_host(const ConnectResult& r) {
   return r.icmp_from.empty() ? r.address.host() : r.icmp_from;
 }
+
+// Milliseconds to the microsecond: more digits would only be noise.
+double rounded(double ms) { return std::round(ms * 1000) / 1000; }
 
 const char* source_name(dns::HostLookup::Source s) {
   switch (s) {
@@ -504,7 +508,7 @@ std::string format_json(const Report& report) {
     json c = {{"address", r.address.host()},
               {"port", r.address.port()},
               {"verdict", connect_verdict_name(r.verdict)},
-              {"ms", r.ms},
+              {"ms", rounded(r.ms)},
               {"errno", r.error == 0 ? json(nullptr) : json(std::strerror(r.error))}};
     if (r.icmp) {
       c["icmp"] = {{"type", r.icmp_type}, {"code", r.icmp_code}, {"v6", r.icmp_v6},
@@ -515,7 +519,7 @@ std::string format_json(const Report& report) {
   j["connect"] = connects;
   if (report.http) {
     const HttpResult& h = *report.http;
-    json http = {{"verdict", http_verdict_name(h.verdict)}, {"ms", h.ms}};
+    json http = {{"verdict", http_verdict_name(h.verdict)}, {"ms", rounded(h.ms)}};
     if (h.verdict == HttpVerdict::answered) {
       http["status"] = h.status;
       http["status_line"] = h.status_line;
