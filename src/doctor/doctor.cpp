@@ -145,6 +145,17 @@ std::optional<Target> parse_target(std::string_view text, std::string& error) {
       return std::nullopt;
     }
   }
+  // 0.0.0.0 and :: are what a server binds to mean "every interface" (its banner shows them);
+  // a client cannot ask for them: the kernel would quietly connect to this machine instead.
+  unsigned char any[16] = {};
+  unsigned char parsed[16] = {};
+  if ((inet_pton(AF_INET, t.host.c_str(), parsed) == 1 && std::memcmp(parsed, any, 4) == 0) ||
+      (inet_pton(AF_INET6, t.host.c_str(), parsed) == 1 && std::memcmp(parsed, any, 16) == 0)) {
+    error = fmt::format("'{}': {} means every interface to a server; ask for one of the machine's addresses "
+                        "(127.0.0.1, or its LAN address)",
+                        shown, t.host);
+    return std::nullopt;
+  }
   unsigned port = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||

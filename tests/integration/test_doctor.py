@@ -435,6 +435,8 @@ def test_json_shape(targets):
     ("[zz::1]:80", "zz::1 is not a valid IPv6 address"),
     ("300.1.2.3:80", "300.1.2.3 is not a valid IPv4 address"),
     ("http://example.com:8080/", "give HOST:PORT, not a URL"),
+    ("0.0.0.0:8080", "0.0.0.0 means every interface to a server"),
+    ("[::]:8080", ":: means every interface to a server"),
     ("exa mple.com:80", "is not a host name or an address"),
     ("a..b:80", "is not a host name or an address"),
     ("evil\x1b[31m:80", "'evil\\x1b[31m' is not a host name"),

@@ -48,7 +48,7 @@ TEST(DoctorTarget, ParsesHostAndPort) {
 TEST(DoctorTarget, RefusesWhatIsNotHostPort) {
   for (const char* bad : {"", ":", "host", "host:", "host:0", "host:65536", "host:99999999999", "host:+80", "host:80 ",
                           "::1:80", "[::1]", "[::1]80", "[::1:80", "[1.2.3.4]:80", "300.1.2.3:80", "1.2.3:80",
-                          "http://host:80/", "a b:80", "a..b:80", ".a:80", ":80", "a/b:80", "h\xc3\xa9:80"}) {
+                          "http://host:80/", "0.0.0.0:80", "[::]:80", "[0::0]:80", "a b:80", "a..b:80", ".a:80", ":80", "a/b:80", "h\xc3\xa9:80"}) {
     std::string error;
     EXPECT_FALSE(parse_target(bad, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
