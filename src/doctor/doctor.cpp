@@ -431,6 +431,15 @@ Report diagnose(const Options& options) {
     const bool here = std::any_of(report.listeners.begin(), report.listeners.end(),
                                   [&](const ListenGroup& g) { return covers(g, r.address); });
     Finding f = connect_finding(r, target, options.timeout_ms, here);
+    const bool queue_full = std::any_of(report.listeners.begin(), report.listeners.end(),
+                                        [&](const ListenGroup& g) { return g.queue_full && covers(g, r.address); });
+    if (r.verdict == ConnectVerdict::timeout && queue_full) {
+      // A full accept queue drops new SYNs too: the program, not a firewall, is the cause.
+      f.text = fmt::format("Nothing answered the SYN to {} within {}: the listener's accept queue is full, so the "
+                           "kernel drops new connections.",
+                           r.address.to_string(), seconds(options.timeout_ms));
+      f.fix = "See the accept_queue_full finding above: the program must accept its connections.";
+    }
     const bool explained = std::any_of(out.begin(), out.end(), [](const Finding& l) {
       return l.step == "local" && l.severity == Severity::problem;
     });

@@ -386,6 +386,7 @@ def test_full_accept_queue_is_named():
         f = finding(report, "accept_queue_full")
         assert f["severity"] == "warning" and "does not accept them" in f["text"]
         assert report["verdict"] == "timeout"  # the kernel drops the SYN of a full queue
+        assert "the listener's accept queue is full" in finding(report, "timeout")["text"]
     finally:
         for c in waiting:
             c.close()
