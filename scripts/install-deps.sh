@@ -18,6 +18,8 @@ packages=(
   chromium chromium-driver python3-selenium
   # network tools' peers (tests of nuri conns/capture/resolve compare with these)
   tshark dnsmasq-base dnsutils
+  # firewall rules in test namespaces (tests/integration/test_doctor.py: drop and reject)
+  nftables
   # benchmarks (peers and load generator; socat, rinetd and nginx's stream module for nuri forward)
   wrk nginx-light libnginx-mod-stream socat rinetd
 )

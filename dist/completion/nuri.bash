@@ -5,11 +5,11 @@ _nuri() {
 	local cur prev words cword
 	_init_completion || return
 
-	local subcommands="serve check-config forward resolve get conns capture"
+	local subcommands="serve check-config forward resolve get conns capture doctor"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
-		serve | check-config | forward | resolve | get | conns | capture)
+		serve | check-config | forward | resolve | get | conns | capture | doctor)
 			cmd=${words[i]}
 			break
 			;;
@@ -92,6 +92,13 @@ _nuri() {
 		-r | --read | -w | --write) _filedir 'pcap'; return ;;
 		--port | -c | --count | -n | --connections | --duration) return ;;
 		esac
+		;;
+	doctor)
+		opts="--timeout --no-http --json"
+		case $prev in
+		--timeout) return ;;
+		esac
+		[[ $cur != -* ]] && { _known_hosts_real -- "$cur"; return; }
 		;;
 	esac
 

@@ -151,4 +151,19 @@ class CaptureCommand {
   bool no_headers_ = false;
 };
 
+/// `nuri doctor HOST:PORT`: why a server cannot be reached, from this machine's and the client's side.
+class DoctorCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::string target_;
+  double timeout_ = 3.0;
+  bool no_http_ = false;
+  bool json_ = false;
+};
+
 }  // namespace nuri::cli

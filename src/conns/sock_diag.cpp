@@ -137,6 +137,10 @@ int parse_diag_messages(const void* data, std::size_t size, Protocol protocol,
             s.info.snd_cwnd = info.tcpi_snd_cwnd;
             s.info.mss = info.tcpi_snd_mss;
           }
+          // Sent unasked for IPv6 sockets in LISTEN or CLOSE: whether [::] also takes IPv4.
+          if (attr.rta_type == INET_DIAG_SKV6ONLY && attr.rta_len >= RTA_LENGTH(1)) {
+            s.v6only = p[offset + RTA_LENGTH(0)] != 0;
+          }
           offset += RTA_ALIGN(attr.rta_len);
         }
         out.push_back(s);

@@ -39,6 +39,7 @@ struct Socket {
   std::uint32_t recv_q = 0;        ///< listening: accept queue; else bytes not yet read
   std::uint32_t send_q = 0;        ///< listening: backlog; else bytes not yet acknowledged
   std::uint32_t expires_ms = 0;    ///< TIME_WAIT: milliseconds until the kernel drops it
+  bool v6only = false;             ///< IPv6 LISTEN/CLOSE socket with IPV6_V6ONLY: no IPv4 through it
   bool has_info = false;
   TcpInfo info;
 };

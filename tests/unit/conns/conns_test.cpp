@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 
 #include <cstring>
@@ -146,6 +147,37 @@ TEST(SockDiag, ParsesRecordsAndRefusesBadLengths) {
   out.clear();
   EXPECT_EQ(parse_diag_messages(buf, 7, Protocol::tcp, out, error), 0);
   EXPECT_TRUE(out.empty());
+}
+
+TEST(SockDiag, ReadsTheV6OnlyAttributeOfAnIpv6Listener) {
+  alignas(nlmsghdr) char buf[512] = {};
+  auto* h = reinterpret_cast<nlmsghdr*>(buf);
+  inet_diag_msg msg{};
+  msg.idiag_family = AF_INET6;
+  msg.idiag_state = 10;  // LISTEN
+  msg.id.idiag_sport = htons(8080);
+  std::memcpy(buf + NLMSG_HDRLEN, &msg, sizeof(msg));
+  std::size_t len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(msg));
+  rtattr attr{};
+  attr.rta_len = RTA_LENGTH(1);
+  attr.rta_type = INET_DIAG_SKV6ONLY;
+  std::memcpy(buf + len, &attr, sizeof(attr));
+  buf[len + RTA_LENGTH(0)] = 1;
+  len += RTA_ALIGN(attr.rta_len);
+  h->nlmsg_len = static_cast<std::uint32_t>(len);
+  h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  std::vector<Socket> out;
+  std::string error;
+  ASSERT_EQ(parse_diag_messages(buf, len, Protocol::tcp, out, error), 0) << error;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].v6only);
+  EXPECT_EQ(out[0].local.to_string(), "[::]:8080");
+  // The same record without the attribute: [::] takes IPv4 too.
+  h->nlmsg_len = static_cast<std::uint32_t>(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(msg)));
+  out.clear();
+  ASSERT_EQ(parse_diag_messages(buf, h->nlmsg_len, Protocol::tcp, out, error), 0) << error;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].v6only);
 }
 
 }  // namespace
