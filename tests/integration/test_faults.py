@@ -9,13 +9,13 @@ import os
 import random
 import re
 import socket
-import struct
 import subprocess
 import threading
 import time
 
 import pytest
 
+from forward_helpers import rst_close
 from nuri_helpers import SLACK, TIME_SCALE, curl, req, sha256_file
 
 MIB = 1 << 20
@@ -32,12 +32,6 @@ def stamped_file(path, size: int, seed: int) -> str:
             f.seek(number * MIB)
             f.write(number.to_bytes(8, "little") + rng.randbytes(4096 - 8))
     return sha256_file(path)
-
-
-def reset_close(sock):
-    """Closes with SO_LINGER 0: a RST instead of a FIN, whatever is still queued."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -115,7 +109,7 @@ def test_clients_resetting_mid_sendfile_leave_a_full_download_intact(nuri, www, 
                 _, got, how = read_body(c, amount, timeout=20)
                 if how not in ("limit",):
                     errors.append(f"read {got} of {amount} bytes, then {how}")
-                reset_close(c.sock)
+                rst_close(c.sock)
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
 
