@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from forward_helpers import echo, read_outcome, rst_close, stream_both_ways
+from forward_helpers import closed_port, echo, read_outcome, rst_close, stream_both_ways
 from nuri_helpers import TIME_SCALE
 
 MIB = 1 << 20
@@ -214,31 +214,22 @@ def _target_process(mode: str, port: int) -> subprocess.Popen:
     return p
 
 
-@pytest.fixture
-def target_processes():
-    made = []
-
-    def start(mode, port):
-        p = _target_process(mode, port)
-        made.append(p)
-        return p
-
-    yield start
-    for p in made:
-        p.kill()
-        p.wait()
-
-
-def test_target_killed_mid_transfer_ends_the_client_and_a_new_target_is_served(
-        forward, target_processes):
+def test_target_killed_mid_transfer_ends_the_client_and_a_new_target_is_served(forward):
     """Both directions flowing when the target process is killed (SIGKILL): every client sees
     its connection end (reset or close) within seconds, not a hang; connecting while nothing
     listens is refused at once; a target started again on the port is served."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    target = target_processes("stream", port)
+    port = closed_port()
+    processes = [_target_process("stream", port)]
+    try:
+        _target_killed(forward, port, processes)
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait()
+
+
+def _target_killed(forward, port, processes):
+    target = processes[0]
     f = forward(f"127.0.0.1:{port}")
     clients = [f.connect() for _ in range(3)]
     stop_sending = threading.Event()
@@ -284,5 +275,5 @@ def test_target_killed_mid_transfer_ends_the_client_and_a_new_target_is_served(
     assert outcome in ("rst", "eof")
     f.wait_log(1, timeout=5, end="refused")
 
-    target_processes("echo", port)
+    processes.append(_target_process("echo", port))
     assert _one_echo(f, b"new target") == b"new target"
