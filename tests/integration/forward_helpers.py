@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, _ppid_of, nuri_bin, valgrind_errors
+# A loopback port nothing listens on (bound, then closed).
+from upstreams import free_port as closed_port  # noqa: F401 - for the forwarder tests
 
 BANNER_RE = re.compile(r"listening on (\[[0-9A-Fa-f:.]+\]|[\d.]+):(\d+) ")
 LOG_FIELD_RE = re.compile(r"(\w+)=(\S+)")
@@ -39,15 +41,6 @@ def fd_kinds(pid: int) -> collections.Counter:
             continue
         kinds[target.split(":")[0] if target.startswith(("socket:", "pipe:")) else target] += 1
     return kinds
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rst_close(sock):
