@@ -2,12 +2,13 @@
 #   make run   install dependencies, build (Release), serve the built-in site on 127.0.0.1:8080
 #   make test  install dependencies, build, run every test (unit, integration, fuzz smoke, ASan+UBSan)
 #   make deb   the Debian package (build/release/deb/nuri_VERSION-1_ARCH.deb), from the Release build
+#   make valgrind  memcheck on part of the integration tests (scripts/valgrind.sh; not in make test)
 
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test deb unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy bench-parser clean
+.PHONY: all deps build run test deb valgrind unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy bench-parser clean
 
 all: build
 
@@ -29,6 +30,10 @@ deb:
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release
 	@cd build/release && rm -f deb/nuri_*.deb && cpack -G DEB >/dev/null
 	@ls build/release/deb/nuri_*.deb
+
+# valgrind memcheck on a representative part of the integration tests (minutes; not in make test).
+valgrind: deps
+	@bash scripts/valgrind.sh
 
 # Long fuzzing (not part of make test): FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 600

@@ -10,6 +10,8 @@ packages=(
   libcli11-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libc-ares-dev libpcap-dev zlib1g-dev libcrypt-dev
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl iproute2 procps systemd
+  # memcheck on part of the integration tests (make valgrind, scripts/valgrind.sh)
+  valgrind
   # slow-client attacks (tests/integration/test_slow_attacks.py)
   slowhttptest
   # the Debian package (make deb: CPack runs dpkg-shlibdeps) and its test (tests/integration/test_package.py)

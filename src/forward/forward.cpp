@@ -310,9 +310,10 @@ int run(Options options) {
   }
   unsigned workers = forwarding.workers();
   forwarding.announce("nuri forward");
+  // The last banner line says the forwarder is ready: its workers (and their descriptors) exist.
+  forwarding.start();
   fmt::print("nuri forward: {} worker(s); stop with Ctrl-C\n", workers);
   std::fflush(stdout);
-  forwarding.start();
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

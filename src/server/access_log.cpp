@@ -2,9 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
+
+#include "base/log.h"
 
 namespace nuri::server {
 
@@ -97,14 +101,46 @@ void AccessLog::add(const AccessRecord& r) {
 }
 
 void AccessLog::flush() {
+  if (buffer_.empty()) return;
+  std::size_t prefix = 0;
+  // Only after a failure (a relaxed load otherwise): a line cut short by a full disk is ended,
+  // so that the next one starts on a line of its own.
+  if (health_->failing.load(std::memory_order_relaxed) && health_->torn.load(std::memory_order_relaxed)) {
+    buffer_.insert(buffer_.begin(), '\n');
+    prefix = 1;
+  }
   std::size_t done = 0;
   while (done < buffer_.size()) {
     ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // a full disk must not stop the server: drop the lines
+    if (n <= 0) {  // a full disk must not stop the server: drop the lines, say so once
+      write_failed(done, prefix, n < 0 ? errno : ENOSPC);
+      buffer_.clear();
+      return;
+    }
     done += static_cast<std::size_t>(n);
   }
   buffer_.clear();
+  if (health_->failing.load(std::memory_order_relaxed)) write_resumed();
+}
+
+void AccessLog::write_failed(std::size_t written, std::size_t prefix, int error) {
+  auto lost = static_cast<std::uint64_t>(std::count(buffer_.begin() + static_cast<std::ptrdiff_t>(written), buffer_.end(), '\n'));
+  if (written < prefix) lost -= prefix;  // the newline that ends a torn line is no log line
+  health_->dropped.fetch_add(lost, std::memory_order_relaxed);
+  if (written > 0) health_->torn.store(buffer_[written - 1] != '\n', std::memory_order_relaxed);
+  if (!health_->failing.exchange(true)) {
+    base::log_error("access log: cannot write: {}; requests are still served, their log lines are dropped "
+                    "until it can be written again",
+                    std::strerror(error));
+  }
+}
+
+void AccessLog::write_resumed() {
+  health_->torn.store(false, std::memory_order_relaxed);
+  if (health_->failing.exchange(false)) {
+    base::log_info("access log: writing again; {} line(s) were dropped", health_->dropped.exchange(0));
+  }
 }
 
 }  // namespace nuri::server

@@ -964,7 +964,9 @@ void Connection::flush() {
       off_t offset = static_cast<off_t>(seg.offset);
       n = ::sendfile(fd_, seg.file->fd, &offset, std::min<std::uint64_t>(seg.length, 1u << 30));
       if (n == 0) {
-        // The file shrank under us: the promised length cannot be sent.
+        // The file shrank under us: the promised length cannot be sent. Closing early is how
+        // the client learns the body is incomplete; the next request must see the new size.
+        seg.file->mark_stale();
         base::log_error("{}: file changed while being sent; connection closed", std::string_view(client_, client_length_));
         close();
         return;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -38,6 +39,9 @@ struct OpenFile {
   std::string_view last_modified_text() const { return {last_modified, http::kHttpDateLength}; }
   /// Fills etag and last_modified from size and mtime.
   void compute_validators();
+  /// The file was seen to change under a response (it ended before its size): the cache checks
+  /// the file system again at the next lookup instead of trusting this entry for up to a second.
+  void mark_stale() { checked_ms = std::numeric_limits<std::int64_t>::min() / 2; }
 };
 
 /// Opens `path` (any regular file: the caller chose it, not a client) for one response, with one

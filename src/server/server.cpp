@@ -296,13 +296,14 @@ int Server::run() {
   for (const auto& listener : cfg.listeners) print_listener(program_, listener.address);
   if (std::size_t n = listeners_->inherited_count(); n > 0) fmt::print("{}: {} socket(s) from systemd\n", program_, n);
   forwarding_.announce(program_);
+  // The last banner line says everything is ready, the [[forward]] workers included.
+  forwarding_.start();
   const std::string& root = cfg.hosts[cfg.default_host].root;
   fmt::print("{}: {} worker(s), {}; stop with Ctrl-C, reload the configuration with SIGHUP\n", program_, workers_count_,
              root.empty() ? std::string(state_.app ? "serving the application's routes" : "serving the built-in welcome site")
                           : "serving " + root);
   std::fflush(stdout);
 
-  forwarding_.start();
   std::vector<std::thread> threads;
   for (auto& w : workers_) threads.emplace_back([&w] { w->run(); });
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/access_log.h"
 #include "server/client_limits.h"
 
 namespace nuri::server {
@@ -114,6 +115,8 @@ struct ServerState {
   /// The per-client limits, null while none was ever configured (then they cost nothing).
   /// Set once, before the workers start or by a reload; never changed after that.
   std::atomic<ClientLimits*> client_limits{nullptr};
+  /// Whether the access log can be written: its failures are reported once for all workers.
+  AccessLogHealth access_log_health;
   /// libnuri's back end when the server is embedded; null for `nuri serve`. Set before start.
   const Application* app = nullptr;
 };

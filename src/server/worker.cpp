@@ -72,7 +72,7 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
       state_(state),
       index_(index),
       handler_(std::make_unique<StaticHandler>(*site_)),
-      access_log_(log_fd, site_->config().access_log_format),
+      access_log_(log_fd, site_->config().access_log_format, &state.access_log_health),
       buffer_size_(site_->config().limits.max_header_size + 4096),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   now_ms_ = base::monotonic_ms();
@@ -124,7 +124,7 @@ void Worker::apply_reload() {
   upstreams_.close_idle();  // they belong to the old site's upstreams
   // Lines already formatted go to the old log in the old format.
   if (access_log_.enabled()) access_log_.flush();
-  access_log_ = AccessLog(next->log_fd, next->site->config().access_log_format);
+  access_log_.reset(next->log_fd, next->site->config().access_log_format);
   retired_handlers_.emplace_back(std::move(site_), std::move(handler_));
   site_ = std::move(next->site);
   handler_ = std::make_unique<StaticHandler>(*site_);

@@ -1,4 +1,4 @@
-"""Fixtures for the black-box tests of `nuri serve`.
+"""Fixtures for the black-box tests of `nuri serve` (and `forward`/`targets` for `nuri forward`).
 
 `nuri(*args, root=..., listen=[...])` starts the real binary (path from $NURI_BIN, default
 build/release/nuri) and returns a NuriServer; at the end of the test every client socket is
@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from forward_helpers import Forwarder, Target  # noqa: E402
 from nuri_helpers import LETTERS, TIME_SCALE, NuriServer  # noqa: E402
 
 PER_TEST_TIMEOUT = 60
@@ -56,6 +57,45 @@ def nuri(tmp_path):
             errors.append(str(e))
     if errors:
         pytest.fail("server check at teardown failed:\n" + "\n---\n".join(errors), pytrace=False)
+
+
+# `nuri forward` (test_forward*.py): a Forwarder and scriptable Targets, checked like `nuri`.
+
+
+@pytest.fixture
+def forward(tmp_path):
+    """forward(TARGET, *args, listen=..., netns=...) -> a started Forwarder, stopped and checked
+    at the end of the test."""
+    started = []
+
+    def start(target, *args, listen="127.0.0.1:0", netns=None, check=True):
+        f = Forwarder(tmp_path, listen, target, *args, netns=netns)
+        started.append((f, check))
+        return f.start()
+
+    yield start
+    errors = []
+    for f, check in started:
+        try:
+            f.stop(check_leaks=check)
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("forwarder check at teardown failed:\n" + "\n---\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def targets():
+    made = []
+
+    def make(handler, **kw):
+        t = Target(handler, **kw)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()
 
 
 # ----------------------------------------------------------------------------------------------

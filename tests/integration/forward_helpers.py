@@ -15,13 +15,16 @@ import random
 import re
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, _ppid_of, nuri_bin
+from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, _ppid_of, nuri_bin, valgrind_errors
+# A loopback port nothing listens on (bound, then closed).
+from upstreams import free_port as closed_port  # noqa: F401 - for the forwarder tests
 
 BANNER_RE = re.compile(r"listening on (\[[0-9A-Fa-f:.]+\]|[\d.]+):(\d+) ")
 LOG_FIELD_RE = re.compile(r"(\w+)=(\S+)")
@@ -38,6 +41,28 @@ def fd_kinds(pid: int) -> collections.Counter:
             continue
         kinds[target.split(":")[0] if target.startswith(("socket:", "pipe:")) else target] += 1
     return kinds
+
+
+def rst_close(sock):
+    """Closes with SO_LINGER 0: the kernel sends a RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def read_outcome(sock, timeout: float):
+    """('eof'|'rst'|'timeout', data received before it)."""
+    sock.settimeout(timeout)
+    data = bytearray()
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "eof", bytes(data)
+            data += chunk
+    except ConnectionResetError:
+        return "rst", bytes(data)
+    except socket.timeout:
+        return "timeout", bytes(data)
 
 
 class Forwarder:
@@ -190,6 +215,9 @@ class Forwarder:
         err = self.stderr()
         if any(m in err for m in SANITIZER_MARKERS):
             errors.append("sanitizer report on stderr")
+        memcheck = valgrind_errors(self.pid)
+        if memcheck:
+            errors.append("valgrind memcheck found errors:\n" + memcheck[-6000:])
         if errors:
             raise AssertionError("; ".join(errors) + f"\ncmd: {self.cmd}\nstderr:\n{err[-4000:]}")
 
@@ -296,14 +324,17 @@ def recv_all(sock, limit: int = 1 << 30) -> bytes:
     return bytes(out)
 
 
-def _stream_out(sock, size: int, seed: bytes, out: dict):
+def _stream_out(sock, size: int, seed: bytes, out: dict, pace=None):
     """Sends `size` bytes (then FIN): 1 MiB chunks of random bytes, each starting with its own
-    number, so that no two chunks are alike. out['sent'] = (sha256 hex, bytes sent)."""
+    number, so that no two chunks are alike. out['sent'] = (sha256 hex, bytes sent).
+    `pace(number)`, when given, is called before each chunk and may wait."""
     try:
         chunk = bytearray(random.Random(seed).randbytes(1 << 20))
         view = memoryview(chunk)
         h, sent, number = hashlib.sha256(), 0, 0
         while sent < size:
+            if pace:
+                pace(number)
             chunk[0:8] = number.to_bytes(8, "little")
             part = view[:min(len(chunk), size - sent)]
             h.update(part)
@@ -316,11 +347,11 @@ def _stream_out(sock, size: int, seed: bytes, out: dict):
         out["error"] = e
 
 
-def stream_both_ways(sock, size: int, seed: bytes):
-    """Sends `size` bytes and FIN on `sock` while receiving until its FIN, both at once.
-    Returns ((sha256, bytes) sent, (sha256, bytes) received)."""
+def stream_both_ways(sock, size: int, seed: bytes, pace=None):
+    """Sends `size` bytes and FIN on `sock` while receiving until its FIN, both at once
+    (`pace`: see _stream_out). Returns ((sha256, bytes) sent, (sha256, bytes) received)."""
     out = {}
-    sender = threading.Thread(target=_stream_out, args=(sock, size, seed, out), daemon=True)
+    sender = threading.Thread(target=_stream_out, args=(sock, size, seed, out, pace), daemon=True)
     sender.start()
     buf = bytearray(1 << 20)
     view = memoryview(buf)

@@ -50,6 +50,24 @@ SLACK = 2.5 * TIME_SCALE
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer", "AddressSanitizer:DEADLYSIGNAL")
 
+# scripts/valgrind.sh runs the binary under memcheck through a wrapper (NURI_BIN) that writes one
+# report per process, nuri.PID.valgrind, into this directory.
+VALGRIND_LOGS = os.environ.get("NURI_VALGRIND_LOGS")
+
+
+def valgrind_errors(pid: int) -> str:
+    """The memcheck report of process `pid` if it counted errors (definite leaks among them),
+    else '' (also when not running under scripts/valgrind.sh)."""
+    if not VALGRIND_LOGS:
+        return ""
+    try:
+        text = Path(VALGRIND_LOGS, f"nuri.{pid}.valgrind").read_text("utf-8", "replace")
+    except OSError:
+        return ""
+    m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+    return text if m and int(m[1]) > 0 else ""
+
+
 LISTEN_RE = re.compile(r"http://(\[[0-9A-Fa-f:.]+\]|\d+\.\d+\.\d+\.\d+):(\d+)/")
 IMF_FIXDATE_RE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -539,6 +557,9 @@ class NuriServer:
         err = self.stderr()
         if any(m in err for m in SANITIZER_MARKERS):
             errors.append("sanitizer report on stderr")
+        memcheck = valgrind_errors(self.pid)
+        if memcheck:
+            errors.append("valgrind memcheck found errors:\n" + memcheck[-6000:])
         if errors:
             raise AssertionError("; ".join(errors) + f"\ncmd: {self.cmd}\nstderr:\n{err[-4000:]}")
         return self.returncode

@@ -19,75 +19,9 @@ import time
 
 import pytest
 
-from forward_helpers import FakeDns, Forwarder, Target, echo, recv_all, run_cmd, stream_both_ways
+from forward_helpers import (FakeDns, closed_port, echo, read_outcome, recv_all, rst_close, run_cmd,
+                             stream_both_ways)
 from nuri_helpers import SLACK, TIME_SCALE, NuriServer, have_ipv6_loopback, run_nuri
-
-
-@pytest.fixture
-def forward(tmp_path):
-    """forward(TARGET, *args, listen=..., netns=...) -> a started Forwarder, stopped and checked
-    at the end of the test."""
-    started = []
-
-    def start(target, *args, listen="127.0.0.1:0", netns=None, check=True):
-        f = Forwarder(tmp_path, listen, target, *args, netns=netns)
-        started.append((f, check))
-        return f.start()
-
-    yield start
-    errors = []
-    for f, check in started:
-        try:
-            f.stop(check_leaks=check)
-        except AssertionError as e:
-            errors.append(str(e))
-    if errors:
-        pytest.fail("forwarder check at teardown failed:\n" + "\n---\n".join(errors), pytrace=False)
-
-
-@pytest.fixture
-def targets():
-    made = []
-
-    def make(handler, **kw):
-        t = Target(handler, **kw)
-        made.append(t)
-        return t
-
-    yield make
-    for t in made:
-        t.close()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def rst_close(sock):
-    """Closes with SO_LINGER 0: the kernel sends a RST instead of a FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def read_outcome(sock, timeout: float):
-    """('eof'|'rst'|'timeout', data received before it)."""
-    sock.settimeout(timeout)
-    data = bytearray()
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return "eof", bytes(data)
-            data += chunk
-    except ConnectionResetError:
-        return "rst", bytes(data)
-    except socket.timeout:
-        return "timeout", bytes(data)
 
 
 # ----------------------------------------------------------------------------------------------

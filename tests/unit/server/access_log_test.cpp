@@ -1,5 +1,6 @@
 #include "server/access_log.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -82,4 +83,49 @@ TEST(AccessLog, JsonLinesEscapeEverything) {
                       "\"referer\":\"\",\"user_agent\":\"a\\\\b\"}\n"),
             std::string::npos)
       << line;
+}
+
+// A full disk, played by a non-blocking pipe nobody reads: lines are dropped and counted, the
+// first one cut short is ended with a newline once writing works again, and the shared state
+// says when the log fails and when it recovers (what the error log reports once each).
+TEST(AccessLog, FullLogDropsLinesAndRecovers) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  int capacity = ::fcntl(fds[1], F_GETPIPE_SZ);
+  ASSERT_GT(capacity, 0);
+  nuri::server::AccessLogHealth health;
+  AccessLog log(fds[1], nuri::config::LogFormat::common, &health);
+  AccessRecord r{"127.0.0.1", "GET /a.txt HTTP/1.1", 200, 5, "", ""};
+  std::size_t line_size = 0;
+  {
+    std::string one = logged_as(r, nuri::config::LogFormat::common);
+    line_size = one.size();
+  }
+  // Enough lines to overflow the pipe in one flush, with a partial line at the end.
+  std::size_t lines = static_cast<std::size_t>(capacity) / line_size + 3;
+  for (std::size_t i = 0; i < lines; ++i) log.add(r);
+  log.flush();
+  EXPECT_TRUE(health.failing.load());
+  EXPECT_GE(health.dropped.load(), 3u);
+  bool torn = static_cast<std::size_t>(capacity) % line_size != 0;
+  EXPECT_EQ(health.torn.load(), torn);
+  log.add(r);
+  log.flush();  // still full: dropped too, still failing
+  EXPECT_TRUE(health.failing.load());
+
+  std::string drained(static_cast<std::size_t>(capacity), '\0');
+  ASSERT_EQ(::read(fds[0], drained.data(), drained.size()), capacity);
+  log.add(r);
+  log.flush();
+  EXPECT_FALSE(health.failing.load());
+  EXPECT_EQ(health.dropped.load(), 0u);  // reported and reset
+  std::string after(4096, '\0');
+  auto n = ::read(fds[0], after.data(), after.size());
+  ASSERT_GT(n, 0);
+  after.resize(static_cast<std::size_t>(n));
+  // One newline to end the torn line, then the new line whole.
+  EXPECT_EQ(after.size(), line_size + (torn ? 1 : 0)) << after;
+  EXPECT_EQ(after.back(), '\n');
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
