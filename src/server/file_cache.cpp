@@ -26,6 +26,16 @@ int openat2_beneath(int dir_fd, const char* path, std::uint64_t extra_flags = 0)
   return static_cast<int>(fd);
 }
 
+}  // namespace
+
+bool kernel_confines_lookups() {
+  const int fd = openat2_beneath(AT_FDCWD, ".", O_DIRECTORY);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0 || errno != ENOSYS;  // EACCES and the like say nothing about the kernel
+}
+
+namespace {
+
 bool same_file(const OpenFile& f, const struct stat& st) {
   return f.dev == st.st_dev && f.ino == st.st_ino && f.size == static_cast<std::uint64_t>(st.st_size) &&
          f.mtime == st.st_mtim.tv_sec && f.mtime_nsec == st.st_mtim.tv_nsec;

@@ -50,6 +50,10 @@ struct OpenFile {
 OpenFile* open_standalone(const std::string& path);
 void release_standalone(OpenFile* file);
 
+/// Whether this kernel has openat2 (Linux 5.6), which every file lookup under a document root
+/// uses to stay beneath it. Without it nuri must not serve files rather than serve them unconfined.
+bool kernel_confines_lookups();
+
 enum class LookupKind : std::uint8_t { file, directory, error };
 
 struct Lookup {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -289,6 +290,13 @@ int Server::run() {
     for (const std::string& e : errors) fmt::print(stderr, "{}\n", e);
     fmt::print(stderr, "{}: the configuration has {} error(s); nothing was started\n", program_, errors.size());
     return 2;
+  }
+  const bool serves_files = std::any_of(config->hosts.begin(), config->hosts.end(),
+                                        [](const config::VirtualHost& h) { return !h.root.empty(); });
+  if (serves_files && !kernel_confines_lookups()) {
+    fmt::print(stderr, "{}: this kernel has no openat2 (Linux 5.6 or later), which keeps every file lookup "
+                       "inside its document root; nothing was started\n", program_);
+    return 1;
   }
   if (!start(std::move(*config))) return 1;
 

@@ -1,13 +1,15 @@
 """Process lifecycle: SIGTERM/SIGINT, draining in-flight responses, the grace period, listeners
 (several, IPv6), the banner, and fds after many connections."""
 import hashlib
+import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
-from nuri_helpers import LISTEN_RE, SLACK, TIME_SCALE, curl, have_ipv6_loopback, req
+from nuri_helpers import LISTEN_RE, SLACK, TIME_SCALE, curl, have_ipv6_loopback, nuri_bin, req, run_nuri
 
 
 def _connect_refused(host, port, timeout=3.0):
@@ -239,3 +241,23 @@ def test_sigterm_drains_several_downloads_at_once(nuri, big):
                 got[i] += len(piece)
     assert [d.hexdigest() for d in digests] == [big.digest] * 3
     assert s.wait_exit(10) == 0, s.stderr()
+
+
+def _built_with_sanitizers() -> bool:
+    out = run_nuri("--version").stdout.decode()
+    return "sanitizers: none" not in out
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_kernel_without_openat2_refuses_to_serve_files(www):
+    """Valgrind 3.19 (Debian 12) answers openat2 with ENOSYS, as a kernel older than 5.6 would:
+    nuri must refuse to start rather than serve files it cannot keep inside the root."""
+    if _built_with_sanitizers():
+        pytest.skip("valgrind cannot run a sanitizer build")
+    r = subprocess.run(["valgrind", "-q", str(nuri_bin()), "serve", "--root", str(www.root),
+                        "--listen", "127.0.0.1:0"], capture_output=True, timeout=60 * TIME_SCALE,
+                       stdin=subprocess.DEVNULL)
+    lines = [l for l in r.stderr.decode().splitlines() if l.startswith("nuri")]
+    assert r.returncode == 1, r.stderr
+    assert lines == ["nuri serve: this kernel has no openat2 (Linux 5.6 or later), which keeps every "
+                     "file lookup inside its document root; nothing was started"], r.stderr
