@@ -8,7 +8,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test deb valgrind unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy bench-parser clean
+.PHONY: all deps build run test deb valgrind unit integration asan fuzz-smoke fuzz bench bench-forward bench-proxy bench-parser soak clean
 
 all: build
 
@@ -50,6 +50,11 @@ bench-forward: build
 # nuri serve's reverse proxy against nginx proxy_pass, in front of one nginx.
 bench-proxy: build
 	@NURI_BIN=build/release/nuri bash bench/proxy.sh
+
+# 10,000 idle keep-alive connections under load for SOAK_MINUTES (10): RSS must stay flat.
+SOAK_MINUTES ?= 10
+soak: build
+	@SOAK_MINUTES=$(SOAK_MINUTES) /usr/bin/python3 scripts/soak.py --nuri build/release/nuri
 
 # The request parser on real request heads (Google Benchmark), bench/parser/README.md.
 bench-parser: build
