@@ -8,6 +8,7 @@
 #include "capture/capture.h"
 #include "config/config.h"
 #include "forward/forward.h"
+#include "server/explain.h"
 
 namespace nuri::cli {
 
@@ -149,6 +150,20 @@ class CaptureCommand {
   CLI::App* command_ = nullptr;
   capture::Options options_;
   bool no_headers_ = false;
+};
+
+/// `nuri explain METHOD URL`: which listener, host, location and rule would answer, and why.
+class ExplainCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::string config_file_;
+  server::ExplainRequest request_;
+  bool json_ = false;
 };
 
 }  // namespace nuri::cli

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   conns.add_to(app);
   nuri::cli::CaptureCommand capture;
   capture.add_to(app);
+  nuri::cli::ExplainCommand explain;
+  explain.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -47,5 +49,6 @@ int main(int argc, char** argv) {
   if (get.selected()) return get.run();
   if (conns.selected()) return conns.run();
   if (capture.selected()) return capture.run();
+  if (explain.selected()) return explain.run();
   return 0;
 }
