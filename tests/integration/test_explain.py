@@ -11,39 +11,19 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import subprocess
-import warnings
 from pathlib import Path
 
 import pytest
 
 from nuri_helpers import TIME_SCALE, free_port_holder, parse_response, run_nuri
+from test_config_serve import hash_password, tree
 from upstreams import EchoUpstream
 
 PASSWORD = "s3cret"
 
 
-def hash_password(password: str) -> str:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import crypt
-        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
-    except ImportError:
-        return subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
-                              text=True, check=True).stdout.strip()
-
-
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def tree(base: Path, files: dict) -> Path:
-    for rel, data in files.items():
-        p = base / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
-    return base
 
 
 def free_ports(n: int) -> list:
