@@ -8,7 +8,6 @@
 #include "capture/capture.h"
 #include "config/config.h"
 #include "forward/forward.h"
-#include "server/explain.h"
 
 namespace nuri::cli {
 
@@ -162,7 +161,10 @@ class ExplainCommand {
  private:
   CLI::App* command_ = nullptr;
   std::string config_file_;
-  server::ExplainRequest request_;
+  std::string from_ = "127.0.0.1";
+  std::vector<std::string> headers_;
+  std::string method_;
+  std::string url_;
   bool json_ = false;
 };
 

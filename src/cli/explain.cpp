@@ -17,13 +17,13 @@ void ExplainCommand::add_to(CLI::App& app) {
       "Exit status 0: explained (whatever the answer); 2: a bad option, request or configuration\n"
       "(configuration errors as FILE:LINE:COL: message).");
   command_->add_option("--config", config_file_, "TOML configuration file; without it, what nuri serve runs without one");
-  command_->add_option("--from", request_.from, "The client's address, for allow/deny rules");
-  command_->add_option("-H,--header", request_.headers,
+  command_->add_option("--from", from_, "The client's address, for allow/deny rules");
+  command_->add_option("-H,--header", headers_,
                        "A request field 'Name: value', repeatable (Host replaces the URL's; Content-Length states a body size)")
       ->allow_extra_args(false);  // one field per -H: METHOD and URL stay positional
   command_->add_flag("--json", json_, "Print one JSON object instead of lines");
-  command_->add_option("METHOD", request_.method, "The request method (GET, POST...)")->required();
-  command_->add_option("URL", request_.url, "http://host[:port]/path?query, or /path?query with -H 'Host: ...', or *")
+  command_->add_option("METHOD", method_, "The request method (GET, POST...)")->required();
+  command_->add_option("URL", url_, "http://host[:port]/path?query, or /path?query with -H 'Host: ...', or *")
       ->required();
 }
 
@@ -44,7 +44,7 @@ int ExplainCommand::run() {
   // As the server's listener set does when nothing names one (and no systemd socket is passed).
   if (config.listeners.empty()) config.listeners.push_back({*net::SocketAddress::parse("127.0.0.1:8080"), {}, {}});
   std::string error;
-  auto explanation = server::explain(config, request_, error);
+  auto explanation = server::explain(config, {method_, url_, headers_, from_}, error);
   if (!explanation) {
     std::fprintf(stderr, "nuri explain: %s\n", error.c_str());
     return 2;
