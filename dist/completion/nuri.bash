@@ -5,11 +5,11 @@ _nuri() {
 	local cur prev words cword
 	_init_completion || return
 
-	local subcommands="serve check-config forward resolve get conns capture doctor"
+	local subcommands="serve check-config explain forward resolve get conns capture doctor"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
-		serve | check-config | forward | resolve | get | conns | capture | doctor)
+		serve | check-config | explain | forward | resolve | get | conns | capture | doctor)
 			cmd=${words[i]}
 			break
 			;;
@@ -40,6 +40,15 @@ _nuri() {
 	check-config)
 		opts=""
 		[[ $cur != -* ]] && { _filedir toml; return; }
+		;;
+	explain)
+		opts="--config --from -H --header --json"
+		case $prev in
+		--config) _filedir toml; return ;;
+		-H | --header | --from) return ;;
+		esac
+		[[ $cur != -* && -n $cur && $cur == [A-Z]* ]] && {
+			COMPREPLY=($(compgen -W "GET HEAD POST PUT DELETE OPTIONS PATCH" -- "$cur")); return; }
 		;;
 	forward)
 		opts="--config --balance --allow --deny --max-conns --connect-timeout --idle-timeout

@@ -166,4 +166,21 @@ class DoctorCommand {
   bool json_ = false;
 };
 
+/// `nuri explain METHOD URL`: which listener, host, location and rule would answer, and why.
+class ExplainCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::string config_file_;
+  std::string from_ = "127.0.0.1";
+  std::vector<std::string> headers_;
+  std::string method_;
+  std::string url_;
+  bool json_ = false;
+};
+
 }  // namespace nuri::cli

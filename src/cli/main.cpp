@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   capture.add_to(app);
   nuri::cli::DoctorCommand doctor;
   doctor.add_to(app);
+  nuri::cli::ExplainCommand explain;
+  explain.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -50,5 +52,6 @@ int main(int argc, char** argv) {
   if (conns.selected()) return conns.run();
   if (capture.selected()) return capture.run();
   if (doctor.selected()) return doctor.run();
+  if (explain.selected()) return explain.run();
   return 0;
 }

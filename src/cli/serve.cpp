@@ -61,13 +61,9 @@ int ServeCommand::run() {
   auto load = [this, listeners](std::vector<std::string>& errors) -> std::optional<config::Config> {
     config::Config config;
     if (config_file_.empty()) {
-      config = config_;
+      config = config::without_file(config_, root_, dotfiles_);
       // Without --listen: 127.0.0.1:8080, or the sockets systemd passed (socket activation).
       if (command_->get_option("--listen")->count() > 0) config.listeners = listeners;
-      config::Location everything;
-      everything.dotfiles = dotfiles_;
-      config.hosts = {{{}, root_, {everything}}};
-      config.default_host = 0;
     } else {
       auto loaded = config::load_config(config_file_, errors);
       if (!loaded) return std::nullopt;

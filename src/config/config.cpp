@@ -540,6 +540,14 @@ std::optional<Config> parse_config(std::string_view text, const std::string& sou
   return config;
 }
 
+Config without_file(Config options, const std::string& root, bool dotfiles) {
+  Location everything;
+  everything.dotfiles = dotfiles;
+  options.hosts = {{{}, root, {everything}}};
+  options.default_host = 0;
+  return options;
+}
+
 std::optional<Config> load_config(const std::string& path, std::vector<std::string>& errors) {
   errors.clear();
   std::error_code ec;

@@ -139,6 +139,11 @@ std::optional<Config> load_config(const std::string& path, std::vector<std::stri
 /// The same from TOML text; `source` names it in error messages.
 std::optional<Config> parse_config(std::string_view text, const std::string& source, std::vector<std::string>& errors);
 
+/// What `nuri serve` runs without a configuration file: `options` (what its command line set)
+/// with one default host serving `root` (empty: the built-in welcome site) through one "/"
+/// location. Its listeners stay as `options` has them (empty: 127.0.0.1:8080 or systemd's).
+Config without_file(Config options, const std::string& root, bool dotfiles);
+
 /// A few lines describing what the config will do (listeners and who can reach them, hosts and
 /// their roots), for `nuri check-config`.
 std::string summarize(const Config& config);

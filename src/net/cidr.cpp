@@ -160,11 +160,15 @@ std::string Cidr::to_string() const {
   return fmt::format("{}/{}", text, prefix_);
 }
 
-bool access_allowed(const std::vector<AccessRule>& rules, const sockaddr* client) {
-  for (const AccessRule& rule : rules) {
-    if (rule.range.contains(client)) return rule.allow;
+AccessVerdict access_verdict(const std::vector<AccessRule>& rules, const sockaddr* client) {
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    if (rules[i].range.contains(client)) return {rules[i].allow, static_cast<int>(i)};
   }
-  return rules.empty() || !rules.back().allow;
+  return {rules.empty() || !rules.back().allow, -1};
+}
+
+bool access_allowed(const std::vector<AccessRule>& rules, const sockaddr* client) {
+  return access_verdict(rules, client).allowed;
 }
 
 }  // namespace nuri::net

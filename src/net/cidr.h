@@ -48,4 +48,13 @@ struct AccessRule {
 /// nginx and Apache operators expect.
 bool access_allowed(const std::vector<AccessRule>& rules, const sockaddr* client);
 
+/// What decided access_allowed(): `rule` is the index of the first rule containing the client,
+/// or -1 when none did (then the list's default applied: allowed when empty, else the opposite
+/// of the last rule). For `nuri explain`, which names the rule that denies.
+struct AccessVerdict {
+  bool allowed = true;
+  int rule = -1;
+};
+AccessVerdict access_verdict(const std::vector<AccessRule>& rules, const sockaddr* client);
+
 }  // namespace nuri::net

@@ -14,11 +14,11 @@
 #include "net/address.h"
 #include "net/proxy_protocol.h"
 #include "server/application.h"
+#include "server/decision.h"
 #include "server/response.h"
 #include "server/static_handler.h"
 #include "server/status_page.h"
 #include "server/upstream.h"
-#include "net/cidr.h"
 #include "server/worker.h"
 
 namespace nuri::server {
@@ -36,13 +36,6 @@ constexpr std::uint64_t kStreamBacklogMax = 16u << 20;
 // RFC 9110 §6.4.1, §8.6: 1xx, 204 and 304 have no body and no Content-Length.
 constexpr bool is_bodiless(int status) { return status < 200 || status == 204 || status == 304; }
 
-http::ParserLimits limits_from(const config::Limits& o) {
-  http::ParserLimits limits;
-  limits.max_target_bytes = o.max_uri_size;
-  limits.max_head_bytes = o.max_header_size;
-  return limits;
-}
-
 // The first line of what a client sent, for the log of a request that could not be parsed.
 std::string_view first_line(std::string_view bytes) {
   auto end = bytes.find('\n');
@@ -54,7 +47,7 @@ std::string_view first_line(std::string_view bytes) {
 }  // namespace
 
 Connection::Connection(Worker& worker)
-    : worker_(worker), parser_(limits_from(worker.limits())), chunked_(worker.limits().max_body_size) {
+    : worker_(worker), parser_(parser_limits(worker.limits())), chunked_(worker.limits().max_body_size) {
   timer.owner = this;
 }
 
@@ -252,8 +245,7 @@ bool Connection::head_complete(std::size_t head_length) {
   to_app_ = app && req.method != http::Method::unknown && req.form == http::TargetForm::origin && app->wants(req);
   bool has_body = req.framing == http::BodyFraming::chunked ||
                   (req.framing == http::BodyFraming::content_length && req.content_length > 0);
-  if (has_body && req.framing == http::BodyFraming::content_length &&
-      req.content_length > worker_.limits().max_body_size) {
+  if (has_body && body_too_large(worker_.limits(), req)) {
     respond_error(Status::content_too_large, first_line({buffer_ + start_, head_length}));
     return false;
   }
@@ -299,9 +291,10 @@ void Connection::begin_body(const http::Request& req) {
 }
 
 proxy::Group* Connection::proxy_upstreams(const http::Request& req) const {
-  if (req.method == http::Method::unknown || req.method == http::Method::connect) return nullptr;
-  if (req.form != http::TargetForm::origin && req.form != http::TargetForm::absolute) return nullptr;
-  if (status_endpoint(req) != StatusEndpoint::none) return nullptr;
+  // Only what dispatch() would give the site can go to an upstream (not 501, OPTIONS *, the
+  // status endpoints or CONNECT).
+  StatusEndpoint endpoint;
+  if (front_of(worker_.site().config().status, req, endpoint) != Front::site) return nullptr;
   return worker_.handler().proxy_upstreams(req, reinterpret_cast<const sockaddr*>(&peer_), listener_);
 }
 
@@ -460,25 +453,34 @@ bool Connection::dispatch() {
   const char* line_end = req.target.data() + req.target.size() + 9;
   std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
   try {
-    if (req.method == http::Method::unknown) {
-      set_error_response(res, Status::not_implemented);
-      res.close = true;  // we cannot know what such a method's message means: end here
-    } else if (req.form == http::TargetForm::asterisk) {
-      res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
-      res.add_header("Allow", "GET, HEAD, OPTIONS");
-    } else if (StatusEndpoint endpoint = status_endpoint(req); endpoint != StatusEndpoint::none) {
-      // The viewer's own row shows this request, being answered.
-      last_request_.assign(request_line.substr(0, 200));
-      answering_ = true;
-      serve_status(endpoint, req, res);
-      answering_ = false;
-    } else if (req.method == http::Method::connect) {
-      res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
-      set_error_response(res, Status::method_not_allowed);
-    } else if (to_app_) {
-      if (!answer_from_app(req, res, request_line)) return false;
-    } else {
-      worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
+    StatusEndpoint endpoint;
+    switch (front_of(worker_.site().config().status, req, endpoint)) {
+      case Front::not_implemented:
+        set_error_response(res, Status::not_implemented);
+        res.close = true;  // we cannot know what such a method's message means: end here
+        break;
+      case Front::server_options:
+        res.status = Status::no_content;  // OPTIONS * (RFC 9110 §9.3.7): what the server allows
+        res.add_header("Allow", "GET, HEAD, OPTIONS");
+        break;
+      case Front::status_endpoint:
+        // The viewer's own row shows this request, being answered.
+        last_request_.assign(request_line.substr(0, 200));
+        answering_ = true;
+        serve_status(endpoint, req, res);
+        answering_ = false;
+        break;
+      case Front::connect:
+        res.add_header("Allow", "GET, HEAD, OPTIONS");  // an origin server, not a tunnel
+        set_error_response(res, Status::method_not_allowed);
+        break;
+      case Front::site:
+        if (to_app_) {
+          if (!answer_from_app(req, res, request_line)) return false;
+        } else {
+          worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
+        }
+        break;
     }
   } catch (const std::exception& e) {
     answering_ = false;
@@ -772,28 +774,10 @@ void Connection::proxy_resume() {
   if (fd_ >= 0 && proxy_ && (state_ == State::body || state_ == State::tunnel)) run();
 }
 
-StatusEndpoint Connection::status_endpoint(const http::Request& req) const {
-  const config::StatusPage& status = worker_.site().config().status;
-  if (!status.enabled || req.form != http::TargetForm::origin) return StatusEndpoint::none;
-  if (req.path == status.path) return StatusEndpoint::status;
-  if (req.path == status.metrics_path) return StatusEndpoint::metrics;
-  if (req.path == status.health_path) return StatusEndpoint::health;
-  return StatusEndpoint::none;
-}
-
 void Connection::serve_status(StatusEndpoint endpoint, const http::Request& req, Response& res) {
-  const config::StatusPage& status = worker_.site().config().status;
-  const sockaddr* client = reinterpret_cast<const sockaddr*>(&peer_);
-  // Without rules (no configuration file): this machine only, like mod_status's usual setup.
-  static const std::vector<net::AccessRule> kLocalOnly = {
-      {true, *net::Cidr::parse("127.0.0.0/8")}, {true, *net::Cidr::parse("::1")}, {false, *net::Cidr::parse("all")}};
-  if (!net::access_allowed(status.access.empty() ? kLocalOnly : status.access, client)) {
-    return set_error_response(res, Status::forbidden);
-  }
-  if (req.method != http::Method::get && req.method != http::Method::head) {
-    res.add_header("Allow", "GET, HEAD");
-    return set_error_response(res, Status::method_not_allowed);
-  }
+  Status refusal = status_endpoint_check(worker_.site().config().status, req, reinterpret_cast<const sockaddr*>(&peer_));
+  if (refusal == Status::method_not_allowed) res.add_header("Allow", "GET, HEAD");
+  if (refusal != Status::ok) return set_error_response(res, refusal);
   if (endpoint == StatusEndpoint::status) worker_.watch();
   render_status(endpoint, req, worker_.state(),
                 endpoint == StatusEndpoint::status ? worker_.describe_connections() : std::vector<ConnectionInfo>{},
@@ -1142,7 +1126,7 @@ void Connection::ensure_buffer() {
   buffer_capacity_ = worker_.buffer_size();
   // Between requests: the limits of the site as it is now (a reload may have changed them).
   const config::Limits& limits = worker_.limits();
-  parser_ = http::RequestParser(limits_from(limits));
+  parser_ = http::RequestParser(parser_limits(limits));
   chunked_ = http::ChunkedDecoder(limits.max_body_size);
 }
 

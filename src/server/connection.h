@@ -118,7 +118,6 @@ class Connection final : public net::EventHandler, private Deferrer {
   void append_head_start(int status, const Response& res);
   void record_response(const http::Request* req, int status, std::uint64_t body_bytes, std::string_view request_line);
   void respond_error(http::Status status, std::string_view request_line);
-  StatusEndpoint status_endpoint(const http::Request& request) const;
   void serve_status(StatusEndpoint endpoint, const http::Request& request, Response& response);
   void queue_response(const http::Request* request, Response& response, std::string_view request_line);
   void queue_bytes(std::size_t begin);

@@ -32,7 +32,7 @@ std::string_view host_key(std::string_view host, char* out, std::size_t size) {
 }  // namespace
 
 Site::Site(config::Config config, std::string& error) : config_(std::move(config)) {
-  std::vector<std::string> paths;
+  std::vector<std::string>& paths = root_paths_;
   auto root_index = [&](const std::string& path) -> int {
     if (path.empty()) return -1;
     auto it = std::find(paths.begin(), paths.end(), path);
@@ -84,28 +84,36 @@ Site::Site(config::Config config, std::string& error) : config_(std::move(config
   }
 }
 
-const SiteHost* Site::select_host(std::string_view host, std::size_t listener) const {
+HostChoice Site::choose_host(std::string_view host, std::size_t listener) const {
   char buffer[256];
   std::string_view key = host_key(host, buffer, sizeof buffer);
   if (!key.empty() && host.size() <= sizeof buffer) {
-    if (auto it = exact_.find(key); it != exact_.end()) return &hosts_[it->second];
+    if (auto it = exact_.find(key); it != exact_.end()) return {&hosts_[it->second], HostMatch::exact, it->first};
     for (const auto& [suffix, index] : wildcards_) {
       // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com".
-      if (key.size() > suffix.size() && key.ends_with(suffix)) return &hosts_[index];
+      if (key.size() > suffix.size() && key.ends_with(suffix)) return {&hosts_[index], HostMatch::wildcard, suffix};
     }
   }
-  if (config_.unknown_host != config::UnknownHost::default_host && !key.empty()) return nullptr;
+  if (config_.unknown_host != config::UnknownHost::default_host && !key.empty()) return {nullptr, HostMatch::refused, {}};
   std::size_t d = listener < listener_default_.size() ? listener_default_[listener] : config_.default_host;
-  return &hosts_[d];
+  bool named = listener < config_.listeners.size() && !config_.listeners[listener].default_host.empty();
+  return {&hosts_[d], named ? HostMatch::listener_default : HostMatch::config_default, {}};
 }
 
-const SiteLocation& Site::select_location(const SiteHost& host, std::string_view path) const {
+const SiteLocation& Site::select_location(const SiteHost& host, std::string_view path, LocationMatch* match) const {
   for (const SiteLocation& l : host.locations) {
-    if (path.starts_with(l.config->prefix)) return l;
+    if (path.starts_with(l.config->prefix)) {
+      if (match) *match = LocationMatch::prefix;
+      return l;
+    }
     // "/docs/" also governs "/docs", which it redirects to "/docs/".
     const std::string& p = l.config->prefix;
-    if (p.size() > 1 && p.back() == '/' && path.size() + 1 == p.size() && p.starts_with(path)) return l;
+    if (p.size() > 1 && p.back() == '/' && path.size() + 1 == p.size() && p.starts_with(path)) {
+      if (match) *match = LocationMatch::without_slash;
+      return l;
+    }
   }
+  if (match) *match = LocationMatch::prefix;
   return host.locations.back();  // "/" is the shortest and always there
 }
 

@@ -3,6 +3,7 @@
 // and locations indexed for lookup. Built once at start-up, then read-only and shared by all
 // workers (nothing in it changes while they run).
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,27 @@ struct SiteHost {
   std::vector<SiteLocation> locations;  ///< longest prefix first
 };
 
+/// Why a host was chosen for a request's Host (for `nuri explain`).
+enum class HostMatch : std::uint8_t {
+  exact,             ///< one of its names
+  wildcard,          ///< a "*.example.com" name
+  listener_default,  ///< no name matched: the listener's `default_host`
+  config_default,    ///< no name matched (or no Host): the configuration's default host
+  refused,           ///< no name matched and `unknown_host` says 421 or 404: host is null
+};
+
+struct HostChoice {
+  const SiteHost* host = nullptr;
+  HostMatch match = HostMatch::config_default;
+  std::string_view name;  ///< the name that matched ("example.com", ".example.com" for a wildcard)
+};
+
+/// Why a location was chosen (for `nuri explain`).
+enum class LocationMatch : std::uint8_t {
+  prefix,          ///< the longest prefix of the path
+  without_slash,   ///< "/docs/" for "/docs": it redirects to the slash
+};
+
 class Site {
  public:
   /// Opens every document root (O_PATH) of `config`. On failure `error` says which and why.
@@ -37,10 +59,19 @@ class Site {
 
   /// The host for a request's Host value (port and case ignored) that came in on listener
   /// `listener`; null when the host is unknown and the config says to refuse it (421/404).
-  const SiteHost* select_host(std::string_view host, std::size_t listener) const;
+  const SiteHost* select_host(std::string_view host, std::size_t listener) const {
+    return choose_host(host, listener).host;
+  }
+  /// The same, with why (the name that matched, or which default).
+  HostChoice choose_host(std::string_view host, std::size_t listener) const;
 
   /// The location with the longest prefix of `path` (normalized); never null ("/" exists).
-  const SiteLocation& select_location(const SiteHost& host, std::string_view path) const;
+  /// `match`, when given, says why.
+  const SiteLocation& select_location(const SiteHost& host, std::string_view path,
+                                      LocationMatch* match = nullptr) const;
+
+  /// The path root_fd(i) was opened from, as the configuration gives it.
+  const std::string& root_path(std::size_t i) const { return root_paths_[i]; }
 
   /// Whether some location proxies (requests then need their location at the end of the head).
   bool has_proxy() const { return !groups_.empty(); }
@@ -50,6 +81,7 @@ class Site {
  private:
   config::Config config_;
   std::vector<net::FileDescriptor> roots_;
+  std::vector<std::string> root_paths_;  // by root index
   std::vector<std::unique_ptr<proxy::Group>> groups_;
   std::vector<SiteHost> hosts_;
   struct Hash {

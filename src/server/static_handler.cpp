@@ -77,11 +77,26 @@ StaticHandler::StaticHandler(const Site& site) : site_(site) {
 
 StaticHandler::~StaticHandler() = default;
 
-Lookup StaticHandler::lookup(const SiteLocation& location, std::string_view path, std::int64_t now_ms) {
-  if (location.root >= 0) return caches_[static_cast<std::size_t>(location.root)]->open(path, now_ms);
+namespace {
+
+Lookup lookup_in(FileCache* cache, std::string_view path, std::int64_t now_ms) {
+  if (cache) return cache->open(path, now_ms);
+  // The built-in welcome site: one page and its directory.
   if (path == "/") return {LookupKind::directory, nullptr, 0};
   if (OpenFile* page = default_site_page(path)) return {LookupKind::file, page, 0};
   return {LookupKind::error, nullptr, ENOENT};
+}
+
+}  // namespace
+
+Lookup StaticHandler::lookup(const SiteLocation& location, std::string_view path, std::int64_t now_ms) {
+  Lookup found =
+      lookup_in(location.root >= 0 ? caches_[static_cast<std::size_t>(location.root)].get() : nullptr, path, now_ms);
+  if (trace_) {
+    trace_->lookups.push_back({std::string(path), found.kind, found.error, found.file ? found.file->size : 0,
+                               found.file ? std::string(found.file->content_type) : std::string()});
+  }
+  return found;
 }
 
 void StaticHandler::release(OpenFile* file) {
@@ -99,25 +114,80 @@ bool StaticHandler::in_use() const {
   return false;
 }
 
+StaticHandler::Gate StaticHandler::locate(const http::Request& request, std::size_t listener,
+                                          const SiteLocation*& location) {
+  if (http::normalize_path(request.path, path_) != Status::ok) {
+    decided(Verdict::bad_path);
+    return Gate::bad_path;
+  }
+  HostChoice host = site_.choose_host(request.host, listener);
+  if (trace_) {
+    trace_->path = path_;
+    trace_->host = host;
+  }
+  if (!host.host) {
+    decided(Verdict::unknown_host);
+    return Gate::unknown_host;
+  }
+  location = &site_.select_location(*host.host, path_, trace_ ? &trace_->location_match : nullptr);
+  if (trace_) trace_->location = location;
+  return Gate::pass;
+}
+
+StaticHandler::Gate StaticHandler::admit(const SiteLocation& location, const http::Request& request,
+                                         const sockaddr* client) {
+  const config::Location& cfg = *location.config;
+  if (client) {
+    net::AccessVerdict verdict = net::access_verdict(cfg.access, client);
+    if (trace_) {
+      trace_->access_checked = true;
+      trace_->access = verdict;
+    }
+    if (!verdict.allowed) {
+      decided(Verdict::access_denied);
+      return Gate::forbidden;
+    }
+  }
+  if (cfg.auth) {
+    auto authorization = request.find("Authorization");
+    // The hash is computed in every case (basic_auth.h): no shortcut for a missing field either.
+    bool allowed = basic_auth_allows(*cfg.auth, authorization);
+    if (trace_) trace_->auth = allowed ? Trace::Auth::accepted : authorization ? Trace::Auth::rejected : Trace::Auth::missing;
+    if (!allowed) {
+      decided(Verdict::auth_required);
+      return Gate::unauthorized;
+    }
+  }
+  return Gate::pass;
+}
+
 void StaticHandler::handle(const http::Request& request, Response& res, std::int64_t now_ms, const sockaddr* client,
                            std::size_t listener) {
-  if (http::normalize_path(request.path, path_) != Status::ok) return set_error_response(res, Status::bad_request);
-  const SiteHost* host = site_.select_host(request.host, listener);
-  if (!host) {
-    return set_error_response(res, site_.config().unknown_host == config::UnknownHost::misdirected
-                                       ? Status::misdirected_request
-                                       : Status::not_found);
+  const SiteLocation* found = nullptr;
+  switch (locate(request, listener, found)) {
+    case Gate::bad_path:
+      return set_error_response(res, Status::bad_request);
+    case Gate::unknown_host:
+      return set_error_response(res, site_.config().unknown_host == config::UnknownHost::misdirected
+                                         ? Status::misdirected_request
+                                         : Status::not_found);
+    default:
+      break;
   }
-  const SiteLocation& location = site_.select_location(*host, path_);
+  const SiteLocation& location = *found;
   const config::Location& cfg = *location.config;
-  if (client && !net::access_allowed(cfg.access, client)) {
-    set_error_response(res, Status::forbidden);
-  } else if (cfg.auth && !basic_auth_allows(*cfg.auth, request.find("Authorization"))) {
-    set_error_response(res, Status::unauthorized);
-    // RFC 7617 §2: the realm, and that credentials are UTF-8.
-    res.add_header("WWW-Authenticate", fmt::format("Basic realm=\"{}\", charset=\"UTF-8\"", cfg.auth->realm));
-  } else {
-    serve_location(request, res, now_ms, location);
+  switch (admit(location, request, client)) {
+    case Gate::forbidden:
+      set_error_response(res, Status::forbidden);
+      break;
+    case Gate::unauthorized:
+      set_error_response(res, Status::unauthorized);
+      // RFC 7617 §2: the realm, and that credentials are UTF-8.
+      res.add_header("WWW-Authenticate", fmt::format("Basic realm=\"{}\", charset=\"UTF-8\"", cfg.auth->realm));
+      break;
+    default:
+      serve_location(request, res, now_ms, location);
+      break;
   }
   for (const auto& [name, value] : cfg.headers) res.add_header(name, value);
   int code = http::code(res.status);
@@ -129,15 +199,13 @@ void StaticHandler::handle(const http::Request& request, Response& res, std::int
 
 proxy::Group* StaticHandler::proxy_upstreams(const http::Request& request, const sockaddr* client,
                                              std::size_t listener) {
-  if (http::normalize_path(request.path, path_) != Status::ok) return nullptr;
-  const SiteHost* host = site_.select_host(request.host, listener);
-  if (!host) return nullptr;
-  const SiteLocation& location = site_.select_location(*host, path_);
-  if (!location.upstreams) return nullptr;
-  const config::Location& cfg = *location.config;
-  if (client && !net::access_allowed(cfg.access, client)) return nullptr;
-  if (cfg.auth && !basic_auth_allows(*cfg.auth, request.find("Authorization"))) return nullptr;
-  return location.upstreams;
+  const SiteLocation* location = nullptr;
+  // Only a proxying location's rules are checked here: handle() checks the others (and
+  // authentication costs a crypt(3) hash, not to be paid twice).
+  if (locate(request, listener, location) != Gate::pass || !location->upstreams) return nullptr;
+  if (admit(*location, request, client) != Gate::pass) return nullptr;
+  decided(Verdict::proxy);
+  return location->upstreams;
 }
 
 void StaticHandler::serve_location(const http::Request& request, Response& res, std::int64_t now_ms,
@@ -145,17 +213,27 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
   const config::Location& cfg = *location.config;
   // A proxying location never serves files (a request only gets here when a reload made the
   // location proxy after its head was read).
-  if (location.upstreams) return set_error_response(res, Status::bad_gateway);
+  if (location.upstreams) {
+    decided(Verdict::proxy_after_reload);
+    return set_error_response(res, Status::bad_gateway);
+  }
   if (cfg.redirect) {
+    decided(Verdict::redirect);
     res.status = static_cast<Status>(cfg.redirect->status);
     res.add_header("Location", cfg.redirect->target);
     res.add_header("Content-Type", "text/html; charset=utf-8");
     append_error_page(res.body, cfg.redirect->status);
     return;
   }
-  if (!cfg.dotfiles && has_hidden_segment(path_)) return set_error_response(res, Status::not_found);
+  if (!cfg.dotfiles && has_hidden_segment(path_)) {
+    decided(Verdict::dotfile);
+    return set_error_response(res, Status::not_found);
+  }
   for (const std::string& hidden : cfg.hidden) {
-    if (path_.starts_with(hidden)) return set_error_response(res, Status::not_found);
+    if (path_.starts_with(hidden)) {
+      decided(Verdict::hidden);
+      return set_error_response(res, Status::not_found);
+    }
   }
 
   Lookup found = lookup(location, path_, now_ms);
@@ -163,6 +241,7 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
     if (path_.back() != '/') {
       // RFC 9110 §15.4.2: the same resource with the trailing slash; the path as the client
       // sent it (still percent-encoded, so nothing decoded can inject into the header).
+      decided(Verdict::directory_slash);
       res.status = Status::moved_permanently;
       std::string target(request.path);
       target += '/';
@@ -188,12 +267,14 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
     }
     if (found.kind != LookupKind::file) {
       // A directory without an index: listing it is off (nginx and Apache say 403 too).
+      decided(found.kind == LookupKind::error && found.error != ENOENT ? Verdict::lookup_failed : Verdict::no_index);
       return set_error_response(res, found.kind == LookupKind::error && found.error != ENOENT
                                          ? status_for_errno(found.error)
                                          : Status::forbidden);
     }
   }
   if (found.kind == LookupKind::error) {
+    decided(Verdict::lookup_failed);
     Status s = status_for_errno(found.error);
     if (s == Status::service_unavailable) res.add_header("Retry-After", "1");
     return set_error_response(res, s);
@@ -206,11 +287,13 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
       serve_file(request, file, res);
       return;
     case Method::options:
+      decided(Verdict::options);
       release(file);
       res.status = Status::no_content;
       res.add_header("Allow", kAllow);
       return;
     default:
+      decided(Verdict::method_not_allowed);
       release(file);
       res.add_header("Allow", kAllow);
       return set_error_response(res, Status::method_not_allowed);
@@ -218,8 +301,12 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
 }
 
 void StaticHandler::list_directory(const http::Request& request, Response& res, const SiteLocation& location) {
+  decided(Verdict::directory_listing);
   int fd = caches_[static_cast<std::size_t>(location.root)]->open_directory(path_);
-  if (fd < 0) return set_error_response(res, status_for_errno(errno));
+  if (fd < 0) {
+    decided(Verdict::listing_failed);
+    return set_error_response(res, status_for_errno(errno));
+  }
   bool json = false;
   for (std::string_view q = request.query; !q.empty();) {
     auto amp = q.find('&');
@@ -229,7 +316,10 @@ void StaticHandler::list_directory(const http::Request& request, Response& res, 
   bool ok = render_directory_listing(fd, path_, json ? ListingFormat::json : ListingFormat::html,
                                      location.config->dotfiles, res.body);
   ::close(fd);
-  if (!ok) return set_error_response(res, Status::forbidden);
+  if (!ok) {
+    decided(Verdict::listing_failed);
+    return set_error_response(res, Status::forbidden);
+  }
   res.status = Status::ok;
   res.add_header("Content-Type", json ? "application/json" : "text/html; charset=utf-8");
 }
@@ -242,6 +332,7 @@ void StaticHandler::apply_error_page(const SiteLocation& location, Response& res
   if (http::normalize_path(it->second, page) != Status::ok) return;
   Lookup found = caches_[static_cast<std::size_t>(location.root)]->open(page, now_ms);
   if (found.kind != LookupKind::file) return;
+  if (trace_) trace_->error_page = page;
   // Keep the fields that belong to the error (Allow, WWW-Authenticate, Retry-After...), drop
   // the default page's Content-Type.
   std::string kept;
@@ -267,12 +358,14 @@ void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Res
   switch (http::evaluate_preconditions(pre, true, file->etag, file->mtime)) {
     case http::PreconditionOutcome::not_modified:
       // RFC 9110 §15.4.5: the validators a 200 would have carried, no body.
+      decided(Verdict::not_modified);
       res.status = Status::not_modified;
       res.add_header("ETag", file->etag);
       res.add_header("Last-Modified", file->last_modified_text());
       release(file);
       return;
     case http::PreconditionOutcome::failed:
+      decided(Verdict::precondition_failed);
       release(file);
       return set_error_response(res, Status::precondition_failed);
     case http::PreconditionOutcome::proceed:
@@ -295,11 +388,13 @@ void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Res
     http::RangeSet set;
     switch (http::parse_range(*range, file->size, set)) {
       case http::RangeOutcome::unsatisfiable:
+        decided(Verdict::range_unsatisfiable);
         res.file = nullptr;
         res.add_header("Content-Range", fmt::format("bytes */{}", file->size));
         release(file);
         return set_error_response(res, Status::range_not_satisfiable);
       case http::RangeOutcome::satisfiable:
+        decided(Verdict::partial_content);
         res.status = Status::partial_content;
         if (set.count == 1) {
           const auto& r = set.ranges[0];
@@ -331,6 +426,7 @@ void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Res
         break;
     }
   }
+  decided(Verdict::file);
   res.status = Status::ok;
   res.add_header("Content-Type", file->content_type);
   res.segments.push_back({true, 0, file->size});

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "http/parser.h"
+#include "server/decision.h"
 #include "server/file_cache.h"
 #include "server/response.h"
 #include "server/site.h"
@@ -35,7 +36,20 @@ class StaticHandler {
   /// Whether a response still holds a file of this handler's caches.
   bool in_use() const;
 
+  /// From now on handle() and proxy_upstreams() record why they decided into `trace` (borrowed;
+  /// null: stop). For `nuri explain`; the server never sets one.
+  void set_trace(Trace* trace) { trace_ = trace; }
+
  private:
+  // The site's gates, in order: the path normalizes (into path_), a host takes the Host, then
+  // the location's allow/deny rules and Basic authentication.
+  enum class Gate : std::uint8_t { pass, bad_path, unknown_host, forbidden, unauthorized };
+  Gate locate(const http::Request& request, std::size_t listener, const SiteLocation*& location);
+  Gate admit(const SiteLocation& location, const http::Request& request, const sockaddr* client);
+  void decided(Verdict verdict) {
+    if (trace_) trace_->verdict = verdict;
+  }
+
   Lookup lookup(const SiteLocation& location, std::string_view path, std::int64_t now_ms);
   void serve_location(const http::Request& request, Response& response, std::int64_t now_ms,
                       const SiteLocation& location);
@@ -47,6 +61,7 @@ class StaticHandler {
   std::vector<std::unique_ptr<FileCache>> caches_;  // by root index
   std::string path_;     // scratch: the normalized path
   std::string scratch_;  // scratch: index and error page paths
+  Trace* trace_ = nullptr;
 };
 
 /// The embedded default site's page for `path`, or null.

@@ -29,7 +29,7 @@ import pytest
 
 from nuri_helpers import LISTEN_RE, REPO_ROOT, nuri_bin
 
-SUBCOMMANDS = ["serve", "check-config", "forward", "resolve", "get", "conns", "capture", "doctor"]
+SUBCOMMANDS = ["serve", "check-config", "explain", "forward", "resolve", "get", "conns", "capture", "doctor"]
 MAN_PAGES = ["nuri.1"] + [f"nuri-{c}.1" for c in SUBCOMMANDS] + ["nuri.toml.5"]
 DIST = REPO_ROOT / "dist"
 MAINTAINER = "nuri maintainers <nuri@example.org>"
