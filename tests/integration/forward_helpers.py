@@ -25,6 +25,7 @@ from pathlib import Path
 from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, _ppid_of, nuri_bin, valgrind_errors
 # A loopback port nothing listens on (bound, then closed).
 from upstreams import free_port as closed_port  # noqa: F401 - for the forwarder tests
+from upstreams import rst_close  # noqa: F401 - for the forwarder tests
 
 BANNER_RE = re.compile(r"listening on (\[[0-9A-Fa-f:.]+\]|[\d.]+):(\d+) ")
 LOG_FIELD_RE = re.compile(r"(\w+)=(\S+)")
@@ -41,12 +42,6 @@ def fd_kinds(pid: int) -> collections.Counter:
             continue
         kinds[target.split(":")[0] if target.startswith(("socket:", "pipe:")) else target] += 1
     return kinds
-
-
-def rst_close(sock):
-    """Closes with SO_LINGER 0: the kernel sends a RST instead of a FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def read_outcome(sock, timeout: float):

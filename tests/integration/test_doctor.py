@@ -23,7 +23,8 @@ import pytest
 from forward_helpers import Target, run_cmd
 from nuri_helpers import SANITIZER_MARKERS, SLACK, TIME_SCALE, nuri_bin, run_nuri
 # Fixtures: the lecture's lab (client, router, server namespaces) and python TCP servers.
-from test_forward import lab, rst_close, targets  # noqa: F401
+from forward_helpers import rst_close
+from test_forward import lab  # noqa: F401
 
 SERVER_IP = "192.168.17.17"
 
