@@ -413,6 +413,24 @@ ParseResult RequestParser::resume(std::string_view buffer, Request& out) {
         break;
 
       case Step::field_start:
+        // Whole field lines, one after the other, without a trip through the switch per step:
+        // the indirect jump there mispredicts each time the step changes, which cost a third of
+        // the time on browser heads. A line not complete yet (or one with an error, reported
+        // by the steps below) is left to the step-by-step path from its first byte.
+        while (!is_ows(*p) && *p != '\r' && *p != '\n') {
+          const char* const colon = skip(p, end, kTchar);
+          if (colon == end || colon == p || *colon != ':') break;
+          const char* const stop = skip_long<value_word>(colon + 1, end, kValue);
+          if (stop == end || (*stop == '\r' && stop + 1 == end)) break;
+          const char* const newline = *stop == '\r' ? stop + 1 : stop;
+          if (*newline != '\n') return error(Status::bad_request);  // a control byte, a bare CR
+          const std::string_view name(p, static_cast<std::size_t>(colon - p));
+          const std::string_view value = trim_ows(std::string_view(colon + 1, static_cast<std::size_t>(stop - colon - 1)));
+          if (const Status s = end_field(name, value, out); s != Status::none) return error(s);
+          p = newline + 1;
+          if (p == end) break;
+        }
+        if (p == end) break;
         if (*p == '\r') {
           g.step = Step::final_cr;
           ++p;
