@@ -15,6 +15,18 @@ namespace nuri::cli {
 /// and the versions of the libraries linked (as found at run time) and compiled in.
 std::string version_text();
 
+/// `nuri version [--json]`: what --version prints, or the same as one JSON object.
+class VersionCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  bool json_ = false;
+};
+
 /// `nuri serve`: the HTTP/1.1 web server.
 class ServeCommand {
  public:

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,13 @@ int main(int argc, char** argv) {
                        "Print the version, the build (compiler, type, sanitizers) and library versions");
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
+  // Global options may follow the subcommand too (`nuri get URL --color=never`); set before the
+  // subcommands are added, which inherit it.
+  app.fallthrough();
+  std::string color = "auto";
+  app.add_option("--color", color, "Colour: auto (only on a terminal, and not when NO_COLOR is set or TERM=dumb), "
+                                   "always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
 
   nuri::cli::ServeCommand serve;
   serve.add_to(app);
@@ -29,6 +37,8 @@ int main(int argc, char** argv) {
   conns.add_to(app);
   nuri::cli::CaptureCommand capture;
   capture.add_to(app);
+  nuri::cli::VersionCommand version;
+  version.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -40,6 +50,7 @@ int main(int argc, char** argv) {
     }
     return app.exit(e);
   }
+  nuri::term::set_color_mode(*nuri::term::parse_color_mode(color));
   if (serve.selected()) return serve.run();
   if (check_config.selected()) return check_config.run();
   if (forward.selected()) return forward.run();
@@ -47,5 +58,6 @@ int main(int argc, char** argv) {
   if (get.selected()) return get.run();
   if (conns.selected()) return conns.run();
   if (capture.selected()) return capture.run();
+  if (version.selected()) return version.run();
   return 0;
 }
