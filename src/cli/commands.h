@@ -125,6 +125,8 @@ class GetCommand {
   double max_time_ = 0;
   bool fail_ = false;
   bool trace_ = false;
+  bool json_ = false;
+  bool silent_ = false;
 };
 
 /// `nuri conns`: the machine's sockets (netstat -ano, ss -tanp) and, with --watch, their state
