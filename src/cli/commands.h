@@ -46,7 +46,8 @@ class ServeCommand {
 };
 
 /// `nuri check-config FILE`: validates a configuration without starting anything. Exit 0 and a
-/// summary on stdout, or exit 2 and one "FILE:LINE:COL: message" line per problem on stderr.
+/// summary on stdout, or exit 2 and one "FILE:LINE:COL: message" line per problem on stderr
+/// (--json: one object on stdout either way).
 class CheckConfigCommand {
  public:
   void add_to(CLI::App& app);
@@ -56,6 +57,7 @@ class CheckConfigCommand {
  private:
   CLI::App* command_ = nullptr;
   std::string file_;
+  bool json_ = false;
 };
 
 /// `nuri forward LISTEN TARGET...`: the TCP port forwarder (the lecture's NAT rule).

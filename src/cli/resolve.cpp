@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 #include "dns/lookup.h"
 #include "dns/message.h"
@@ -193,7 +194,10 @@ int ResolveCommand::run() {
     if (m.authoritative) flags += ", authoritative";
     if (m.recursion_available) flags += ", recursion available";
     if (m.truncated) flags += ", truncated";
-    std::printf("status:    %s%s\n", dns::rcode_name(m.rcode).c_str(), flags.c_str());
+    // The answer at a glance: records found, a name without that record, or a failure.
+    const term::Role role = code == kExitOk ? term::Role::good : code == kExitNoData ? term::Role::warning : term::Role::error;
+    std::printf("status:    %s%s\n", term::paint(term::use_color(stdout), role, dns::rcode_name(m.rcode)).c_str(),
+                flags.c_str());
     std::printf("answers:   %zu\n", m.answers.size());
     print_records(m.answers);
     if (!chain.empty()) {
