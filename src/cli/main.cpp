@@ -44,8 +44,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() != 0) {
-      // One clear line, then where to look.
-      std::fprintf(stderr, "nuri: %s\nRun 'nuri --help' or 'nuri SUBCOMMAND --help' for usage.\n", e.what());
+      // One clear line that says where to look: the subcommand being parsed, if any.
+      std::string where = "nuri";
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App* s) { return s->parsed(); })) {
+        where += " " + sub->get_name();
+      }
+      std::fprintf(stderr, "%s: %s (see '%s --help')\n", where.c_str(), e.what(), where.c_str());
       return 2;
     }
     return app.exit(e);

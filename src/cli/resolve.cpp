@@ -147,6 +147,18 @@ int ResolveCommand::run() {
       return kExitUsage;
     }
     std::string what = ex.failure == dns::Failure::timeout ? "timeout: no reply" : ex.error;
+    if (json_) {
+      // Scripts get an object whatever happened; "error" says what, the exit code how.
+      nlohmann::json j = {{"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+                          {"source", "dns"},
+                          {"server", ex.server},
+                          {"ms", ex.ms},
+                          {"rcode", nullptr},
+                          {"error", what},
+                          {"answers", nlohmann::json::array()}};
+      std::printf("%s\n", j.dump(2).c_str());
+      std::fflush(stdout);
+    }
     std::fprintf(stderr, "nuri resolve: %s: %s (server %s, %.1f ms)\n", question.c_str(), what.c_str(),
                  ex.server.c_str(), ex.ms);
     return code;
