@@ -111,8 +111,9 @@ std::string clock_text(double seconds) {
 
 std::string render_progress(std::uint64_t received, std::optional<std::uint64_t> total, double seconds, int columns,
                             bool done) {
-  // Too short a time gives absurd speeds: wait for a tenth of a second of data.
-  const bool rated = seconds >= 0.1;
+  // Too short a time gives absurd speeds: wait for a tenth of a second of data, unless it is
+  // the whole transfer (a fast one has a true, high speed).
+  const bool rated = seconds >= 0.1 || (done && seconds > 0);
   const double rate = rated ? static_cast<double>(received) / seconds : 0;
   const std::string speed = rated ? human_bytes(static_cast<std::uint64_t>(rate)) + "/s" : "--/s";
   const int room = std::max(columns - 1, 1);

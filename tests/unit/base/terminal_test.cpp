@@ -98,5 +98,10 @@ TEST(Terminal, ProgressBeforeATenthOfASecondHasNoSpeed) {
   EXPECT_NE(line.find("--/s  ETA --:--"), std::string::npos) << line;
 }
 
+TEST(Terminal, ProgressDoneWithinATenthOfASecondHasItsSpeed) {
+  std::string line = render_progress(8ull << 20, 8ull << 20, 0.05, 120, true);
+  EXPECT_NE(line.find("160 MiB/s  0:00"), std::string::npos) << line;
+}
+
 }  // namespace
 }  // namespace nuri::term
