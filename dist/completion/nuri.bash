@@ -5,19 +5,25 @@ _nuri() {
 	local cur prev words cword
 	_init_completion || return
 
-	local subcommands="serve check-config explain forward resolve get conns capture doctor"
+	local subcommands="serve check-config explain forward resolve get conns capture doctor version"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
-		serve | check-config | explain | forward | resolve | get | conns | capture | doctor)
+		serve | check-config | explain | forward | resolve | get | conns | capture | doctor | version)
 			cmd=${words[i]}
 			break
 			;;
 		esac
 	done
 
+	# --color is global: before or after the subcommand.
+	if [[ $prev == --color ]]; then
+		COMPREPLY=($(compgen -W "auto always never" -- "$cur"))
+		return
+	fi
+
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "$subcommands -h --help -V --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "$subcommands -h --help -V --version --color" -- "$cur"))
 		return
 	fi
 
@@ -38,7 +44,7 @@ _nuri() {
 		esac
 		;;
 	check-config)
-		opts=""
+		opts="--json"
 		[[ $cur != -* ]] && { _filedir toml; return; }
 		;;
 	explain)
@@ -52,7 +58,7 @@ _nuri() {
 		;;
 	forward)
 		opts="--config --balance --allow --deny --max-conns --connect-timeout --idle-timeout
-			--proxy-protocol --udp --resolver --log --workers --grace-period"
+			--proxy-protocol --udp --resolver --log --json --workers --grace-period"
 		case $prev in
 		--config) _filedir toml; return ;;
 		--log) _filedir; return ;;
@@ -74,7 +80,7 @@ _nuri() {
 	get)
 		opts="-X --request -H --header -d --data --data-urlencode -F --form -b --cookie
 			-c --cookie-jar -L --location --max-redirs -I --head -o --output -m --max-time
-			-f --fail --trace"
+			-f --fail --trace --json -s --silent"
 		case $prev in
 		-X | --request) COMPREPLY=($(compgen -W "GET HEAD POST PUT DELETE OPTIONS PATCH" -- "$cur")); return ;;
 		-b | --cookie | -c | --cookie-jar | -o | --output) _filedir; return ;;
@@ -109,9 +115,12 @@ _nuri() {
 		esac
 		[[ $cur != -* ]] && { _known_hosts_real -- "$cur"; return; }
 		;;
+	version)
+		opts="--json"
+		;;
 	esac
 
 	if [[ $cur == -* || -z $cur ]]; then
-		COMPREPLY=($(compgen -W "$opts -h --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "$opts --color -h --help" -- "$cur"))
 	fi
 } && complete -F _nuri nuri

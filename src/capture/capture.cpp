@@ -5,10 +5,13 @@
 #include <signal.h>
 #include <time.h>
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "base/terminal.h"
 #include "capture/decode.h"
 #include "capture/report.h"
 #include "capture/tracker.h"
@@ -37,13 +40,15 @@ struct Handles {
 
 class Printer {
  public:
-  explicit Printer(const Options& o) : options_(o) {}
+  Printer(const Options& o, term::StatusLine& status) : options_(o), status_(status) {}
   void print(const std::vector<Connection>& connections) {
     for (const Connection& c : connections) {
       if (options_.json) {
         json_.push_back(format_json(c));
       } else {
-        std::string text = format_text(c, options_.headers) + "\n";
+        // The live count shares the terminal when stdout is one too: off the line first.
+        status_.clear();
+        std::string text = format_text(c, options_.headers, options_.color) + "\n";
         std::fwrite(text.data(), 1, text.size(), stdout);
       }
     }
@@ -61,6 +66,7 @@ class Printer {
 
  private:
   const Options& options_;
+  term::StatusLine& status_;
   std::vector<std::string> json_;
 };
 
@@ -141,9 +147,17 @@ int run(const Options& options) {
   sigaction(SIGTERM, &sa, nullptr);
 
   Tracker tracker;
-  Printer printer(options);
+  term::StatusLine status(stderr, options.live_count);
+  Printer printer(options, status);
   std::uint64_t packets = 0, segments = 0, skipped = 0, ended = 0;
   const double start = monotonic_seconds();
+  // Redrawn while idle too, so that the seconds show the capture is alive.
+  auto draw_count = [&] {
+    if (!status.due()) return;
+    const std::uint64_t seen = tracker.connections_seen();
+    status.show(fmt::format("nuri capture: {} packets, {} connections ({} open), {:.1f} s", packets, seen,
+                            seen - ended, monotonic_seconds() - start));
+  };
   int exit_code = kExitOk;
   // One packet: write it, decode it, track it. false when a limit says stop.
   auto handle_packet = [&](const pcap_pkthdr* header, const u_char* data) {
@@ -161,6 +175,7 @@ int run(const Options& options) {
     } else {
       ++skipped;
     }
+    draw_count();
     if (options.count != 0 && packets >= options.count) return false;
     if (options.connections != 0 && ended >= options.connections) return false;
     return true;
@@ -177,7 +192,10 @@ int run(const Options& options) {
     if (options.duration > 0 && monotonic_seconds() - start >= options.duration) break;
     if (live) {
       pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;  // timeout, or EINTR from a signal
+      if (::poll(&p, 1, 100) <= 0) {
+        draw_count();
+        continue;  // timeout, or EINTR from a signal
+      }
     }
     pcap_pkthdr* header = nullptr;
     const u_char* data = nullptr;
@@ -185,11 +203,13 @@ int run(const Options& options) {
     while (more && !g_stop && (r = pcap_next_ex(h.pcap, &header, &data)) == 1) more = handle_packet(header, data);
     if (r == PCAP_ERROR_BREAK) break;  // end of file
     if (r < 0) {
+      status.clear();
       std::fprintf(stderr, "nuri capture: %s\n", pcap_geterr(h.pcap));
       exit_code = kExitSource;
       break;
     }
   }
+  status.clear();
   printer.print(tracker.take_all());
   printer.finish(packets, segments, skipped, tracker.connections_seen());
   if (h.dumper != nullptr && pcap_dump_flush(h.dumper) != 0) {

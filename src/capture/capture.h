@@ -16,6 +16,8 @@ struct Options {
   double duration = 0;           ///< stop after this many seconds (0: no limit)
   bool json = false;
   bool headers = true;           ///< print HTTP header fields, not only start lines
+  bool color = false;            ///< colour the text report's flags (the caller decides: a terminal, --color)
+  bool live_count = false;       ///< redraw a packet and connection count on stderr (a terminal)
 };
 
 /// Exit codes of `nuri capture`.

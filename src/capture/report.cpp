@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/terminal.h"
+
 namespace nuri::capture {
 namespace {
 
@@ -35,17 +37,48 @@ std::string state_changes(const Segment& s) {
   return text;
 }
 
+// The flags column, `width` wide: SYN (a connection starts), FIN (one ends politely) and RST (one
+// is torn down) coloured, since those are what a reader scans the column for. Padded from the
+// plain text's length, as escape codes take no columns.
+std::string flags_column(std::uint8_t flags, std::size_t width, bool color) {
+  const std::string plain = flags_text(flags);
+  std::string out;
+  if (!color) {
+    out = plain;
+  } else {
+    std::string_view rest = plain;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view name = rest.substr(0, comma);
+      if (!out.empty()) out += ',';
+      if (name == "SYN") {
+        out += term::paint(true, term::Role::good, name);
+      } else if (name == "FIN") {
+        out += term::paint(true, term::Role::warning, name);
+      } else if (name == "RST") {
+        out += term::paint(true, term::Role::error, name);
+      } else {
+        out += name;
+      }
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    }
+  }
+  if (plain.size() < width) out.append(width - plain.size(), ' ');
+  return out;
+}
+
 }  // namespace
 
-std::string format_text(const Connection& c, bool headers) {
+std::string format_text(const Connection& c, bool headers, bool color) {
   std::string out = fmt::format("connection {}: {} (client) -> {} (server){}\n", c.id, endpoint(c.client, c.client_port),
                                 endpoint(c.server, c.server_port),
                                 c.mid_stream ? "  [capture joined after the handshake: states assumed]" : "");
   out += fmt::format("  {:>10}  {:<3}  {:<12} {:>10} {:>10} {:>6}  {}\n", "ms", "dir", "flags", "seq", "ack", "len",
                      "what it means [state changes]");
   for (const Segment& s : c.segments) {
-    std::string line = fmt::format("  {:>10.3f}  {:<3}  {:<12} {:>10} {:>10} {:>6}", (s.time - c.first) * 1000,
-                                   s.from_client ? "C>S" : "S>C", flags_text(s.flags), s.seq, s.ack, s.length);
+    std::string line = fmt::format("  {:>10.3f}  {:<3}  {} {:>10} {:>10} {:>6}", (s.time - c.first) * 1000,
+                                   s.from_client ? "C>S" : "S>C", flags_column(s.flags, 12, color), s.seq, s.ack,
+                                   s.length);
     if (!s.note.empty()) line += "  " + s.note;
     std::string states = state_changes(s);
     if (!states.empty()) line += "  [" + states + "]";

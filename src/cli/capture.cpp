@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/terminal.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
 
@@ -16,6 +17,7 @@ void CaptureCommand::add_to(CLI::App& app) {
       "flags, seq and ack relative to each side's initial sequence number, payload bytes, what it means and\n"
       "[the state changes it implies]. A block is printed when its connection ends (FIN both ways, or RST); the\n"
       "ones still open when the capture stops come last. A summary ends each block.\n"
+      "On a terminal, stderr shows a live count of packets and connections while the capture runs.\n"
       "Live capture needs root or CAP_NET_RAW. Exit: 0 ok, 2 bad option or filter, 3 no such interface or bad\n"
       "file, 4 no permission to capture, 5 the -w file could not be written.");
   command_->add_option("-i,--interface", options_.interface, "Interface to capture on (lo, eth0, any)");
@@ -36,6 +38,8 @@ int CaptureCommand::run() {
     return capture::kExitUsage;
   }
   options_.headers = !no_headers_;
+  options_.color = !options_.json && term::use_color(stdout);
+  options_.live_count = term::is_terminal(stderr);
   return capture::run(options_);
 }
 

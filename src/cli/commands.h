@@ -15,6 +15,18 @@ namespace nuri::cli {
 /// and the versions of the libraries linked (as found at run time) and compiled in.
 std::string version_text();
 
+/// `nuri version [--json]`: what --version prints, or the same as one JSON object.
+class VersionCommand {
+ public:
+  void add_to(CLI::App& app);
+  bool selected() const { return command_ && command_->parsed(); }
+  int run();
+
+ private:
+  CLI::App* command_ = nullptr;
+  bool json_ = false;
+};
+
 /// `nuri serve`: the HTTP/1.1 web server.
 class ServeCommand {
  public:
@@ -34,7 +46,8 @@ class ServeCommand {
 };
 
 /// `nuri check-config FILE`: validates a configuration without starting anything. Exit 0 and a
-/// summary on stdout, or exit 2 and one "FILE:LINE:COL: message" line per problem on stderr.
+/// summary on stdout, or exit 2 and one "FILE:LINE:COL: message" line per problem on stderr
+/// (--json: one object on stdout either way).
 class CheckConfigCommand {
  public:
   void add_to(CLI::App& app);
@@ -44,6 +57,7 @@ class CheckConfigCommand {
  private:
   CLI::App* command_ = nullptr;
   std::string file_;
+  bool json_ = false;
 };
 
 /// `nuri forward LISTEN TARGET...`: the TCP port forwarder (the lecture's NAT rule).
@@ -113,6 +127,8 @@ class GetCommand {
   double max_time_ = 0;
   bool fail_ = false;
   bool trace_ = false;
+  bool json_ = false;
+  bool silent_ = false;
 };
 
 /// `nuri conns`: the machine's sockets (netstat -ano, ss -tanp) and, with --watch, their state

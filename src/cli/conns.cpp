@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 #include "conns/conns.h"
 
@@ -91,7 +92,8 @@ int ConnsCommand::run() {
       std::fprintf(stderr, "nuri conns: %s\n", error.c_str());
       return 3;
     }
-    std::string text = json_ ? conns::format_json(rows, info_) : conns::format_table(rows, info_);
+    std::string text =
+        json_ ? conns::format_json(rows, info_) : conns::format_table(rows, info_, term::use_color(stdout));
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
@@ -101,6 +103,7 @@ int ConnsCommand::run() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const bool color = term::use_color(stdout);
   std::printf("watching %s sockets every %d ms (Ctrl-C to stop)\n", tcp && udp ? "TCP and UDP" : tcp ? "TCP" : "UDP",
               interval_ms_);
   timespec start{};
@@ -120,7 +123,7 @@ int ConnsCommand::run() {
     const std::string stamp = now_text();
     for (conns::Change& change : conns::diff(before, after)) {
       if (first) change.kind = conns::Change::Kind::present;
-      std::printf("%s\n", conns::format_change(change, stamp).c_str());
+      std::printf("%s\n", conns::format_change(change, stamp, color).c_str());
     }
     before = std::move(after);
     first = false;

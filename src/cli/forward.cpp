@@ -21,7 +21,10 @@ void ForwardCommand::add_to(CLI::App& app) {
       "Log: one line per connection when it ends:\n"
       "  TIME client=ADDR listen=ADDR target=ADDR up=BYTES down=BYTES ms=DURATION end=HOW\n"
       "  up: client to target; HOW: fin, rst, timeout, connect-timeout, refused, unreachable, denied,\n"
-      "  limit, shutdown or error. A refused or unreachable target resets the client's connection.");
+      "  limit, shutdown or error. A refused or unreachable target resets the client's connection.\n"
+      "  --json: the same fields as one JSON object per line.\n"
+      "Exit: 0 stopped by SIGTERM/SIGINT, 1 a socket or the log could not be opened, 2 usage or configuration\n"
+      "error (or a target name that does not resolve).");
   command_->add_option("LISTEN", listen_, "ADDR:PORT to accept connections on (0.0.0.0:65535, [::]:8080, 127.0.0.1:0)");
   command_->add_option("TARGET", targets_,
                        "HOST:PORT to pass them to (192.168.17.17:80, [::1]:80, backend.lan:80); several: see --balance");
@@ -52,6 +55,9 @@ void ForwardCommand::add_to(CLI::App& app) {
                        "DNS server ADDR:PORT for target host names (default: /etc/resolv.conf); names are looked up "
                        "again when their TTL runs out");
   command_->add_option("--log", options_.log, "Connection log: a file, '-' for stdout, '' for none");
+  command_->add_flag("--json", options_.log_json,
+                     "Write the connection log as JSON lines (one object per connection: time, client, listen, "
+                     "target, up, down, ms, end); the start-up lines then go to stderr");
   command_->add_option("--workers", options_.workers, "Worker threads, each with its own event loop (0: one per core)")
       ->check(CLI::Range(0u, 1024u));
   command_->add_option("--grace-period", options_.grace_period, "Seconds SIGTERM lets open connections finish")

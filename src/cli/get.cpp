@@ -6,7 +6,9 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 #include "client/cookie_jar.h"
 #include "client/form.h"
@@ -58,30 +60,62 @@ bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return http::chars::is(c, http::chars::kTchar); });
 }
 
-// Writes the response to stdout or a file; drops the bodies of redirects being followed.
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Writes the response to stdout or a file (nowhere when `file` is null: --json without -o);
+// drops the bodies of redirects being followed, and counts the body on the progress bar.
 class Output : public client::Sink {
  public:
-  Output(std::FILE* file, bool head_only, bool follow, bool fail)
-      : file_(file), head_only_(head_only), follow_(follow), fail_(fail) {}
+  Output(std::FILE* file, bool head_only, bool follow, bool fail, term::Progress& progress)
+      : file_(file), head_only_(head_only), follow_(follow), fail_(fail), progress_(progress) {}
 
   bool on_head(const client::Head& head) override {
-    bool redirect = head.status == 301 || head.status == 302 || head.status == 303 || head.status == 307 ||
-                    head.status == 308;
-    discard_ = (follow_ && redirect && head.find("Location").has_value()) || (fail_ && head.status >= 400);
+    discard_ = (follow_ && is_redirect(head.status) && head.find("Location").has_value()) || (fail_ && head.status >= 400);
     if (head_only_) return write(head.raw);
+    // RFC 9110 §6.4.1: no body after 204 or 304, whatever Content-Length says.
+    if (!discard_ && head.status != 204 && head.status != 304) {
+      std::optional<std::uint64_t> total;
+      if (auto length = head.find("Content-Length"); length && !head.find("Transfer-Encoding")) {
+        char* end = nullptr;
+        unsigned long long n = std::strtoull(length->c_str(), &end, 10);
+        if (end != length->c_str() && *end == '\0') total = n;
+      }
+      progress_.start(total);
+    }
     return true;
   }
-  bool on_data(std::string_view bytes) override { return discard_ || head_only_ || write(bytes); }
+  bool on_data(std::string_view bytes) override {
+    if (discard_ || head_only_) return true;
+    progress_.add(bytes.size());
+    return write(bytes);
+  }
 
  private:
-  bool write(std::string_view bytes) { return std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size(); }
+  bool write(std::string_view bytes) {
+    return file_ == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size();
+  }
 
   std::FILE* file_;
   bool head_only_;
   bool follow_;
   bool fail_;
+  term::Progress& progress_;
   bool discard_ = false;
 };
+
+std::string http_version(const client::Head& head) { return fmt::format("1.{}", head.version_minor); }
+
+nlohmann::ordered_json fields_json(const client::Fields& fields) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& [name, value] : fields) out.push_back({name, value});
+  return out;
+}
+
+nlohmann::ordered_json timings_json(const client::Timing& t) {
+  return {{"name_lookup", t.dns}, {"connect", t.connect}, {"first_byte", t.first_byte}, {"total", t.total}};
+}
 
 }  // namespace
 
@@ -93,6 +127,8 @@ void GetCommand::add_to(CLI::App& app) {
       "\n"
       "http:// only (https:// is refused with exit code 1). Several URLs to the same host:port reuse one\n"
       "kept-alive connection. The body goes to stdout (or -o FILE, one -o per URL in order); --trace goes to stderr.\n"
+      "With -o FILE and stderr a terminal, a progress bar shows on stderr (not with -s or --trace).\n"
+      "--json prints a JSON object instead of the body, which then goes only to -o FILE (see docs/get.md).\n"
       "\n"
       "Exit codes (curl's numbers): 0 done (whatever the status, unless --fail); 1 unsupported scheme (https);\n"
       "  2 usage error; 3 malformed URL; 6 could not resolve the host; 7 could not connect (refused, unreachable);\n"
@@ -123,6 +159,9 @@ void GetCommand::add_to(CLI::App& app) {
       ->check(CLI::Range(0.0, 86400.0));
   command_->add_flag("-f,--fail", fail_, "Exit 22 (and write no body) when the status is 400 or more");
   command_->add_flag("--trace", trace_, "Show each step with its time on stderr, and a timing summary");
+  command_->add_flag("--json", json_, "Print one JSON object describing the transfers (status, headers, sizes, "
+                                      "timings, redirects) on stdout; the body goes only to -o FILE");
+  command_->add_flag("-s,--silent", silent_, "No progress bar (errors are still printed)");
 }
 
 int GetCommand::run() {
@@ -220,25 +259,49 @@ int GetCommand::run() {
     }
   }
 
-  client::Client http(trace_ ? stderr : nullptr);
+  if (json_ && std::find(outputs_.begin(), outputs_.end(), "-") != outputs_.end()) {
+    std::fprintf(stderr, "nuri get: --json prints on stdout: -o - would mix the body into it; give -o FILE\n");
+    return kExitUsage;
+  }
+
+  client::Client http(trace_ ? stderr : nullptr, trace_ && term::use_color(stderr));
+  // Only a body going to a file leaves the terminal free for a bar; --trace owns stderr.
+  const bool bar = !silent_ && !trace_ && term::is_terminal(stderr);
+  nlohmann::ordered_json transfers = nlohmann::ordered_json::array();
   int status_code = kExitOk;
   for (std::size_t i = 0; i < urls_.size() && status_code == kExitOk; ++i) {
+    nlohmann::ordered_json transfer = {{"url", urls_[i]}};
+    // Written into `transfer` whichever way this URL ends.
+    auto report = [&](const std::string& message) {
+      if (!json_) return;
+      transfer["exit_code"] = status_code;
+      transfer["error"] = message.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(message);
+      transfers.push_back(transfer);
+    };
     client::UrlError kind;
     auto url = client::parse_url(urls_[i], kind, error);
     if (!url) {
       std::fprintf(stderr, "nuri get: %s: %s\n", urls_[i].c_str(), error.c_str());
       status_code = kind == client::UrlError::unsupported ? kExitUnsupported : kExitBadUrl;
+      report(error);
       break;
     }
-    std::FILE* file = stdout;
-    if (i < outputs_.size() && outputs_[i] != "-") {
+    const bool to_file = i < outputs_.size() && outputs_[i] != "-";
+    std::FILE* file = json_ ? nullptr : stdout;
+    transfer["output"] = to_file ? nlohmann::ordered_json(outputs_[i]) : nlohmann::ordered_json();
+    if (to_file) {
       file = std::fopen(outputs_[i].c_str(), "wb");
       if (!file) {
         std::fprintf(stderr, "nuri get: -o %s: cannot open for writing\n", outputs_[i].c_str());
         status_code = kExitWrite;
+        report("cannot open " + outputs_[i] + " for writing");
         break;
       }
     }
+    term::Progress progress(stderr, bar && to_file);
+    std::string failure;
+    double total_ms = 0;
+    nlohmann::ordered_json redirects = nlohmann::ordered_json::array();
     http.set_deadline_in(static_cast<int>(max_time_ * 1000));
     client::Request request{method, *url, headers, body, has_body};
     for (int hops = 0;; ++hops) {
@@ -247,40 +310,58 @@ int GetCommand::run() {
         std::string cookies = jar.header_for(sent.url, now);
         if (!cookies.empty()) sent.headers.emplace_back("Cookie", cookies);
       }
-      Output output(file, head_only_, follow_, fail_);
+      Output output(file, head_only_, follow_, fail_, progress);
       client::Outcome out = http.fetch(sent, output);
+      total_ms += out.timing.total;
+      transfer["effective_url"] = sent.url.to_string();
+      transfer["method"] = sent.method;
       if (out.error != client::Error::none) {
+        progress.abandon();
         std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), out.message.c_str());
         status_code = exit_code(out.error);
+        failure = out.message;
         break;
       }
+      progress.finish();
+      transfer["status"] = out.head.status;
+      transfer["reason"] = out.head.reason;
+      transfer["http_version"] = http_version(out.head);
+      transfer["headers"] = fields_json(out.head.headers);
+      transfer["body_bytes"] = out.body_bytes;
+      transfer["connection"] = {{"peer", out.peer}, {"number", out.connection_number}, {"reused", out.reused}};
+      transfer["timings_ms"] = timings_json(out.timing);
       for (const std::string& set : out.head.all("Set-Cookie")) {
         bool kept = jar.store(set, sent.url, now);
-        if (trace_) std::fprintf(stderr, "* cookie %s: %s\n", kept ? "stored" : "ignored", set.c_str());
+        if (trace_) {
+          std::string note = fmt::format("* cookie {}: {}", kept ? "stored" : "ignored", set);
+          std::fprintf(stderr, "%s\n", term::paint(term::use_color(stderr), term::Role::quiet, note).c_str());
+        }
       }
       int s = out.head.status;
       auto location = out.head.find("Location");
-      bool redirect = s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
-      if (!follow_ || !redirect || !location) {
+      if (!follow_ || !is_redirect(s) || !location) {
         if (fail_ && s >= 400) {
-          std::fprintf(stderr, "nuri get: %s: the server answered %d %s\n", sent.url.to_string().c_str(), s,
-                       out.head.reason.c_str());
+          failure = fmt::format("the server answered {} {}", s, out.head.reason);
+          std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), failure.c_str());
           status_code = kExitHttpError;
         }
         break;
       }
       if (hops == max_redirects_) {
-        std::fprintf(stderr, "nuri get: %s: more than %d redirects\n", urls_[i].c_str(), max_redirects_);
+        failure = fmt::format("more than {} redirects", max_redirects_);
+        std::fprintf(stderr, "nuri get: %s: %s\n", urls_[i].c_str(), failure.c_str());
         status_code = kExitRedirects;
         break;
       }
       auto next = client::resolve_reference(sent.url, *location, kind, error);
       if (!next) {
-        std::fprintf(stderr, "nuri get: %s: bad redirect to '%s': %s\n", sent.url.to_string().c_str(), location->c_str(),
-                     error.c_str());
+        failure = fmt::format("bad redirect to '{}': {}", *location, error);
+        std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), failure.c_str());
         status_code = kind == client::UrlError::unsupported ? kExitUnsupported : kExitBadResponse;
         break;
       }
+      redirects.push_back({{"url", sent.url.to_string()}, {"method", sent.method}, {"status", s},
+                           {"location", *location}, {"time_ms", out.timing.total}});
       // RFC 9110 §15.4: 303 makes anything but HEAD a GET; 301 and 302 turn POST into GET, as
       // every browser and curl do; 307 and 308 keep the method and the body.
       bool to_get = (s == 303 && request.method != "HEAD") || ((s == 301 || s == 302) && request.method == "POST");
@@ -296,23 +377,37 @@ int GetCommand::run() {
                       [](const auto& f) { return iequals(f.first, "Authorization") || iequals(f.first, "Cookie"); });
       }
       if (trace_) {
-        std::fprintf(stderr, "* redirect %d -> %s (%s)\n", s, next->to_string().c_str(), request.method.c_str());
+        std::string note = fmt::format("* redirect {} -> {} ({})", s, next->to_string(), request.method);
+        std::fprintf(stderr, "%s\n", term::paint(term::use_color(stderr), term::Role::quiet, note).c_str());
       }
       request.url = *next;
     }
-    if (file != stdout) {
+    if (to_file) {
       if (std::fclose(file) != 0 && status_code == kExitOk) {
         std::fprintf(stderr, "nuri get: -o %s: write error\n", outputs_[i].c_str());
         status_code = kExitWrite;
+        failure = "write error on " + outputs_[i];
       }
-    } else if (std::fflush(stdout) != 0 && status_code == kExitOk) {
+    } else if (file != nullptr && std::fflush(stdout) != 0 && status_code == kExitOk) {
       std::fprintf(stderr, "nuri get: write error on stdout\n");
       status_code = kExitWrite;
+      failure = "write error on stdout";
     }
+    transfer["redirects"] = redirects;
+    transfer["total_ms"] = total_ms;
+    report(failure);
   }
   if (!cookie_out_.empty() && !jar.save(cookie_out_, now, error)) {
     std::fprintf(stderr, "nuri get: -c: %s\n", error.c_str());
     if (status_code == kExitOk) status_code = kExitWrite;
+  }
+  if (json_) {
+    nlohmann::ordered_json doc = {{"transfers", transfers}, {"exit_code", status_code}};
+    std::string text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+      std::fprintf(stderr, "nuri get: write error on stdout\n");
+      if (status_code == kExitOk) status_code = kExitWrite;
+    }
   }
   return status_code;
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,13 @@ int main(int argc, char** argv) {
                        "Print the version, the build (compiler, type, sanitizers) and library versions");
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
+  // Global options may follow the subcommand too (`nuri get URL --color=never`); set before the
+  // subcommands are added, which inherit it.
+  app.fallthrough();
+  std::string color = "auto";
+  app.add_option("--color", color, "Colour: auto (only on a terminal, and not when NO_COLOR is set or TERM=dumb), "
+                                   "always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
 
   nuri::cli::ServeCommand serve;
   serve.add_to(app);
@@ -33,17 +41,24 @@ int main(int argc, char** argv) {
   doctor.add_to(app);
   nuri::cli::ExplainCommand explain;
   explain.add_to(app);
+  nuri::cli::VersionCommand version;
+  version.add_to(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() != 0) {
-      // One clear line, then where to look.
-      std::fprintf(stderr, "nuri: %s\nRun 'nuri --help' or 'nuri SUBCOMMAND --help' for usage.\n", e.what());
+      // One clear line that says where to look: the subcommand being parsed, if any.
+      std::string where = "nuri";
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App* s) { return s->parsed(); })) {
+        where += " " + sub->get_name();
+      }
+      std::fprintf(stderr, "%s: %s (see '%s --help')\n", where.c_str(), e.what(), where.c_str());
       return 2;
     }
     return app.exit(e);
   }
+  nuri::term::set_color_mode(*nuri::term::parse_color_mode(color));
   if (serve.selected()) return serve.run();
   if (check_config.selected()) return check_config.run();
   if (forward.selected()) return forward.run();
@@ -53,5 +68,6 @@ int main(int argc, char** argv) {
   if (capture.selected()) return capture.run();
   if (doctor.selected()) return doctor.run();
   if (explain.selected()) return explain.run();
+  if (version.selected()) return version.run();
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 #include "dns/lookup.h"
 #include "dns/message.h"
@@ -146,6 +147,18 @@ int ResolveCommand::run() {
       return kExitUsage;
     }
     std::string what = ex.failure == dns::Failure::timeout ? "timeout: no reply" : ex.error;
+    if (json_) {
+      // Scripts get an object whatever happened; "error" says what, the exit code how.
+      nlohmann::json j = {{"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+                          {"source", "dns"},
+                          {"server", ex.server},
+                          {"ms", ex.ms},
+                          {"rcode", nullptr},
+                          {"error", what},
+                          {"answers", nlohmann::json::array()}};
+      std::printf("%s\n", j.dump(2).c_str());
+      std::fflush(stdout);
+    }
     std::fprintf(stderr, "nuri resolve: %s: %s (server %s, %.1f ms)\n", question.c_str(), what.c_str(),
                  ex.server.c_str(), ex.ms);
     return code;
@@ -193,7 +206,10 @@ int ResolveCommand::run() {
     if (m.authoritative) flags += ", authoritative";
     if (m.recursion_available) flags += ", recursion available";
     if (m.truncated) flags += ", truncated";
-    std::printf("status:    %s%s\n", dns::rcode_name(m.rcode).c_str(), flags.c_str());
+    // The answer at a glance: records found, a name without that record, or a failure.
+    const term::Role role = code == kExitOk ? term::Role::good : code == kExitNoData ? term::Role::warning : term::Role::error;
+    std::printf("status:    %s%s\n", term::paint(term::use_color(stdout), role, dns::rcode_name(m.rcode)).c_str(),
+                flags.c_str());
     std::printf("answers:   %zu\n", m.answers.size());
     print_records(m.answers);
     if (!chain.empty()) {

@@ -5,7 +5,11 @@
 #include <pcap/pcap.h>
 
 #include <CLI/Version.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 #include <toml++/toml.h>
 
 #include "cli/commands.h"
@@ -56,21 +60,76 @@ std::string with_build_version(const std::string& running, const std::string& bu
   return running == built ? running : fmt::format("{} (built against {})", running, built);
 }
 
+// What this binary is, for both the text and the JSON of the version.
+struct BuildInfo {
+  std::string version, build_type, build_flags, compiler, sanitizers;
+  int cplusplus = 0;
+  std::vector<std::pair<std::string, std::string>> libraries;    // found at run time
+  std::vector<std::pair<std::string, std::string>> compiled_in;  // header-only or static
+};
+
+BuildInfo build_info() {
+  BuildInfo b;
+  b.version = NURI_VERSION;
+  b.build_type = NURI_BUILD_TYPE;
+  b.build_flags = NURI_BUILD_FLAGS;
+  b.compiler = compiler();
+  b.cplusplus = static_cast<int>(__cplusplus / 100 % 100);
+  b.sanitizers = sanitizers();
+  std::string pcap = pcap_lib_version();  // "libpcap version 1.10.3 (with TPACKET_V3)"
+  if (pcap.rfind("libpcap version ", 0) == 0) pcap.erase(0, 16);
+  b.libraries = {{"c-ares", with_build_version(ares_version(nullptr), ARES_VERSION_STR)},
+                 {"libpcap", pcap},
+                 {"glibc", gnu_get_libc_version()}};
+  b.compiled_in = {{"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
+                   {"toml++", fmt::format("{}.{}.{}", TOML_LIB_MAJOR, TOML_LIB_MINOR, TOML_LIB_PATCH)},
+                   {"CLI11", CLI11_VERSION}};
+  return b;
+}
+
 }  // namespace
 
 std::string version_text() {
-  std::string flags = NURI_BUILD_FLAGS;
-  std::string pcap = pcap_lib_version();  // "libpcap version 1.10.3 (with TPACKET_V3)"
-  if (pcap.rfind("libpcap version ", 0) == 0) pcap.erase(0, 16);
-  return fmt::format(
-      "nuri {}\n"
-      "build: {}{}, {}, C++{}\n"
-      "sanitizers: {}\n"
-      "libraries: c-ares {}, libpcap {}, glibc {}; compiled in: fmt {}.{}.{}, toml++ {}.{}.{}, CLI11 {}",
-      NURI_VERSION, NURI_BUILD_TYPE, flags.empty() ? "" : " (" + flags + ")", compiler(),
-      __cplusplus / 100 % 100, sanitizers(), with_build_version(ares_version(nullptr), ARES_VERSION_STR), pcap,
-      gnu_get_libc_version(), FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100, TOML_LIB_MAJOR,
-      TOML_LIB_MINOR, TOML_LIB_PATCH, CLI11_VERSION);
+  const BuildInfo b = build_info();
+  auto list = [](const std::vector<std::pair<std::string, std::string>>& items) {
+    std::string out;
+    for (const auto& [name, version] : items) out += (out.empty() ? "" : ", ") + name + " " + version;
+    return out;
+  };
+  return fmt::format("nuri {}\nbuild: {}{}, {}, C++{}\nsanitizers: {}\nlibraries: {}; compiled in: {}", b.version,
+                     b.build_type, b.build_flags.empty() ? "" : " (" + b.build_flags + ")", b.compiler, b.cplusplus,
+                     b.sanitizers, list(b.libraries), list(b.compiled_in));
+}
+
+std::string version_json() {
+  const BuildInfo b = build_info();
+  nlohmann::ordered_json j;
+  j["version"] = b.version;
+  j["build_type"] = b.build_type;
+  j["build_flags"] = b.build_flags;
+  j["compiler"] = b.compiler;
+  j["cplusplus"] = b.cplusplus;
+  j["sanitizers"] = b.sanitizers;
+  auto object = [](const std::vector<std::pair<std::string, std::string>>& items) {
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
+    for (const auto& [name, version] : items) o[name] = version;
+    return o;
+  };
+  j["libraries"] = object(b.libraries);
+  j["compiled_in"] = object(b.compiled_in);
+  return j.dump(2) + "\n";
+}
+
+void VersionCommand::add_to(CLI::App& app) {
+  command_ = app.add_subcommand("version", "Print the version and the build, as --version does; --json for scripts");
+  command_->add_flag("--json", json_, "One JSON object: version, build_type, build_flags, compiler, cplusplus, "
+                                      "sanitizers, libraries, compiled_in");
+}
+
+int VersionCommand::run() {
+  std::string text = json_ ? version_json() : version_text() + "\n";
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
 }  // namespace nuri::cli

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
+#include "base/terminal.h"
 #include "dns/lookup.h"
 #include "http/response_parser.h"
 
@@ -126,7 +128,29 @@ void Client::trace(const char* format, ...) {
   va_start(args, format);
   std::vsnprintf(line, sizeof line, format, args);
   va_end(args);
-  std::fprintf(trace_, "* [%9.3f ms] %s\n", elapsed_ms(), line);
+  std::string text = fmt::format("* [{:9.3f} ms] {}", elapsed_ms(), line);
+  std::fprintf(trace_, "%s\n", term::paint(color_, term::Role::quiet, text).c_str());
+}
+
+void Client::trace_request_line(std::string_view line) {
+  std::fprintf(trace_, "%s\n", term::paint(color_, term::Role::info, "> " + printable(line)).c_str());
+}
+
+// "< HTTP/1.1 404 Not Found" with the status coloured by its class; "< Name: value" with the
+// name in bold, so that the fields stand out from their values.
+void Client::trace_response_line(std::string_view line, bool status_line) {
+  std::string text = printable(line);
+  if (color_) {
+    std::size_t space = text.find(' ');
+    if (status_line && space != std::string::npos) {
+      int status = std::atoi(text.c_str() + space + 1);
+      text = text.substr(0, space + 1) + term::paint(true, term::status_role(status), text.substr(space + 1));
+    } else if (!status_line) {
+      std::size_t colon = text.find(':');
+      if (colon != std::string::npos) text = term::paint(true, term::Role::emphasis, text.substr(0, colon)) + text.substr(colon);
+    }
+  }
+  std::fprintf(trace_, "< %s\n", text.c_str());
 }
 
 // Waits for `events` on fd until the deadline: 1 ready, 0 timed out.
@@ -221,10 +245,13 @@ Outcome Client::fetch(const Request& request, Sink& sink) {
     const Timing& t = out.timing;
     double connect_end = t.connect > 0 ? t.connect : (t.dns > 0 ? t.dns : 0);
     // httpstat's picture: where the time of this request went.
-    std::fprintf(trace_, "*   DNS lookup    TCP connect   server processing   content transfer\n");
-    std::fprintf(trace_, "* [%9.3f ms | %9.3f ms | %12.3f ms    | %12.3f ms    ]  total %.3f ms%s\n", t.dns,
-                 t.connect > 0 ? t.connect - t.dns : 0.0, t.first_byte - connect_end, t.total - t.first_byte, t.total,
-                 out.reused ? " (reused connection: no DNS, no handshake)" : "");
+    std::string header = "*   DNS lookup    TCP connect   server processing   content transfer";
+    std::string times = fmt::format("* [{:9.3f} ms | {:9.3f} ms | {:12.3f} ms    | {:12.3f} ms    ]  total {:.3f} ms{}",
+                                    t.dns, t.connect > 0 ? t.connect - t.dns : 0.0, t.first_byte - connect_end,
+                                    t.total - t.first_byte, t.total,
+                                    out.reused ? " (reused connection: no DNS, no handshake)" : "");
+    std::fprintf(trace_, "%s\n%s\n", term::paint(color_, term::Role::quiet, header).c_str(),
+                 term::paint(color_, term::Role::quiet, times).c_str());
   }
   return out;
 }
@@ -248,7 +275,7 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
     std::string_view head = wire;
     while (!head.empty()) {
       std::size_t eol = head.find("\r\n");
-      std::fprintf(trace_, "> %s\n", printable(head.substr(0, eol)).c_str());
+      trace_request_line(head.substr(0, eol));
       head.remove_prefix(eol + 2);
     }
   }
@@ -266,11 +293,11 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
           std::size_t eol = b.find('\n');
           std::string_view line = b.substr(0, eol);
           if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-          std::fprintf(trace_, "> %s\n", printable(line).c_str());
+          trace_request_line(line);
           b.remove_prefix(eol == std::string_view::npos ? b.size() : eol + 1);
         }
       } else {
-        std::fprintf(trace_, "> [%zu bytes of body]\n", request.body.size());
+        trace_request_line(fmt::format("[{} bytes of body]", request.body.size()));
       }
     }
   }
@@ -340,7 +367,7 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
     }
     if (r.state == http::ParseState::complete) {
       if (response.framing == http::ResponseFraming::interim) {
-        if (trace_) std::fprintf(trace_, "< %s\n", printable(std::string_view(in).substr(0, r.consumed - 4)).c_str());
+        if (trace_) trace_response_line(std::string_view(in).substr(0, r.consumed - 4), true);
         trace("interim response %d; the final one follows", response.status);
         in.erase(0, r.consumed);
         continue;
@@ -376,9 +403,11 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
   head.raw = in.substr(0, consumed);
   if (trace_) {
     std::string_view h = std::string_view(head.raw).substr(0, consumed - 2);
+    bool first = true;
     while (!h.empty()) {
       std::size_t eol = h.find("\r\n");
-      std::fprintf(trace_, "< %s\n", printable(h.substr(0, eol)).c_str());
+      trace_response_line(h.substr(0, eol), first);
+      first = false;
       h.remove_prefix(eol + 2);
     }
   }

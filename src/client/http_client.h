@@ -82,8 +82,9 @@ struct Outcome {
 
 class Client {
  public:
-  /// `trace`: where --trace lines go (nullptr: nowhere).
-  explicit Client(std::FILE* trace) : trace_(trace) {}
+  /// `trace`: where --trace lines go (nullptr: nowhere); `color`: paint them with the
+  /// terminal palette (notes dim, the request cyan, the status by its class).
+  explicit Client(std::FILE* trace, bool color = false) : trace_(trace), color_(color) {}
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -103,10 +104,13 @@ class Client {
   Outcome attempt(const Request& request, Sink& sink, bool& retry);
   bool connect_to(const Request& request, Outcome& out);
   void trace(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+  void trace_request_line(std::string_view line);
+  void trace_response_line(std::string_view line, bool status_line);
   double elapsed_ms() const;
   int remaining_ms() const;  // -1: no deadline
 
   std::FILE* trace_;
+  bool color_ = false;
   int fd_ = -1;
   std::string key_;   // "host:port" of the open connection
   std::string peer_;

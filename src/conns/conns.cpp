@@ -10,6 +10,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/terminal.h"
+
 namespace nuri::conns {
 namespace {
 
@@ -231,15 +233,43 @@ bool collect_cached(bool tcp, bool udp, const Filter& filter, OwnerCache& cache,
   return true;
 }
 
-std::string format_table(const std::vector<Row>& rows, bool info) {
+namespace {
+
+// A state's colour: LISTEN waits (good), ESTABLISHED carries data (info), the handshake and the
+// closing states are on their way somewhere (warning), TIME_WAIT and closed sockets are quiet.
+std::string painted_state(Protocol protocol, TcpState state, bool color) {
+  const std::string_view name = state_name(protocol, state);
+  if (!color) return std::string(name);
+  term::Role role = term::Role::warning;
+  switch (state) {
+    case TcpState::listen: role = term::Role::good; break;
+    case TcpState::established: role = term::Role::info; break;
+    case TcpState::time_wait:
+    case TcpState::close: role = term::Role::quiet; break;
+    default: break;
+  }
+  return term::paint(true, role, name);
+}
+
+// painted_state() left-aligned in `width` columns, counted without the escape codes.
+std::string state_column(Protocol protocol, TcpState state, std::size_t width, bool color) {
+  std::string out = painted_state(protocol, state, color);
+  const std::size_t shown = state_name(protocol, state).size();
+  if (shown < width) out.append(width - shown, ' ');
+  return out;
+}
+
+}  // namespace
+
+std::string format_table(const std::vector<Row>& rows, bool info, bool color) {
   std::string out = fmt::format("{:<5} {:<11} {:<28} {:<28} {:<20} {:>6} {:>6}", "Proto", "State",
                                 "Local Address", "Remote Address", "PID/Program", "Recv-Q", "Send-Q");
   if (info) out += fmt::format(" {:>9} {:>7} {:>5}", "RTT(ms)", "Retrans", "Cwnd");
   out += "  Note\n";
   for (const Row& row : rows) {
     const Socket& s = row.socket;
-    out += fmt::format("{:<5} {:<11} {:<28} {:<28} {:<20} {:>6} {:>6}",
-                       s.protocol == Protocol::tcp ? "tcp" : "udp", state_name(s.protocol, s.state),
+    out += fmt::format("{:<5} {} {:<28} {:<28} {:<20} {:>6} {:>6}",
+                       s.protocol == Protocol::tcp ? "tcp" : "udp", state_column(s.protocol, s.state, 11, color),
                        s.local.to_string(), remote_text(s), owner_text(row.owners), s.recv_q, s.send_q);
     if (info) {
       if (s.has_info) {
@@ -315,23 +345,24 @@ std::vector<Change> diff(const std::map<Key, Row>& before, const std::map<Key, R
   return all;
 }
 
-std::string format_change(const Change& change, std::string_view timestamp) {
+std::string format_change(const Change& change, std::string_view timestamp, bool color) {
   const Socket& s = change.row.socket;
   const char* proto = s.protocol == Protocol::tcp ? "tcp" : "udp";
   std::string where = fmt::format("{} {} -> {}", proto, s.local.to_string(), remote_text(s));
   std::string what;
   switch (change.kind) {
     case Change::Kind::present:
-      what = fmt::format("is {}", state_name(s.protocol, s.state));
+      what = fmt::format("is {}", painted_state(s.protocol, s.state, color));
       break;
     case Change::Kind::added:
-      what = fmt::format("new {}", state_name(s.protocol, s.state));
+      what = fmt::format("new {}", painted_state(s.protocol, s.state, color));
       break;
     case Change::Kind::changed:
-      what = fmt::format("{} -> {}", state_name(s.protocol, change.from), state_name(s.protocol, s.state));
+      what = fmt::format("{} -> {}", painted_state(s.protocol, change.from, color),
+                         painted_state(s.protocol, s.state, color));
       break;
     case Change::Kind::gone:
-      what = fmt::format("gone (was {})", state_name(s.protocol, s.state));
+      what = fmt::format("gone (was {})", painted_state(s.protocol, s.state, color));
       break;
   }
   std::string line = fmt::format("{} {:<60} {}", timestamp, where, what);

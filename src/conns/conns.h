@@ -65,8 +65,9 @@ struct OwnerCache {
 bool collect_cached(bool tcp, bool udp, const Filter& filter, OwnerCache& cache, std::vector<Row>& rows,
                     std::string& error);
 
-/// The table, with a header line. `info` adds the tcp_info columns.
-std::string format_table(const std::vector<Row>& rows, bool info);
+/// The table, with a header line. `info` adds the tcp_info columns. `color`: the State column
+/// in the terminal palette (state_role()), the columns still aligned.
+std::string format_table(const std::vector<Row>& rows, bool info, bool color = false);
 /// A JSON array of objects, one per row.
 std::string format_json(const std::vector<Row>& rows, bool info);
 
@@ -84,7 +85,8 @@ struct Change {
 /// Compares two polls. Both maps are keyed by key_of(). Order: gone, changed, new, each by key.
 std::vector<Change> diff(const std::map<Key, Row>& before, const std::map<Key, Row>& after);
 
-/// "12:34:56.789 tcp 127.0.0.1:40000 -> 127.0.0.1:8080 ESTABLISHED -> TIME_WAIT (60 s left)"
-std::string format_change(const Change& change, std::string_view timestamp);
+/// "12:34:56.789 tcp 127.0.0.1:40000 -> 127.0.0.1:8080 ESTABLISHED -> TIME_WAIT (60 s left)";
+/// `color`: the states coloured as in the table.
+std::string format_change(const Change& change, std::string_view timestamp, bool color = false);
 
 }  // namespace nuri::conns

@@ -36,4 +36,8 @@ struct ConnectionRecord {
 /// `out`; `timestamp` is the UTC time already formatted (the worker caches it per second).
 void append_log_line(std::string& out, std::string_view timestamp, const ConnectionRecord& record);
 
+/// The same record as one JSON object and a newline (`nuri forward --json`):
+/// {"time":"2026-11-27T02:40:01Z","client":"A","listen":"L","target":"T","up":N,"down":N,"ms":N,"end":"fin"}
+void append_log_json(std::string& out, std::string_view timestamp, const ConnectionRecord& record);
+
 }  // namespace nuri::forward

@@ -230,7 +230,7 @@ int Forwarding::prepare(Options options, std::string& error) {
   return 0;
 }
 
-void Forwarding::announce(std::string_view program) const {
+void Forwarding::announce(std::string_view program, std::FILE* out) const {
   if (!parts_) return;
   for (const auto& r : parts_->rules) {
     std::vector<std::string> shown;
@@ -242,7 +242,7 @@ void Forwarding::announce(std::string_view program) const {
     if (r->target_texts.size() > 1) {
       targets += r->rule.balance == Balance::round_robin ? " (round-robin)" : " (the first that is up)";
     }
-    fmt::print("{}: listening on {} ({}{}), forwarding to {}\n", program, r->rule.listen.to_string(),
+    fmt::print(out, "{}: listening on {} ({}{}), forwarding to {}\n", program, r->rule.listen.to_string(),
                r->rule.udp ? "UDP, " : "", reach(r->rule.listen), targets);
   }
 }
@@ -251,7 +251,8 @@ void Forwarding::start() {
   if (!parts_) return;
   Parts& p = *parts_;
   for (unsigned w = 0; w < p.options.workers; ++w) {
-    p.workers.push_back(std::make_unique<Worker>(p.rules, std::move(p.sockets[w]), p.log.get(), p.options.grace_period));
+    p.workers.push_back(std::make_unique<Worker>(p.rules, std::move(p.sockets[w]), p.log.get(), p.options.grace_period,
+                                                   p.options.log_json));
   }
   p.sockets.clear();
   for (auto& w : p.workers) p.threads.emplace_back([&w] { w->run(); });
@@ -291,6 +292,7 @@ void Forwarding::stop() {
 
 double Forwarding::grace_period() const { return parts_ ? parts_->options.grace_period : 0; }
 unsigned Forwarding::workers() const { return parts_ ? parts_->options.workers : 0; }
+bool Forwarding::log_json() const { return parts_ && parts_->options.log_json; }
 
 int run(Options options) {
   // Signals go to this thread alone (sigwait); splice to a reset socket must not kill us. Blocked
@@ -309,11 +311,13 @@ int run(Options options) {
     return code;
   }
   unsigned workers = forwarding.workers();
-  forwarding.announce("nuri forward");
+  // JSON lines on stdout stay parseable line by line: the banner goes to stderr then.
+  std::FILE* banner = forwarding.log_json() ? stderr : stdout;
+  forwarding.announce("nuri forward", banner);
   // The last banner line says the forwarder is ready: its workers (and their descriptors) exist.
   forwarding.start();
-  fmt::print("nuri forward: {} worker(s); stop with Ctrl-C\n", workers);
-  std::fflush(stdout);
+  fmt::print(banner, "nuri forward: {} worker(s); stop with Ctrl-C\n", workers);
+  std::fflush(banner);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

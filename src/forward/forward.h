@@ -45,6 +45,7 @@ struct Options {
   std::string log = "-";      ///< one line per connection when it ends: a file, "-" (stdout), "" (off)
   double grace_period = 10;   ///< seconds SIGTERM lets open connections finish
   std::string resolver;       ///< DNS server "ADDR:PORT" for target host names; empty: /etc/resolv.conf
+  bool log_json = false;      ///< log lines as JSON objects (JSON lines) instead of key=value text
 };
 
 /// Forwarding rules at work: their listening sockets, worker threads and the thread that looks
@@ -63,7 +64,7 @@ class Forwarding {
   /// resolved or there is nothing to forward.
   int prepare(Options options, std::string& error);
   /// Prints "PROGRAM: listening on LISTEN (who can reach it), forwarding to TARGETS", a line per rule.
-  void announce(std::string_view program) const;
+  void announce(std::string_view program, std::FILE* out = stdout) const;
   /// Starts the workers (and the look-ups of host names when their TTL runs out).
   void start();
   /// Stops accepting; open connections get the grace period; joins the threads and logs each
@@ -72,6 +73,7 @@ class Forwarding {
 
   unsigned workers() const;
   double grace_period() const;
+  bool log_json() const;  ///< the log is JSON lines (Options::log_json)
 
  private:
   struct Parts;

@@ -42,11 +42,12 @@ class Worker::Acceptor final : public net::EventHandler {
 
 
 Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Listener> listeners, int log_fd,
-               double grace_period)
+               double grace_period, bool log_json)
     : rules_(rules),
       listeners_(std::move(listeners)),
       reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
       log_fd_(log_fd),
+      log_json_(log_json),
       grace_ms_(to_ms(grace_period)) {
   now_ms_ = base::monotonic_ms();
   for (const auto& r : rules_) {
@@ -166,7 +167,11 @@ std::string_view Worker::timestamp() {
 
 void Worker::log(const ConnectionRecord& record) {
   if (log_fd_ < 0) return;
-  append_log_line(log_buffer_, timestamp(), record);
+  if (log_json_) {
+    append_log_json(log_buffer_, timestamp(), record);
+  } else {
+    append_log_line(log_buffer_, timestamp(), record);
+  }
 }
 
 void Worker::flush_log() {

@@ -63,9 +63,9 @@ class Worker {
     bool udp = false;
   };
 
-  /// `log_fd`: where log lines go, or -1.
+  /// `log_fd`: where log lines go, or -1; `log_json`: as JSON lines.
   Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Listener> listeners, int log_fd,
-         double grace_period);
+         double grace_period, bool log_json = false);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -140,6 +140,7 @@ class Worker {
   net::FileDescriptor reserve_fd_;  // given up to accept (and close) when out of descriptors
 
   int log_fd_;
+  bool log_json_ = false;
   std::string log_buffer_;
   std::time_t stamp_second_ = -1;
   char stamp_[32] = {};

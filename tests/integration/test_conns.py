@@ -241,4 +241,4 @@ def test_bad_options_exit_2():
     r = conns("--watch", "--json", check=False)
     assert r.returncode == 2 and r.stderr == "nuri conns: --watch prints lines of changes; it cannot be combined with --json\n"
     r = conns("--port", "70000", check=False)
-    assert r.returncode == 2 and r.stderr.startswith("nuri: "), r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("nuri conns: --port"), r.stderr
