@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/terminal.h"
 #include "cli/commands.h"
 #include "doctor/doctor.h"
 
@@ -37,7 +38,7 @@ int DoctorCommand::run() {
   options.timeout_ms = static_cast<int>(timeout_ * 1000);
   options.http = !no_http_;
   doctor::Report report = doctor::diagnose(options);
-  std::string text = json_ ? doctor::format_json(report) : doctor::format_text(report);
+  std::string text = json_ ? doctor::format_json(report) : doctor::format_text(report, term::use_color(stdout));
   std::fwrite(text.data(), 1, text.size(), stdout);
   return report.exit_code();
 }

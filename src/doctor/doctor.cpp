@@ -13,6 +13,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/terminal.h"
 #include "dns/lookup.h"
 #include "doctor/checks.h"
 
@@ -477,12 +478,26 @@ Report diagnose(const Options& options) {
   return report;
 }
 
-std::string format_text(const Report& report) {
+namespace {
+term::Role severity_role(Severity s) {
+  switch (s) {
+    case Severity::ok: return term::Role::good;
+    case Severity::info: return term::Role::quiet;
+    case Severity::warning: return term::Role::warning;
+    case Severity::problem: return term::Role::error;
+  }
+  return term::Role::quiet;
+}
+}  // namespace
+
+std::string format_text(const Report& report, bool color) {
   const Target& t = report.target;
   const bool v6 = t.host.find(':') != std::string::npos;
   std::string text = fmt::format("nuri doctor {}{}{}:{}\n", v6 ? "[" : "", t.host, v6 ? "]" : "", t.port);
   for (const Finding& f : report.findings) {
-    text += fmt::format("{:<8} {:<8} {}\n", severity_name(f.severity), f.step, f.text);
+    // Padded before painting, so that the escapes do not count as columns.
+    const std::string severity = fmt::format("{:<8}", severity_name(f.severity));
+    text += fmt::format("{} {:<8} {}\n", term::paint(color, severity_role(f.severity), severity), f.step, f.text);
     if (!f.fix.empty()) text += fmt::format("{:<17} fix: {}\n", "", f.fix);
   }
   const auto problems = std::count_if(report.findings.begin(), report.findings.end(),

@@ -128,8 +128,9 @@ struct Report {
 /// options.timeout_ms, and at most 4 addresses of HOST are tried.
 Report diagnose(const Options& options);
 
-/// One line per finding ("problem  connect  ..."), its fix under it, then a one-line result.
-std::string format_text(const Report& report);
+/// One line per finding ("problem  connect  ..."), its fix under it, then a one-line result;
+/// the severities coloured when `color` (a terminal, see base/terminal.h).
+std::string format_text(const Report& report, bool color = false);
 /// One JSON object (docs/doctor.md describes its fields).
 std::string format_json(const Report& report);
 

@@ -547,6 +547,8 @@ OWN_USAGE_ERRORS = {
     "conns": ["--state", "bogus"],
     "capture": ["-r", "x.pcap", "-i", "lo"],
     "version": ["extra"],
+    "doctor": ["nonsense"],
+    "explain": ["GET", "not a url"],
 }
 
 
@@ -562,7 +564,7 @@ def _assert_usage_error(args):
 
 
 def test_every_subcommand_is_known_here():
-    assert set(_subcommands()) <= set(OWN_USAGE_ERRORS) | {"doctor", "explain"}, _subcommands()
+    assert set(_subcommands()) <= set(OWN_USAGE_ERRORS), _subcommands()
 
 
 @pytest.mark.parametrize("subcommand", sorted(OWN_USAGE_ERRORS))
@@ -619,3 +621,18 @@ def test_man_page_exit_status_names_every_subcommand():
     status = page.split(".SH EXIT STATUS", 1)[1].split("\n.SH ", 1)[0]
     for subcommand in _subcommands():
         assert subcommand.replace("-", r"\-") in status, f"nuri.1 EXIT STATUS does not name {subcommand}"
+
+
+def test_doctor_colours_severities_on_a_terminal_only():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    holder.close()  # nothing listens there now: refused, a problem
+    r = run_tty("doctor", f"127.0.0.1:{port}", "--no-http", tty=("stdout",))
+    assert r.rc == 1, r.tty + r.err
+    assert b"\x1b[31mproblem \x1b[0m local" in r.tty, r.tty
+    piped = subprocess.run([str(nuri_bin()), "doctor", f"127.0.0.1:{port}", "--no-http"],
+                           capture_output=True, env=_env())
+    assert piped.returncode == 1 and b"problem  local" in piped.stdout and ESC not in piped.stdout
+    no_color = run_tty("doctor", f"127.0.0.1:{port}", "--no-http", tty=("stdout",), env=_env(NO_COLOR="1"))
+    assert ESC not in no_color.tty and b"problem  local" in no_color.tty, no_color.tty
