@@ -103,8 +103,10 @@ std::optional<Cidr> Cidr::parse(std::string_view text, std::string& why) {
   if (has_prefix) {
     int value = 0;
     bool ok = !prefix_text.empty() && prefix_text.size() <= 3 && !(prefix_text.size() > 1 && prefix_text[0] == '0');
+    // Digits are summed only once the length is known to be at most 3: a long run of digits
+    // would overflow `value` (found by config_fuzz).
     for (const char c : prefix_text) {
-      if (c < '0' || c > '9') {
+      if (!ok || c < '0' || c > '9') {
         ok = false;
         break;
       }

@@ -81,6 +81,9 @@ TEST(Cidr, ExplainsWhy) {
   EXPECT_EQ(why, "prefix /129 out of range 0..128");
   EXPECT_FALSE(Cidr::parse("1.2.3.4/", why));
   EXPECT_EQ(why, "\"/\" is not a prefix length");
+  // Too many digits for an int: refused for its length, never summed (UBSan, config_fuzz).
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/80000000000000000000", why));
+  EXPECT_EQ(why, "\"/80000000000000000000\" is not a prefix length");
   EXPECT_FALSE(Cidr::parse("01.2.3.4", why));
   EXPECT_NE(why.find("leading zeros"), std::string::npos);
 }
