@@ -178,12 +178,14 @@ class RouteReport:
         us = median_or_none(r["us_per_req"] for r in rs)
         return cpu, "–" if us is None else f"{us:.1f}"
 
-    def end(self, what, caption, key, benign, stderr_files=None, all_non2xx=(), more=()):
+    def end(self, what, caption, key, benign, stderr_files=None, all_non2xx=(), more=(),
+            run_cpu=False):
         """The sections after the scenarios' tables, then the whole report to stdout: conditions
-        (WHAT: the route's own processes), every run (CAPTION; KEY: the measured value), errors
-        (BENIGN, STDERR_FILES, ALL_NON2XX, MORE: see errors)."""
+        (WHAT: the route's own processes), every run (CAPTION; KEY: the measured value; RUN_CPU:
+        with the route's CPU seconds), errors (BENIGN, STDERR_FILES, ALL_NON2XX, MORE: see
+        errors)."""
         self.conditions(what)
-        self.every_run(caption, key)
+        self.every_run(caption, key, run_cpu)
         self.errors(benign, stderr_files, all_non2xx, more)
         print("\n".join(self.out))
 
@@ -217,8 +219,9 @@ class RouteReport:
               f"| {mm([r['steal'] / r['elapsed'] for r in rs])} |")
         w("")
 
-    def every_run(self, caption, key):
-        """The table of every run: KEY (the measured value), p99 and other load."""
+    def every_run(self, caption, key, run_cpu=False):
+        """The table of every run: KEY (the measured value), p99, (RUN_CPU: the route's CPU
+        seconds) and other load."""
         w = self.w
         w(caption)
         w("")
@@ -229,7 +232,8 @@ class RouteReport:
                 cells = []
                 for route in self.routes:
                     r = self.by.get((s, route, k))
-                    cells.append("" if not r else f"{fmt_int(r[key])}, {fmt_time(r['p99'])}, {r['other']:.2f}")
+                    cpu = f"{r[self.cpu]:.2f} s, " if r and run_cpu else ""
+                    cells.append("" if not r else f"{fmt_int(r[key])}, {fmt_time(r['p99'])}, {cpu}{r['other']:.2f}")
                 w(f"| {self.scenario_titles[s]} | {k} | " + " | ".join(cells) + " |")
         w("")
 

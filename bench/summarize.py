@@ -81,18 +81,23 @@ def main():
         w(f"- **skipped** (not installed): {meta['skipped']}")
     workers = meta["workers"]
     w(f"- fd limit (soft, inherited by every server): {meta['fd_limit']}")
-    w(f"- nginx: `worker_processes {workers}`, `worker_connections 12000`, `access_log off`, "
-      "`sendfile on`, `tcp_nopush off`, `tcp_nodelay on`, `keepalive_requests 1000000`, "
-      "`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)")
-    w(f"- h2o: `num-threads: {workers}`, `max-connections: 12000`, `http1-request-timeout: 300`, "
-      "no access-log; no limit on requests per connection, no sendfile (h2o 2.2 has neither)")
-    w(f"- lighttpd: `server.max-worker = {workers}`, `server.max-fds = {meta['fd_limit']}`, "
-      f"`server.max-connections = {meta.get('lighttpd_max_connections') or '–'}` (per process), "
-      "`server.max-keep-alive-requests = 65535` (its maximum), `server.max-keep-alive-idle = 300`, "
-      "`server.max-read-idle = 300`, `server.max-write-idle = 300`, "
-      "`server.network-backend = \"sendfile\"`, no mod_accesslog")
-    w(f"- nuri: `serve --workers {workers} --max-connections 12000 --idle-timeout 300`, "
-      "access log off (the default)")
+    config = {
+        "nginx": f"`worker_processes {workers}`, `worker_connections 12000`, `access_log off`, "
+                 "`sendfile on`, `tcp_nopush off`, `tcp_nodelay on`, `keepalive_requests 1000000`, "
+                 "`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)",
+        "h2o": f"`num-threads: {workers}`, `max-connections: 12000`, `http1-request-timeout: 300`, "
+               "no access-log; no limit on requests per connection, no sendfile (h2o 2.2 has neither)",
+        "lighttpd": f"`server.max-worker = {workers}`, `server.max-fds = {meta['fd_limit']}`, "
+                    f"`server.max-connections = {meta.get('lighttpd_max_connections')}` (per process), "
+                    "`server.max-keep-alive-requests = 65535` (its maximum), "
+                    "`server.max-keep-alive-idle = 300`, `server.max-read-idle = 300`, "
+                    "`server.max-write-idle = 300`, `server.network-backend = \"sendfile\"`, "
+                    "no mod_accesslog",
+        "nuri": f"`serve --workers {workers} --max-connections 12000 --idle-timeout 300`, "
+                "access log off (the default)",
+    }
+    for server in servers:
+        w(f"- {SERVERS[server]}: {config[server]}")
     w("- value: req/s, MiB/s for 1 MiB; median over the repeats (min–max). to nginx: the "
       "server / nginx within each repeat, median (min–max); above 1: faster, or less CPU per "
       "request. CPU s: the server's CPU seconds during the run (utime+stime from /proc: all "
@@ -126,11 +131,12 @@ def main():
             f"{r['answered']} answered before the run, {r['still']} after it"
             for (k, server), r in sorted(idle.items())
             if not r["open"] == r["answered"] == r["still"] == int(meta["idle"])]
-    rep.end("the measured server", "Every run (value: req/s, MiB/s for 1 MiB; p99; other load in cores):",
+    rep.end("the measured server", "Every run (value: req/s, MiB/s for 1 MiB; p99; the server's CPU "
+            "seconds; other load in cores):",
             "value", BENIGN,
             [(f"{server} {path.rsplit('/', 1)[-1]}", path) for server in servers
              for path in meta[f"errlog_{server}"].split()],
-            ("404",), lost)
+            ("404",), lost, run_cpu=True)
 
 
 def idle_table(w, idle, servers, repeats, paired, meta):
