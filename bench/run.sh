@@ -171,9 +171,11 @@ show_errlog() { # show_errlog SERVER: its error output, to the script's stderr
 for s in "${servers[@]}"; do
   say "starting $s on 127.0.0.1:${port_of[$s]} ($WORKERS workers)"
   "start_server_$s"
-  if ! wait_http "${pid_of[$s]}" "http://127.0.0.1:${port_of[$s]}/1k.bin"; then
+  # nuri also says where it listens: the port must be its own, not another process's.
+  if ! wait_http "${pid_of[$s]}" "http://127.0.0.1:${port_of[$s]}/1k.bin" ||
+     { [ "$s" = nuri ] && ! grep -q "listening on http://127.0.0.1:${port_of[nuri]}/" "$tmp/nuri.err.out"; }; then
     show_errlog "$s"
-    [ "$s" = nuri ] && cat "$tmp/nuri.err.out" >&2
+    if [ "$s" = nuri ]; then cat "$tmp/nuri.err.out" >&3; fi
     die "$s did not start on 127.0.0.1:${port_of[$s]} (its output above)"
   fi
 done
