@@ -256,7 +256,8 @@ measure_all run_one "${servers[*]}"
 # ---------------------------------------------------------------------------------------------
 # Report.
 version_of() { # the version of a measured server (nginx's is in report_meta)
-  [[ " ${servers[*]} " == *" $1 "* ]] || { echo "not measured"; return; }
+  # (nuri's line in the report is the version alone, without the name before it)
+  [[ " ${servers[*]} " == *" $1 "* ]] || { [ "$1" = nuri ] && echo "nuri not measured" || echo "not measured"; return; }
   case $1 in
     h2o) "$H2O" --version 2>&1 | head -1 | sed 's/^h2o version //' ;;
     lighttpd) "$LIGHTTPD" -v 2>&1 | head -1 | cut -d' ' -f1 | sed 's,^lighttpd/,,' ;;
