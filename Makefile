@@ -40,6 +40,7 @@ FUZZ_SECONDS ?= 600
 fuzz: deps
 	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# nuri against nginx, h2o and lighttpd (bench/run.sh, docs/benchmarks.md).
 bench: build
 	@bash bench/run.sh
 

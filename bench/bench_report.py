@@ -1,7 +1,8 @@
 """Shared by bench/summarize.py, summarize_forward.py and summarize_proxy.py (standard library
 only): reading META, RECORDS and wrk's output, number formats, and the pieces of the markdown
-report they have in common. The forward and proxy reports are route reports: routes to one nginx
-back end, the runs of a repeat rotating over the routes (see route_report)."""
+report they have in common. All three are route reports (RouteReport): the same load on each of
+several routes, the runs of a repeat rotating over them; for forward and proxy the routes lead
+to one nginx back end, for summarize.py each route is a server of its own."""
 
 import csv
 import re
@@ -24,6 +25,10 @@ def parse_wrk(path):
     run["bytes_per_s"] = float(m.group(1)) * SIZE_UNITS[m.group(2)]
     m = re.search(r"^\s+99%\s+([\d.]+)(\w+)", text, re.M)
     run["p99"] = float(m.group(1)) * TIME_UNITS[m.group(2)] if m else None
+    if run["p99"] == 0:
+        # wrk 4.1 prints 0.00us for the 99th percentile of some runs (seen with pipelining)
+        # whose 90th is in milliseconds: not a measurement.
+        run["p99"] = None
     m = re.search(r"^\s*(Socket errors:.*)$", text, re.M)
     if m:
         run["socket_errors"] = m.group(1).strip()
@@ -127,21 +132,28 @@ def errors(w, problems, clean):
 
 class RouteReport:
     """The runs of bench/forward.sh or bench/proxy.sh: the same load through each of ROUTES
-    (key: title) to one nginx back end; SCENARIOS (key: title). CPU is the META key of the CPU
-    seconds of a route's own processes (fwd_cpu, proxy_cpu)."""
+    (key: title) to one nginx back end; SCENARIOS (key: title). CPU is the key of the CPU
+    seconds of a route's own processes (fwd_cpu, proxy_cpu), CPU_COLUMN the RECORDS column of
+    their ticks. For bench/run.sh: WHO="server" (the RECORDS column naming the route), and
+    BACKEND=False: each server is a route of its own, with no back end behind it."""
 
-    def __init__(self, meta_path, records_path, scenarios, routes, cpu, cpu_column):
+    def __init__(self, meta_path, records_path, scenarios, routes, cpu, cpu_column, who="route",
+                 backend=True):
         self.meta = read_meta(meta_path)
-        self.runs = read_runs(records_path, self.meta, "route", {cpu: cpu_column,
-                                                                 "backend_cpu": "backend_ticks"})
+        ticks = {cpu: cpu_column}
+        if backend:
+            ticks["backend_cpu"] = "backend_ticks"
+        self.runs = read_runs(records_path, self.meta, who, ticks)
         for run in self.runs:
+            run["route"] = run[who]
+            run.setdefault("backend_cpu", 0.0)
             run["mib"] = run["bytes_per_s"] / (1 << 20)
             # The route's CPU per request in µs (none for direct).
             run["us_per_req"] = (run[cpu] / run["requests"] * 1e6
                                  if run["route"] != "direct" and run["requests"] else None)
             run["other"] = max(0.0, run["busy"] - run[cpu] - run["backend_cpu"]
                                - run["wrk_cpu"]) / run["elapsed"]
-        self.cpu = cpu
+        self.cpu, self.backend = cpu, backend
         self.scenario_titles, self.route_titles = scenarios, routes
         self.scenarios = [s for s in scenarios if any(r["scenario"] == s for r in self.runs)]
         self.routes = [r for r in routes if any(x["route"] == r for x in self.runs)]
@@ -166,35 +178,50 @@ class RouteReport:
         us = median_or_none(r["us_per_req"] for r in rs)
         return cpu, "–" if us is None else f"{us:.1f}"
 
-    def end(self, what, caption, key, benign):
+    def end(self, what, caption, key, benign, stderr_files=None, all_non2xx=(), more=(),
+            run_cpu=False):
         """The sections after the scenarios' tables, then the whole report to stdout: conditions
-        (WHAT: the route's own processes), every run (CAPTION; KEY: the measured value), errors
-        (BENIGN: lines of the stderr files that are not errors)."""
+        (WHAT: the route's own processes), every run (CAPTION; KEY: the measured value; RUN_CPU:
+        with the route's CPU seconds), errors (BENIGN, STDERR_FILES, ALL_NON2XX, MORE: see
+        errors)."""
         self.conditions(what)
-        self.every_run(caption, key)
-        self.errors(benign)
+        self.every_run(caption, key, run_cpu)
+        self.errors(benign, stderr_files, all_non2xx, more)
         print("\n".join(self.out))
 
     def conditions(self, what):
         """The table of the machine's load during the runs; WHAT: the route's own processes."""
         w = self.w
-        w("Conditions (cores, median and max over the runs): back end = the nginx behind every "
-          f"route; other = machine busy time minus {what}, back end and wrk (other sessions' work).")
+        if self.backend:
+            w("Conditions (cores, median and max over the runs): back end = the nginx behind every "
+              f"route; other = machine busy time minus {what}, back end and wrk (other sessions' work).")
+            first = ["back end"]
+        else:
+            w("Conditions (cores, median and max over the runs): each server's CPU during its own "
+              f"runs; other = machine busy time minus {what} and wrk (other sessions' work, the "
+              "idle peers, the kernel's work charged to no process).")
+            first = [self.route_titles[r] for r in self.routes]
         w("")
-        w("| scenario | back end | wrk | other | steal |")
-        w("|---|---:|---:|---:|---:|")
+        w("| scenario | " + " | ".join(first) + " | wrk | other | steal |")
+        w("|---|" + "---:|" * (len(first) + 3))
         for s in self.scenarios:
             rs = [r for r in self.runs if r["scenario"] == s]
 
             def mm(values):
-                return f"{statistics.median(values):.2f}, max {max(values):.2f}"
-            w(f"| {self.scenario_titles[s]} | {mm([r['backend_cpu'] / r['elapsed'] for r in rs])} "
-              f"| {mm([r['wrk_cpu'] / r['elapsed'] for r in rs])} | {mm([r['other'] for r in rs])} "
+                return f"{statistics.median(values):.2f}, max {max(values):.2f}" if values else "–"
+            if self.backend:
+                cells = [mm([r["backend_cpu"] / r["elapsed"] for r in rs])]
+            else:
+                cells = [mm([r[self.cpu] / r["elapsed"] for r in rs if r["route"] == route])
+                         for route in self.routes]
+            w(f"| {self.scenario_titles[s]} | " + " | ".join(cells)
+              + f" | {mm([r['wrk_cpu'] / r['elapsed'] for r in rs])} | {mm([r['other'] for r in rs])} "
               f"| {mm([r['steal'] / r['elapsed'] for r in rs])} |")
         w("")
 
-    def every_run(self, caption, key):
-        """The table of every run: KEY (the measured value), p99 and other load."""
+    def every_run(self, caption, key, run_cpu=False):
+        """The table of every run: KEY (the measured value), p99, (RUN_CPU: the route's CPU
+        seconds) and other load."""
         w = self.w
         w(caption)
         w("")
@@ -205,24 +232,33 @@ class RouteReport:
                 cells = []
                 for route in self.routes:
                     r = self.by.get((s, route, k))
-                    cells.append("" if not r else f"{fmt_int(r[key])}, {fmt_time(r['p99'])}, {r['other']:.2f}")
+                    cpu = f"{r[self.cpu]:.2f} s, " if r and run_cpu else ""
+                    cells.append("" if not r else f"{fmt_int(r[key])}, {fmt_time(r['p99'])}, {cpu}{r['other']:.2f}")
                 w(f"| {self.scenario_titles[s]} | {k} | " + " | ".join(cells) + " |")
         w("")
 
-    def errors(self, benign):
-        """Socket errors, non-2xx responses, and the lines of every stderr or error log but the
-        BENIGN ones."""
-        problems = []
+    def errors(self, benign, stderr_files=None, all_non2xx=(), more=()):
+        """Socket errors, non-2xx responses (in the scenarios ALL_NON2XX: any response that is
+        not one), the lines of every stderr or error log but the BENIGN ones, and MORE problems
+        the caller found. STDERR_FILES: (name, path) pairs; by default META's stderr_files, each
+        named by its folder."""
+        problems = list(more)
         for r in self.runs:
             where = (f"repeat {r['repeat']}, {self.scenario_titles[r['scenario']]}, "
                      f"{self.route_titles[r['route']]}")
             if r["socket_errors"]:
                 problems.append(f"{where}: wrk `{r['socket_errors']}`")
-            if r["non2xx"]:
-                problems.append(f"{where}: wrk `Non-2xx or 3xx responses: {r['non2xx']}` of {r['requests']}")
-        for path in self.meta["stderr_files"].split():
-            p = stderr_problem(f"{path.rsplit('/', 1)[-1]} of {path.rsplit('/', 2)[-2]}", path, benign)
+            expected = r["requests"] if r["scenario"] in all_non2xx else 0
+            if r["non2xx"] != expected:
+                problems.append(f"{where}: wrk `Non-2xx or 3xx responses: {r['non2xx']}` of "
+                                f"{r['requests']}" + (f" (expected {expected})" if expected else ""))
+        if stderr_files is None:
+            stderr_files = [(f"{path.rsplit('/', 1)[-1]} of {path.rsplit('/', 2)[-2]}", path)
+                            for path in self.meta["stderr_files"].split()]
+        for name, path in stderr_files:
+            p = stderr_problem(name, path, benign)
             if p:
                 problems.append(p)
         errors(self.w, problems,
-               "none (no socket errors, no non-2xx responses, nothing on any stderr or error log).")
+               "none (no socket errors, no unexpected non-2xx responses, nothing on any stderr or error "
+               "log).")

@@ -281,7 +281,11 @@ machine_meta() { # the key=value lines about the machine every report starts wit
   echo "nproc=$(nproc)"
   echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   echo "kernel=$(uname -sr)"
-  echo "nginx=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+  if command -v "$NGINX" >/dev/null; then
+    echo "nginx=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+  else
+    echo "nginx=nginx not found"
+  fi
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
   echo "clk_tck=$clk_tck"
 }

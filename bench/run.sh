@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# nuri against nginx, side by side, on this machine: same files, same load, same worker count.
-# Prints a markdown table of nuri/nginx ratios and writes it to bench/results/latest.md.
-# How to read it and the fairness rules: docs/benchmarks.md.
+# nuri against nginx, h2o and lighttpd, side by side, on this machine: same files, same load, same
+# worker count. Prints a markdown table per scenario (ratios to nginx) and writes it to
+# bench/results/latest.md. How to read it and the fairness rules: docs/benchmarks.md.
 #
 #   make bench                            # build nuri (Release), then this script
-#   DURATION=3 REPEATS=1 bash bench/run.sh
+#   DURATION=3 REPEATS=1 IDLE=1000 bash bench/run.sh
 #
 # Environment (defaults in brackets):
 #   DURATION [10]      seconds per wrk run
-#   REPEATS [3]        repetitions of every scenario; nginx and nuri alternate who goes first
-#   WORKERS [nproc]    nginx worker_processes and nuri --workers
+#   REPEATS [3]        repetitions of every scenario; the order of the servers rotates by one
+#   WORKERS [nproc]    nginx worker_processes, h2o num-threads, lighttpd server.max-worker and
+#                      nuri --workers
 #   THREADS [2]        wrk threads
 #   CONNECTIONS [64]   wrk connections
 #   PIPELINE [16]      requests per write in the pipelined scenario
-#   SCENARIOS ["ka close 1m 404 pipe"]   subset and order of the scenarios
+#   IDLE [10000]       idle keep-alive connections held open in the idle scenario
+#   SCENARIOS ["ka close 1m 404 pipe idle"]   subset and order of the scenarios
+#   SERVERS ["nginx h2o lighttpd nuri"]       subset of the servers (one not installed is skipped)
 #   NURI_BIN           use this binary and skip the build
-#   NGINX [/usr/sbin/nginx]
+#   NGINX [/usr/sbin/nginx]  H2O [/usr/bin/h2o]  LIGHTTPD [/usr/sbin/lighttpd]
 #   OUT [bench/results/latest.md]
 set -euo pipefail
 
@@ -24,47 +27,161 @@ BENCH_NAME=bench
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # $repo, $bench_dir; REPEATS, WORKERS ... NURI_BIN
 DURATION=${DURATION:-10}
 PIPELINE=${PIPELINE:-16}
-SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe"}
+IDLE=${IDLE:-10000}
+SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe idle"}
+SERVERS=${SERVERS:-"nginx h2o lighttpd nuri"}
+H2O=${H2O:-/usr/bin/h2o}
+LIGHTTPD=${LIGHTTPD:-/usr/sbin/lighttpd}
 OUT=${OUT:-$bench_dir/results/latest.md}
+# Every server may hold this many connections (per process where that is how it counts them):
+# the idle connections, wrk's and a margin.
+MAX_CONNECTIONS=12000
 
-bench_settings bench/run.sh PIPELINE -- SCENARIOS
-require_in scenario "$SCENARIOS" ka close 1m 404 pipe
-require_tools wrk curl cmp "$NGINX" "$PYTHON"
+bench_settings bench/run.sh PIPELINE IDLE -- SCENARIOS SERVERS
+require_in scenario "$SCENARIOS" ka close 1m 404 pipe idle
+require_in server "$SERVERS" nginx h2o lighttpd nuri
+require_tools wrk curl cmp "$PYTHON"
+
+# One fd per connection in the servers and in the idle helper: raise the soft limit as far as
+# the hard limit allows (the servers inherit it; 20,000 in this container).
+fd_hard=$(ulimit -Hn)
+[ "$fd_hard" = unlimited ] && fd_hard=1048576
+ulimit -n "$fd_hard" 2>/dev/null || true
+fd_limit=$(ulimit -n)
+if [[ " $SCENARIOS " == *" idle "* ]] && ((IDLE + CONNECTIONS + 200 > fd_limit)); then
+  die "the fd limit ($fd_limit, hard $fd_hard) is too low for IDLE=$IDLE connections"
+fi
+
+# A server that is not installed is skipped and named in the report, not a failure.
+declare -A bin_of=([nginx]=$NGINX [h2o]=$H2O [lighttpd]=$LIGHTTPD [nuri]=nuri)
+servers=()
+skipped=
+for s in $SERVERS; do
+  if [ "$s" = nuri ] || command -v "${bin_of[$s]}" >/dev/null; then
+    servers+=("$s")
+  else
+    say "skipping $s: ${bin_of[$s]} not found (bash scripts/install-deps.sh installs it)"
+    skipped+="$s (${bin_of[$s]} not found); "
+  fi
+done
+((${#servers[@]} > 0)) || die "no server to measure"
 
 # ---------------------------------------------------------------------------------------------
 # Temporary directory, servers and their cleanup (also on Ctrl-C), build.
 bench_init nuri-bench
-build_nuri
-nuri_exe=$tmp/nuri
+if [[ " ${servers[*]} " == *" nuri "* ]]; then
+  build_nuri
+  nuri_exe=$tmp/nuri
+fi
 
 # Document root: 1 KiB and 1 MiB of random bytes, nothing at /missing.
 make_docroot 1k.bin=1024 1m.bin=1048576
-take_ports nginx nuri
+take_ports "${servers[@]}"
+
+# Each server's error output (stderr, error log), checked for lines after the runs.
+declare -A errlog_of=()
 
 # nginx: its own prefix, config, pid file and error log in $tmp; never /etc/nginx or port 80.
 # -e: the error log before the config is read (Debian's default is /var/log/nginx/error.log).
-ngx=$tmp/nginx
-nginx_static_conf "$ngx" "${port_of[nginx]}" 4096
-nginx_check "$ngx"
-say "starting nginx on 127.0.0.1:${port_of[nginx]} ($WORKERS workers)"
-start_nginx nginx "$ngx"
-if ! wait_http "${pid_of[nginx]}" "http://127.0.0.1:${port_of[nginx]}/1k.bin"; then
-  cat "$ngx/stdout" "$ngx/error.log" >&2 2>/dev/null || true
-  die "nginx did not start on 127.0.0.1:${port_of[nginx]} (its output and error log above)"
-fi
+start_server_nginx() {
+  local dir=$tmp/nginx
+  nginx_static_conf "$dir" "${port_of[nginx]}" "$MAX_CONNECTIONS"
+  nginx_check "$dir"
+  start_nginx nginx "$dir"
+  errlog_of[nginx]="$dir/error.log $dir/stdout"
+}
 
-say "starting nuri on 127.0.0.1:${port_of[nuri]} ($WORKERS workers)"
-start nuri "$tmp/nuri.err" "$nuri_exe" serve --root "$docroot" --listen "127.0.0.1:${port_of[nuri]}" \
-  --workers "$WORKERS"
-# start: nuri's stdout in nuri.err.out
-if ! wait_http "${pid_of[nuri]}" "http://127.0.0.1:${port_of[nuri]}/1k.bin" ||
-   ! grep -q "listening on http://127.0.0.1:${port_of[nuri]}/" "$tmp/nuri.err.out"; then
-  cat "$tmp/nuri.err.out" "$tmp/nuri.err" >&2
-  die "nuri did not start on 127.0.0.1:${port_of[nuri]} (its output above)"
-fi
+# h2o 2.2: one process, num-threads event loops sharing the listening socket. No access-log
+# directive: no access log. http1-request-timeout is also how long an idle HTTP/1 keep-alive
+# connection is kept (default 10 s); h2o has no limit on requests per connection and no
+# sendfile (it reads files into its buffers). Started as root it runs as nobody (so no pid-file:
+# nobody may not write one in $tmp); its error-log is opened before that.
+start_server_h2o() {
+  local dir=$tmp/h2o
+  mkdir -p "$dir"
+  cat >"$dir/h2o.conf" <<EOF
+num-threads: $WORKERS
+max-connections: $MAX_CONNECTIONS
+http1-request-timeout: 300
+error-log: $dir/error.log
+listen:
+  host: 127.0.0.1
+  port: ${port_of[h2o]}
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $docroot
+EOF
+  "$H2O" -t -c "$dir/h2o.conf" >"$dir/test.log" 2>&1 || { cat "$dir/test.log" >&2; die "h2o rejected $dir/h2o.conf"; }
+  start h2o "$dir/stderr" "$H2O" -c "$dir/h2o.conf"
+  errlog_of[h2o]="$dir/error.log $dir/stderr"
+}
+
+# lighttpd 1.4: one process by default; server.max-worker forks that many workers sharing the
+# listening socket (a master that only watches them, as nginx's). mod_accesslog not loaded: no
+# access log. It caps connections per process at max-fds / 2 (an fd for each connection's file).
+start_server_lighttpd() {
+  local dir=$tmp/lighttpd conns=$MAX_CONNECTIONS
+  ((conns > fd_limit / 2)) && conns=$((fd_limit / 2))
+  mkdir -p "$dir"
+  {
+    cat <<EOF
+server.document-root = "$docroot"
+server.bind = "127.0.0.1"
+server.port = ${port_of[lighttpd]}
+server.errorlog = "$dir/error.log"
+server.max-worker = $WORKERS
+server.max-fds = $fd_limit
+server.max-connections = $conns
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 300
+server.max-read-idle = 300
+server.max-write-idle = 300
+server.network-backend = "sendfile"
+server.event-handler = "linux-sysepoll"
+mimetype.assign = (".bin" => "application/octet-stream")
+EOF
+    # As nginx's workers: not as root. It opens its error log after dropping privileges.
+    if [ "$(id -u)" = 0 ]; then
+      echo 'server.username = "nobody"'
+      echo 'server.groupname = "nogroup"'
+    fi
+  } >"$dir/lighttpd.conf"
+  : >"$dir/error.log"
+  [ "$(id -u)" = 0 ] && chown nobody "$dir/error.log"
+  "$LIGHTTPD" -tt -f "$dir/lighttpd.conf" >"$dir/test.log" 2>&1 ||
+    { cat "$dir/test.log" >&2; die "lighttpd rejected $dir/lighttpd.conf"; }
+  start lighttpd "$dir/stderr" "$LIGHTTPD" -D -f "$dir/lighttpd.conf"
+  errlog_of[lighttpd]="$dir/error.log $dir/stderr"
+}
+
+start_server_nuri() {
+  start nuri "$tmp/nuri.err" "$nuri_exe" serve --root "$docroot" --listen "127.0.0.1:${port_of[nuri]}" \
+    --workers "$WORKERS" --max-connections "$MAX_CONNECTIONS" --idle-timeout 300
+  # start: nuri's stdout in nuri.err.out
+  errlog_of[nuri]="$tmp/nuri.err"
+}
+
+show_errlog() { # show_errlog SERVER: its error output, to the script's stderr
+  local f
+  for f in ${errlog_of[$1]}; do echo "---- $f:" >&3; cat "$f" >&3 2>/dev/null || true; done
+}
+
+for s in "${servers[@]}"; do
+  say "starting $s on 127.0.0.1:${port_of[$s]} ($WORKERS workers)"
+  "start_server_$s"
+  # nuri also says where it listens: the port must be its own, not another process's.
+  if ! wait_http "${pid_of[$s]}" "http://127.0.0.1:${port_of[$s]}/1k.bin" ||
+     { [ "$s" = nuri ] && ! grep -q "listening on http://127.0.0.1:${port_of[nuri]}/" "$tmp/nuri.err.out"; }; then
+    show_errlog "$s"
+    if [ "$s" = nuri ]; then cat "$tmp/nuri.err.out" >&3; fi
+    die "$s did not start on 127.0.0.1:${port_of[$s]} (its output above)"
+  fi
+done
 
 # ---------------------------------------------------------------------------------------------
-# Both must serve the same bytes before anything is measured.
+# All must serve the same bytes before anything is measured.
 check_server() { # check_server NAME
   local name=$1 code
   check_bytes "$name" "${port_of[$name]}" 1k.bin 1m.bin
@@ -72,62 +189,91 @@ check_server() { # check_server NAME
   [ "$code" = 404 ] || die "$name: GET /missing answered $code, expected 404"
   say "$name serves /1k.bin and /1m.bin byte-exact and 404 for /missing"
 }
-check_server nginx
-check_server nuri
+for s in "${servers[@]}"; do check_server "$s"; done
 
 # ---------------------------------------------------------------------------------------------
 # Measurement.
-scenario_title() {
-  case $1 in
-    ka) echo "1 KiB, keep-alive" ;;
-    close) echo "1 KiB, Connection: close" ;;
-    1m) echo "1 MiB, keep-alive" ;;
-    404) echo "404, keep-alive" ;;
-    pipe) echo "1 KiB, $PIPELINE pipelined" ;;
-  esac
-}
-
 records=$tmp/records.tsv
 printf 'repeat\tscenario\tserver\torder\tlog\tserver_ticks\tbusy_ticks\tsteal_ticks\twrk_cpu_s\telapsed_s\n' >"$records"
+idle_records=$tmp/idle.tsv
+printf 'repeat\tserver\topen\tanswered\tstill\trss_before_kib\trss_after_kib\tpss_before_kib\tpss_after_kib\n' >"$idle_records"
+
+idle_open() { # idle_open SERVER: IDLE connections held open by bench/idle.py (a coprocess);
+  # $idle_line: its report (open, answered, RSS and PSS before and after)
+  coproc IDLE_HELPER { exec "$PYTHON" "$bench_dir/idle.py" "${port_of[$1]}" "$IDLE" "${pid_of[$1]}"; }
+  pid_of[idle]=$IDLE_HELPER_PID
+  idle_in=${IDLE_HELPER[1]} idle_out=${IDLE_HELPER[0]}
+  read -r -t 300 -u "$idle_out" idle_line || die "$1: bench/idle.py did not open $IDLE connections"
+  [[ $idle_line == open* ]] || die "$1: bench/idle.py: $idle_line"
+  say "$1: $idle_line"
+}
+
+idle_close() { # idle_close REPEAT SERVER: one more request on every idle connection, a line in
+  # $idle_records, the connections closed
+  local still
+  echo check >&"$idle_in"
+  read -r -t 300 -u "$idle_out" still || die "$2: bench/idle.py did not answer after the run"
+  wait "${pid_of[idle]}" || die "$2: bench/idle.py failed"
+  unset 'pid_of[idle]'
+  say "$2: $still of the idle connections answered after the run"
+  # shellcheck disable=SC2086
+  set -- "$1" "$2" $idle_line ${still#still }
+  # open N answered N rss_before K rss_after K pss_before K pss_after K STILL
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$4" "$6" "${15}" "$8" "${10}" "${12}" "${14}" \
+    >>"$idle_records"
+}
 
 run_one() { # run_one REPEAT SCENARIO SERVER ORDER
   local rep=$1 scen=$2 server=$3 order=$4 pid=${pid_of[$3]} url log args=() extra=()
   url=http://127.0.0.1:${port_of[$server]}
   case $scen in
-    ka) url+=/1k.bin ;;
+    ka | idle) url+=/1k.bin ;;
     close) url+=/1k.bin; args=(-H 'Connection: close') ;;
     1m) url+=/1m.bin ;;
     404) url+=/missing ;;
     pipe) args=(-s "$bench_dir/pipeline.lua"); extra=(-- /1k.bin "$PIPELINE") ;;
   esac
   log=$tmp/wrk.$rep.$scen.$server.log
-  say "repeat $rep/$REPEATS, $(scenario_title "$scen"): $server"
+  say "repeat $rep/$REPEATS, $scen: $server"
+  [ "$scen" = idle ] && idle_open "$server"
   run_wrk "$log" "against $server" "$pid" -- "${args[@]}" "$url" "${extra[@]}"
   if ! kill -0 "$pid" 2>/dev/null; then
     local status=
     wait "$pid" 2>/dev/null || status=$?
     echo "---- wrk output:" >&3; cat "$log" >&3
-    if [ "$server" = nuri ]; then
-      echo "---- nuri stderr:" >&3; cat "$tmp/nuri.err" >&3
-    else
-      echo "---- nginx error.log:" >&3; cat "$ngx/error.log" >&3
-    fi
+    show_errlog "$server"
     die "$server exited during the run (exit status ${status:-unknown}; above 128: killed by signal status-128)"
   fi
   wrk_fields
+  [ "$scen" = idle ] && idle_close "$rep" "$server"
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$server" "$order" "$log" "$measured" >>"$records"
 }
 
-# Odd repeats: nginx first; even repeats: nuri first. Drift hits both.
-measure_all run_one "nginx nuri"
+# Every repeat, every scenario: each server in turn, who goes first rotating (A B C D, B C D A,
+# ...). Drift of the machine's load hits every server.
+measure_all run_one "${servers[*]}"
 
 # ---------------------------------------------------------------------------------------------
 # Report.
+version_of() { # the version of a measured server (nginx's is in report_meta)
+  # (nuri's line in the report is the version alone, without the name before it)
+  [[ " ${servers[*]} " == *" $1 "* ]] || { [ "$1" = nuri ] && echo "nuri not measured" || echo "not measured"; return; }
+  case $1 in
+    h2o) "$H2O" --version 2>&1 | head -1 | sed 's/^h2o version //' ;;
+    lighttpd) "$LIGHTTPD" -v 2>&1 | head -1 | cut -d' ' -f1 | sed 's,^lighttpd/,,' ;;
+    nuri) echo "$("$nuri_exe" --version 2>&1 | head -1) ($nuri_rev)" ;;
+  esac
+}
 {
   report_meta
-  echo "nuri=$("$nuri_exe" --version 2>&1 | head -1) ($nuri_rev)"
+  echo "servers=${servers[*]}"
+  echo "skipped=${skipped%; }"
+  for s in h2o lighttpd nuri; do echo "$s=$(version_of "$s")"; done
   echo "pipeline=$PIPELINE"
-  echo "nuri_stderr_file=$tmp/nuri.err"
-  echo "nginx_error_log=$ngx/error.log"
+  echo "idle=$IDLE"
+  echo "fd_limit=$fd_limit"
+  echo "idle_records=$idle_records"
+  echo "lighttpd_max_connections=$(grep -s max-connections "$tmp/lighttpd/lighttpd.conf" | awk '{ print $3 }')"
+  for s in "${servers[@]}"; do echo "errlog_$s=${errlog_of[$s]}"; done
 } >"$tmp/meta.txt"
 write_report summarize.py "$(dirname "$OUT")/latest-raw.log"

@@ -2,19 +2,23 @@
 """Turn bench/run.sh's raw runs into the markdown report (standard library only).
 
 usage: summarize.py META RECORDS
-  META     key=value lines: machine, versions, settings (written by run.sh)
+  META     key=value lines: machine, versions, settings, the servers measured and skipped, the
+           idle scenario's records (IDLE), each server's error output (written by run.sh)
   RECORDS  one tab-separated line per wrk run: repeat, scenario, server, order, wrk log path,
            server CPU ticks, machine busy and steal ticks, wrk CPU seconds, wall seconds
+  IDLE     one tab-separated line per idle run: repeat, server, connections open, answered
+           before the run, answered after it, RSS and PSS (KiB) of the server's processes before
+           and after the connections were opened
 
-Ratios are nuri / nginx, paired within a repeat (the two runs next to each other in time),
+Ratios are to nginx, paired within a repeat (the runs of a repeat follow each other in time),
 then the median and the min-max over the repeats.
 """
 
+import csv
 import statistics
 import sys
 
-from bench_report import errors, fmt_int, fmt_ratio, fmt_time, header, median_or_none, read_meta, \
-    read_runs, stderr_problem
+from bench_report import RouteReport, fmt_int, fmt_ratio, fmt_time, header, median_or_none, read_meta
 
 SCENARIOS = {
     "ka": "1 KiB, keep-alive",
@@ -22,117 +26,149 @@ SCENARIOS = {
     "1m": "1 MiB, keep-alive",
     "404": "404, keep-alive",
     "pipe": "1 KiB, {pipeline} pipelined",
+    "idle": "1 KiB, keep-alive, {idle} idle connections open",
 }
+SERVERS = {"nginx": "nginx", "h2o": "h2o", "lighttpd": "lighttpd", "nuri": "nuri"}
+# Start-up lines in the peers' error logs, not errors of the run.
+BENIGN = ("raised RLIMIT_NOFILE", "is ready to serve requests", "server started (lighttpd")
+BASE = "nginx"
+
+
+def read_idle(path):
+    """{(repeat, server): the idle run's numbers}; bytes per idle connection from RSS and PSS."""
+    idle = {}
+    with open(path, encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            r = {k: int(v) for k, v in row.items() if k != "server"}
+            n = max(1, r["open"])
+            r["rss_per_conn"] = (r["rss_after_kib"] - r["rss_before_kib"]) * 1024 / n
+            r["pss_per_conn"] = (r["pss_after_kib"] - r["pss_before_kib"]) * 1024 / n
+            idle[(r["repeat"], row["server"])] = r
+    return idle
+
+
+def fmt_spread(values):
+    """The median of VALUES, and their min–max when there are several."""
+    med = statistics.median(values)
+    return fmt_int(med) if len(values) == 1 else f"{fmt_int(med)} ({fmt_int(min(values))}–{fmt_int(max(values))})"
 
 
 def main():
     meta = read_meta(sys.argv[1])
-    runs = read_runs(sys.argv[2], meta, "server", {"server_cpu": "server_ticks"})
-    for run in runs:
+    titles = {s: t.format(pipeline=meta["pipeline"], idle=f"{int(meta['idle']):,}")
+              for s, t in SCENARIOS.items()}
+    rep = RouteReport(sys.argv[1], sys.argv[2], titles, SERVERS, "server_cpu", "server_ticks",
+                      who="server", backend=False)
+    servers, repeats = rep.routes, rep.repeats
+    for run in rep.runs:
         run["per_cpu"] = run["requests"] / run["server_cpu"] if run["server_cpu"] > 0 else None
-        # Everything else the machine did meanwhile, in cores: other engineers' compilers,
-        # the idle peer server, the kernel's work not charged to either process.
-        run["other"] = max(0.0, run["busy"] - run["server_cpu"] - run["wrk_cpu"]) / run["elapsed"]
+        # The measured metric: MiB/s for 1 MiB responses, requests/s otherwise.
+        run["value"] = run["mib"] if run["scenario"] == "1m" else run["rps"]
+    idle = read_idle(meta["idle_records"])
 
-    scenarios = []
-    for r in runs:
-        if r["scenario"] not in scenarios:
-            scenarios.append(r["scenario"])
-    by = {(r["scenario"], r["server"], r["repeat"]): r for r in runs}
-    repeats = sorted({r["repeat"] for r in runs})
+    def paired(values):
+        """Ratios SERVER / nginx within each repeat; VALUES: (repeat, server) -> number."""
+        def ratios(server):
+            return [values[(k, server)] / values[(k, BASE)] for k in repeats
+                    if values.get((k, server)) and values.get((k, BASE))]
+        return ratios
 
-    def title(s):
-        return SCENARIOS[s].format(pipeline=meta["pipeline"])
+    w = rep.w
+    header(w, "nuri vs nginx, h2o and lighttpd", meta,
+           f", {meta['repeats']} repeat(s), the servers in turn, who goes first rotating by one "
+           "per repeat", ("h2o", "lighttpd"))
+    if meta.get("skipped"):
+        w(f"- **skipped** (not installed): {meta['skipped']}")
+    workers = meta["workers"]
+    w(f"- fd limit (soft, inherited by every server): {meta['fd_limit']}")
+    config = {
+        "nginx": f"`worker_processes {workers}`, `worker_connections 12000`, `access_log off`, "
+                 "`sendfile on`, `tcp_nopush off`, `tcp_nodelay on`, `keepalive_requests 1000000`, "
+                 "`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)",
+        "h2o": f"`num-threads: {workers}`, `max-connections: 12000`, `http1-request-timeout: 300`, "
+               "no access-log; no limit on requests per connection, no sendfile (h2o 2.2 has neither)",
+        "lighttpd": f"`server.max-worker = {workers}`, `server.max-fds = {meta['fd_limit']}`, "
+                    f"`server.max-connections = {meta.get('lighttpd_max_connections')}` (per process), "
+                    "`server.max-keep-alive-requests = 65535` (its maximum), "
+                    "`server.max-keep-alive-idle = 300`, `server.max-read-idle = 300`, "
+                    "`server.max-write-idle = 300`, `server.network-backend = \"sendfile\"`, "
+                    "no mod_accesslog",
+        "nuri": f"`serve --workers {workers} --max-connections 12000 --idle-timeout 300`, "
+                "access log off (the default)",
+    }
+    for server in servers:
+        w(f"- {SERVERS[server]}: {config[server]}")
+    w("- value: req/s, MiB/s for 1 MiB; median over the repeats (min–max). to nginx: the "
+      "server / nginx within each repeat, median (min–max); above 1: faster, or less CPU per "
+      "request. CPU s: the server's CPU seconds during the run (utime+stime from /proc: all "
+      "processes and threads); req per CPU-s = requests / CPU s")
+    w("")
+    value = {(r["scenario"], r["repeat"], r["server"]): r["value"] for r in rep.runs}
+    per_cpu = {(r["scenario"], r["repeat"], r["server"]): r["per_cpu"] for r in rep.runs}
+    for s in rep.scenarios:
+        unit = "MiB/s" if s == "1m" else "req/s"
+        w(f"### {titles[s]}")
+        w("")
+        w(f"| server | {unit} | to nginx | p99 | CPU s | req per CPU-s | to nginx |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        v = paired({(k, srv): x for (sc, k, srv), x in value.items() if sc == s})
+        c = paired({(k, srv): x for (sc, k, srv), x in per_cpu.items() if sc == s})
+        for server, rs in rep.route_runs(s):
+            cell = fmt_spread([r["value"] for r in rs])
+            if s == "1m":
+                cell += f", {fmt_int(statistics.median(r['rps'] for r in rs))} req/s"
+            pc = median_or_none(r["per_cpu"] for r in rs)
+            w(f"| {SERVERS[server]} | {cell} "
+              f"| {fmt_ratio(v(server)) if server != BASE and BASE in servers else '–'} "
+              f"| {fmt_time(median_or_none(r['p99'] for r in rs))} "
+              f"| {statistics.median(r['server_cpu'] for r in rs):.2f} "
+              f"| {fmt_int(pc) if pc else 'n/a'} "
+              f"| {fmt_ratio(c(server)) if server != BASE and BASE in servers else '–'} |")
+        w("")
+        if s == "idle":
+            idle_table(w, idle, servers, repeats, paired, meta)
+    lost = [f"idle, repeat {k}, {SERVERS[server]}: {r['open']} of {meta['idle']} connections opened, "
+            f"{r['answered']} answered before the run, {r['still']} after it"
+            for (k, server), r in sorted(idle.items())
+            if not r["open"] == r["answered"] == r["still"] == int(meta["idle"])]
+    rep.end("the measured server", "Every run (value: req/s, MiB/s for 1 MiB; p99; the server's CPU "
+            "seconds; other load in cores):",
+            "value", BENIGN,
+            [(f"{server} {path.rsplit('/', 1)[-1]}", path) for server in servers
+             for path in meta[f"errlog_{server}"].split()],
+            ("404",), lost, run_cpu=True)
 
-    out = []
-    w = out.append
-    header(w, "nuri vs nginx", meta,
-           f", {meta['repeats']} repeat(s), nginx and nuri interleaved (odd repeats nginx first, "
-           f"even repeats nuri first)")
-    w(f"- nginx: `worker_processes {meta['workers']}`, `access_log off`, `sendfile on`, "
-      f"`tcp_nopush off`, `tcp_nodelay on`, `keepalive_requests 1000000`, "
-      f"`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)")
-    w(f"- nuri: `serve --workers {meta['workers']}`, access log off (the default)")
-    w("- ratio = nuri / nginx, paired per repeat: median (min–max). Above 1: nuri is faster, "
-      "or needs less CPU per request. req per CPU-s = requests / server CPU seconds "
-      "(utime+stime from /proc: nginx master and workers, nuri's one process)")
-    w("")
-    w("| scenario | nginx req/s | nuri req/s | ratio | p99 nginx | p99 nuri "
-      "| req per CPU-s nginx | nuri | ratio |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for s in scenarios:
-        rows = {srv: [by[(s, srv, k)] for k in repeats if (s, srv, k) in by] for srv in ("nginx", "nuri")}
-        pairs = [(by[(s, "nginx", k)], by[(s, "nuri", k)]) for k in repeats
-                 if (s, "nginx", k) in by and (s, "nuri", k) in by]
-        rps = {srv: statistics.median(r["rps"] for r in rows[srv]) for srv in rows}
-        if s == "1m":
-            mib = {srv: statistics.median(r["bytes_per_s"] for r in rows[srv]) / (1 << 20) for srv in rows}
-            cell = {srv: f"{fmt_int(rps[srv])} ({fmt_int(mib[srv])} MiB/s)" for srv in rows}
-            ratios = [b["bytes_per_s"] / a["bytes_per_s"] for a, b in pairs]
-        else:
-            cell = {srv: fmt_int(rps[srv]) for srv in rows}
-            ratios = [b["rps"] / a["rps"] for a, b in pairs]
-        p99 = {srv: median_or_none(r["p99"] for r in rows[srv]) for srv in rows}
-        per_cpu = {srv: median_or_none(r["per_cpu"] for r in rows[srv]) for srv in rows}
-        cpu_ratios = [b["per_cpu"] / a["per_cpu"] for a, b in pairs if a["per_cpu"] and b["per_cpu"]]
-        w(f"| {title(s)} | {cell['nginx']} | {cell['nuri']} | {fmt_ratio(ratios)} "
-          f"| {fmt_time(p99['nginx'])} | {fmt_time(p99['nuri'])} "
-          f"| {fmt_int(per_cpu['nginx']) if per_cpu['nginx'] else 'n/a'} "
-          f"| {fmt_int(per_cpu['nuri']) if per_cpu['nuri'] else 'n/a'} | {fmt_ratio(cpu_ratios)} |")
-    w("")
-    w("Conditions during the runs (cores busy with anything but the measured server and wrk: "
-      "median, max over the runs; steal is time taken by the hypervisor):")
-    w("")
-    w("| scenario | server CPU, cores (nginx / nuri) | wrk CPU, cores | other load, cores | steal, cores |")
-    w("|---|---:|---:|---:|---:|")
-    for s in scenarios:
-        rs = [r for r in runs if r["scenario"] == s]
-        srv_cpu = {srv: statistics.median(r["server_cpu"] / r["elapsed"] for r in rs if r["server"] == srv)
-                   for srv in ("nginx", "nuri")}
-        wrk = statistics.median(r["wrk_cpu"] / r["elapsed"] for r in rs)
-        other = [r["other"] for r in rs]
-        steal = [r["steal"] / r["elapsed"] for r in rs]
-        w(f"| {title(s)} | {srv_cpu['nginx']:.2f} / {srv_cpu['nuri']:.2f} | {wrk:.2f} "
-          f"| {statistics.median(other):.2f}, max {max(other):.2f} "
-          f"| {statistics.median(steal):.2f}, max {max(steal):.2f} |")
-    w("")
-    w("Every repeat (MiB/s instead of req/s for 1 MiB; other load in cores during each of the two runs):")
-    w("")
-    w("| scenario | repeat | first | nginx | nuri | ratio | req per CPU-s nginx | nuri | ratio "
-      "| other load nginx / nuri |")
-    w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for s in scenarios:
-        for k in repeats:
-            a, b = by.get((s, "nginx", k)), by.get((s, "nuri", k))
-            if not a or not b:
-                continue
-            key = "bytes_per_s" if s == "1m" else "rps"
-            scale = 1 << 20 if s == "1m" else 1
-            first = "nginx" if a["order"] == 1 else "nuri"
-            cpu_ratio = f"{b['per_cpu'] / a['per_cpu']:.2f}" if a["per_cpu"] and b["per_cpu"] else "n/a"
-            w(f"| {title(s)} | {k} | {first} | {fmt_int(a[key] / scale)} | {fmt_int(b[key] / scale)} "
-              f"| {b[key] / a[key]:.2f} "
-              f"| {fmt_int(a['per_cpu']) if a['per_cpu'] else 'n/a'} "
-              f"| {fmt_int(b['per_cpu']) if b['per_cpu'] else 'n/a'} | {cpu_ratio} "
-              f"| {a['other']:.2f} / {b['other']:.2f} |")
-    w("")
 
-    # Anything that is not a clean run: socket errors, unexpected statuses, server stderr.
-    problems = []
-    for r in runs:
-        where = f"repeat {r['repeat']}, {title(r['scenario'])}, {r['server']}"
-        if r["socket_errors"]:
-            problems.append(f"{where}: wrk `{r['socket_errors']}`")
-        expected_non2xx = r["requests"] if r["scenario"] == "404" else 0
-        if r["non2xx"] != expected_non2xx:
-            problems.append(f"{where}: wrk `Non-2xx or 3xx responses: {r['non2xx']}` "
-                            f"of {r['requests']} (expected {expected_non2xx})")
-    for name, key in (("nuri stderr", "nuri_stderr_file"), ("nginx error.log", "nginx_error_log")):
-        p = stderr_problem(f"{name} during the runs", meta[key])
-        if p:
-            problems.append(p)
-    errors(w, problems, "none (no socket errors, no unexpected statuses, nothing on the servers' stderr).")
-    print("\n".join(out))
+def idle_table(w, idle, servers, repeats, paired, meta):
+    """What the idle connections cost each server in memory, and whether they all stayed open."""
+    w(f"Memory of {int(meta['idle']):,} idle keep-alive connections (each sent one GET /1k.bin "
+      "and read the answer): RSS and PSS summed over the server's processes, before the "
+      "connections were opened and after they all answered; bytes per connection = the "
+      "difference / connections open (median, min–max). Kernel socket buffers are not in it. "
+      "to nginx: server / nginx, paired per repeat (below 1: less memory). still open: "
+      "connections that answered one more request after the wrk run")
+    w("")
+    w("| server | open | answered | still open | RSS before → after, MiB | bytes per connection (RSS) "
+      "| to nginx | bytes per connection (PSS) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    rss = paired({key: r["rss_per_conn"] for key, r in idle.items()})
+    for server in servers:
+        rs = [idle[(k, server)] for k in repeats if (k, server) in idle]
+        if not rs:
+            continue
+
+        def lowest(key):
+            return fmt_int(min(r[key] for r in rs))
+
+        def spread(key):
+            return fmt_spread([r[key] for r in rs])
+        before = statistics.median(r["rss_before_kib"] for r in rs) / 1024
+        after = statistics.median(r["rss_after_kib"] for r in rs) / 1024
+        w(f"| {SERVERS[server]} | {lowest('open')} | {lowest('answered')} | {lowest('still')} "
+          f"| {before:.1f} → {after:.1f} | {spread('rss_per_conn')} "
+          f"| {fmt_ratio(rss(server)) if server != BASE and BASE in servers else '–'} "
+          f"| {spread('pss_per_conn')} |")
+    w("")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ packages=(
   tshark dnsmasq-base dnsutils
   # firewall rules in test namespaces (tests/integration/test_doctor.py: drop and reject)
   nftables
-  # benchmarks (peers and load generator; socat, rinetd and nginx's stream module for nuri forward)
-  wrk nginx-light libnginx-mod-stream socat rinetd
+  # benchmarks (peers and load generator; socat, rinetd and nginx's stream module for nuri forward;
+  # h2o and lighttpd are bench/run.sh's other static-file peers)
+  wrk nginx-light libnginx-mod-stream socat rinetd h2o lighttpd
 )
 
 missing=()
@@ -40,7 +41,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Packages with a service (nginx) must not start one on port 80 during install.
+# Packages with a service (nginx, h2o, lighttpd) must not start one on port 80 during install.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then
