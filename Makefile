@@ -42,6 +42,7 @@ fuzz: deps
 
 # nuri against nginx, h2o and lighttpd (bench/run.sh, docs/benchmarks.md).
 bench: build
+	@bash scripts/install-deps.sh bench
 	@bash bench/run.sh
 
 # nuri forward against socat, rinetd and nginx's stream module, in front of one nginx.

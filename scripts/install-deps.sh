@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one list of Debian packages that nuri's build, tests and benchmarks need.
 # Idempotent: installs only what is missing, and says nothing when all is there.
+#   install-deps.sh          what make, make test and the forward/proxy benchmarks need
+#   install-deps.sh bench    that, plus the peers only bench/run.sh measures (h2o, lighttpd)
 set -euo pipefail
 
 packages=(
@@ -22,10 +24,14 @@ packages=(
   tshark dnsmasq-base dnsutils
   # firewall rules in test namespaces (tests/integration/test_doctor.py: drop and reject)
   nftables
-  # benchmarks (peers and load generator; socat, rinetd and nginx's stream module for nuri forward;
-  # h2o and lighttpd are bench/run.sh's other static-file peers)
-  wrk nginx-light libnginx-mod-stream socat rinetd h2o lighttpd
+  # benchmarks (peers and load generator; socat, rinetd and nginx's stream module for nuri forward)
+  wrk nginx-light libnginx-mod-stream socat rinetd
 )
+# bench/run.sh's other static-file peers: servers with a Debian service, installed only for
+# `make bench`, so that make test's machine never gets them.
+if [ "${1:-}" = bench ]; then
+  packages+=(h2o lighttpd)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
