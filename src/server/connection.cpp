@@ -156,6 +156,7 @@ void Connection::run() {
     return;
   }
   if ((state_ == State::head || state_ == State::proxy_header) && start_ == end_) release_buffer();
+  if (is_idle()) release_output();
   if (draining_ && is_idle()) {
     close();  // shutting down: the request in hand was answered
     return;
@@ -1128,6 +1129,18 @@ void Connection::ensure_buffer() {
   const config::Limits& limits = worker_.limits();
   parser_ = http::RequestParser(parser_limits(limits));
   chunked_ = http::ChunkedDecoder(limits.max_body_size);
+  // Whatever this request's answer is, it is written into out_.
+  if (out_.capacity() <= kInlineCapacity) out_ = worker_.take_output();
+}
+
+// Between requests a keep-alive connection keeps only itself (~750 bytes): its response bytes go
+// back to the worker (an idle connection costs less than nginx's 1 KiB target that way), and so
+// does what a back end's request body or a re-framed chunk grew.
+void Connection::release_output() {
+  if (out_.capacity() > kInlineCapacity) worker_.give_output(std::move(out_));
+  out_.clear();
+  if (body_.capacity() > kInlineCapacity) std::string().swap(body_);
+  if (proxy_chunk_.capacity() > kInlineCapacity) std::string().swap(proxy_chunk_);
 }
 
 void Connection::release_buffer() {
@@ -1158,8 +1171,7 @@ void Connection::close() {
   }
   queue_.clear();
   queue_head_ = 0;
-  out_.clear();
-  if (out_.capacity() > 64 * 1024) std::string().swap(out_);
+  release_output();
   release_buffer();
   worker_.retire(this);
 }

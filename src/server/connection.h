@@ -129,6 +129,7 @@ class Connection final : public net::EventHandler, private Deferrer {
   void update_timer();
   void ensure_buffer();
   void release_buffer();
+  void release_output();
 
   void complete_responses();
 
@@ -167,7 +168,9 @@ class Connection final : public net::EventHandler, private Deferrer {
   bool proxy_head_sent_ = false;         // the upstream's response head went to the client
   std::string proxy_chunk_;              // a chunked request body's data, re-framed upstream
 
-  std::string out_;                  // response bytes waiting to be sent
+  // A std::string that holds this much has no heap storage (its small-string buffer).
+  static inline const std::size_t kInlineCapacity = std::string().capacity();
+  std::string out_;                  // response bytes waiting to be sent (lent by the worker)
   std::vector<OutSegment> queue_;    // what to send, in order
   std::size_t queue_head_ = 0;
   // For the request-duration histogram: where each queued response ends in the stream of bytes

@@ -171,6 +171,22 @@ char* Worker::take_buffer() {
   return b;
 }
 
+std::string Worker::take_output() {
+  if (outputs_.empty()) return {};
+  std::string output = std::move(outputs_.back());
+  outputs_.pop_back();
+  return output;
+}
+
+void Worker::give_output(std::string&& output) {
+  // Keep as many as read buffers, and none that a big response grew: that memory goes back.
+  if (outputs_.size() < 256 && output.capacity() <= 64 * 1024) {
+    output.clear();
+    outputs_.push_back(std::move(output));
+  }
+  std::string().swap(output);
+}
+
 void Worker::give_buffer(char* buffer, std::size_t size) {
   // Keep a few for reuse; an idle connection holds none.
   if (size == buffer_size_ && buffers_.size() < 256) {

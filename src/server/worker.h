@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "http/date.h"
@@ -100,6 +101,11 @@ class Worker {
   void give_buffer(char* buffer, std::size_t size);
   std::size_t buffer_size() const { return buffer_size_; }
 
+  /// Storage for a connection's response bytes, lent while it has something to send: an idle
+  /// keep-alive connection holds none, and a busy one reuses warm memory instead of malloc.
+  std::string take_output();
+  void give_output(std::string&& output);
+
   /// A connection closed: it goes back to the pool after this loop iteration.
   void retire(Connection* connection);
 
@@ -153,6 +159,7 @@ class Worker {
   std::vector<Connection*> retired_;
   std::vector<Connection*> spare_;
   std::vector<char*> buffers_;
+  std::vector<std::string> outputs_;
   std::size_t buffer_size_;
   net::FileDescriptor reserve_fd_;  // given up to accept (and refuse) when out of descriptors
   std::uint64_t refused_without_fds_ = 0;  // since the last log line about it
