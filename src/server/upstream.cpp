@@ -21,13 +21,66 @@ namespace nuri::server {
 
 namespace {
 
-// RFC 9110 §7.6.1: fields meant for one connection only, never forwarded.
-bool is_hop_by_hop(std::string_view name) {
-  using http::iequals;
-  return iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "proxy-connection") ||
-         iequals(name, "te") || iequals(name, "trailer") || iequals(name, "transfer-encoding") ||
-         iequals(name, "upgrade");
+// The fields the proxy treats specially, recognised with one switch on the name's length and
+// one comparison: a request or response has a dozen fields, and each used to be compared with
+// every special name in turn.
+enum class Field : std::uint8_t {
+  other,
+  hop_by_hop,  // RFC 9110 §7.6.1: for one connection only (Connection and Upgrade have their own)
+  connection,
+  upgrade,
+  host,
+  content_length,
+  expect,
+  x_forwarded_for,
+  x_forwarded_proto,
+  x_forwarded_host,
+  forwarded,
+  via,
+  date,
+  server,
+};
+
+// `lower` is a lowercase literal as long as `name`.
+bool named(std::string_view name, std::string_view lower) {
+  for (std::size_t i = 0; i < lower.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != lower[i]) return false;
+  }
+  return true;
 }
+
+Field classify(std::string_view name) {
+  switch (name.size()) {
+    case 2: return named(name, "te") ? Field::hop_by_hop : Field::other;
+    case 3: return named(name, "via") ? Field::via : Field::other;
+    case 4:
+      if (named(name, "host")) return Field::host;
+      return named(name, "date") ? Field::date : Field::other;
+    case 6:
+      if (named(name, "expect")) return Field::expect;
+      return named(name, "server") ? Field::server : Field::other;
+    case 7:
+      if (named(name, "upgrade")) return Field::upgrade;
+      return named(name, "trailer") ? Field::hop_by_hop : Field::other;
+    case 9: return named(name, "forwarded") ? Field::forwarded : Field::other;
+    case 10:
+      if (named(name, "connection")) return Field::connection;
+      return named(name, "keep-alive") ? Field::hop_by_hop : Field::other;
+    case 14: return named(name, "content-length") ? Field::content_length : Field::other;
+    case 15: return named(name, "x-forwarded-for") ? Field::x_forwarded_for : Field::other;
+    case 16:
+      if (named(name, "x-forwarded-host")) return Field::x_forwarded_host;
+      return named(name, "proxy-connection") ? Field::hop_by_hop : Field::other;
+    case 17:
+      if (named(name, "transfer-encoding")) return Field::hop_by_hop;
+      return named(name, "x-forwarded-proto") ? Field::x_forwarded_proto : Field::other;
+    default: return Field::other;
+  }
+}
+
+bool is_hop_by_hop(Field f) { return f == Field::hop_by_hop || f == Field::connection || f == Field::upgrade; }
 
 // Whether a Connection field value lists `name` (those fields are hop-by-hop too).
 bool lists(std::string_view connection, std::string_view name) {
@@ -44,7 +97,7 @@ template <typename Message>
 std::string connection_tokens(const Message& m) {
   std::string all;
   for (std::size_t i = 0; i < m.header_count; ++i) {
-    if (!http::iequals(m.headers[i].name, "connection")) continue;
+    if (classify(m.headers[i].name) != Field::connection) continue;
     if (!all.empty()) all += ',';
     all += m.headers[i].value;
   }
@@ -58,10 +111,19 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out += "\r\n";
 }
 
-// "a" then "a, b": the values of a list field that arrived in several lines, joined.
-void join(std::string& list, std::string_view value) {
-  if (!list.empty()) list += ", ";
-  list += value;
+// The values of every `kind` field not named by the Connection field, joined with ", " (a list
+// field may arrive in several lines; empty ones add nothing); true if there was one.
+template <typename Message>
+bool append_joined(std::string& out, const Message& m, Field kind, std::string_view connection) {
+  bool any = false;
+  for (std::size_t i = 0; i < m.header_count; ++i) {
+    const http::Header& h = m.headers[i];
+    if (h.value.empty() || classify(h.name) != kind || lists(connection, h.name)) continue;
+    if (any) out += ", ";
+    out += h.value;
+    any = true;
+  }
+  return any;
 }
 
 bool is_idempotent(http::Method m) {
@@ -105,25 +167,23 @@ void build_upstream_head(std::string& out, const http::Request& req, const socka
   }
 
   const std::string connection = connection_tokens(req);
-  std::string forwarded_for, forwarded, via;
   std::string_view upgrade_value;
+  bool forwarded_for = false, forwarded = false, via = false;  // such fields came: joined below
   for (std::size_t i = 0; i < req.header_count; ++i) {
     const http::Header& h = req.headers[i];
-    using http::iequals;
-    if (iequals(h.name, "upgrade")) upgrade_value = h.value;
-    if (is_hop_by_hop(h.name) || lists(connection, h.name) || iequals(h.name, "host") ||
-        iequals(h.name, "content-length") || iequals(h.name, "expect") ||  // nuri answered 100 itself
-        iequals(h.name, "x-forwarded-proto") || iequals(h.name, "x-forwarded-host")) {
-      continue;
-    }
-    if (iequals(h.name, "x-forwarded-for")) {
-      join(forwarded_for, h.value);
-    } else if (iequals(h.name, "forwarded")) {
-      join(forwarded, h.value);
-    } else if (iequals(h.name, "via")) {
-      join(via, h.value);
-    } else {
-      append_field(out, h.name, h.value);
+    const Field f = classify(h.name);
+    if (f == Field::upgrade) upgrade_value = h.value;
+    if (is_hop_by_hop(f) || lists(connection, h.name)) continue;
+    switch (f) {
+      case Field::host:
+      case Field::content_length:
+      case Field::expect:  // nuri answered 100 itself
+      case Field::x_forwarded_proto:
+      case Field::x_forwarded_host: continue;  // replaced below
+      case Field::x_forwarded_for: forwarded_for = true; continue;
+      case Field::forwarded: forwarded = true; continue;
+      case Field::via: via = true; continue;
+      default: append_field(out, h.name, h.value);
     }
   }
   if (req.framing == http::BodyFraming::content_length && req.content_length > 0) {
@@ -134,23 +194,43 @@ void build_upstream_head(std::string& out, const http::Request& req, const socka
              req.method == http::Method::patch) {
     out += "Content-Length: 0\r\n";  // RFC 9110 §8.6: a method that expects a body says it has none
   }
-  join(forwarded_for, client_host);
-  append_field(out, "X-Forwarded-For", forwarded_for);
-  append_field(out, "X-Forwarded-Proto", "http");
+  // Each proxy adds itself at the end of the lists the client (or a proxy before us) sent.
+  out += "X-Forwarded-For: ";
+  if (forwarded_for && append_joined(out, req, Field::x_forwarded_for, connection)) out += ", ";
+  out += client_host;
+  out += "\r\nX-Forwarded-Proto: http\r\n";
   if (!req.host.empty()) append_field(out, "X-Forwarded-Host", req.host);
   // RFC 7239: an IPv6 node is quoted and bracketed; the host is a quoted-string (it may hold ':').
-  std::string element = client->sa_family == AF_INET6 ? fmt::format("for=\"[{}]\"", client_host)
-                                                      : fmt::format("for={}", client_host);
-  if (http::chars::is_token(req.host)) {
-    fmt::format_to(std::back_inserter(element), ";host={}", req.host);
-  } else if (!req.host.empty() && req.host.find_first_of("\"\\") == std::string_view::npos) {
-    fmt::format_to(std::back_inserter(element), ";host=\"{}\"", req.host);  // "h:8080", "[::1]"
+  out += "Forwarded: ";
+  if (forwarded && append_joined(out, req, Field::forwarded, connection)) out += ", ";
+  if (client->sa_family == AF_INET6) {
+    out += "for=\"[";
+    out += client_host;
+    out += "]\"";
+  } else {
+    out += "for=";
+    out += client_host;
   }
-  element += ";proto=http";
-  join(forwarded, element);
-  append_field(out, "Forwarded", forwarded);
-  if (config.via) join(via, "1.1 nuri");
-  if (!via.empty()) append_field(out, "Via", via);
+  if (http::chars::is_token(req.host)) {
+    out += ";host=";
+    out += req.host;
+  } else if (!req.host.empty() && req.host.find_first_of("\"\\") == std::string_view::npos) {
+    out += ";host=\"";  // "h:8080", "[::1]"
+    out += req.host;
+    out += '"';
+  }
+  out += ";proto=http\r\n";
+  if (via || config.via) {
+    const std::size_t before = out.size();
+    out += "Via: ";
+    const bool listed = via && append_joined(out, req, Field::via, connection);
+    if (config.via) out += listed ? ", 1.1 nuri" : "1.1 nuri";
+    if (listed || config.via) {
+      out += "\r\n";
+    } else {
+      out.resize(before);  // only empty Via fields came
+    }
+  }
   if (upgrade) {
     out += "Connection: upgrade\r\n";
     append_field(out, "Upgrade", upgrade_value);
@@ -165,23 +245,24 @@ bool asks_upgrade(const http::Request& request) {
 
 void append_response_fields(std::string& out, const http::Response& response, bool via) {
   const std::string connection = connection_tokens(response);
-  std::string via_list;
+  bool listed_via = false;
   for (std::size_t i = 0; i < response.header_count; ++i) {
     const http::Header& h = response.headers[i];
-    using http::iequals;
-    if (is_hop_by_hop(h.name) || lists(connection, h.name) || iequals(h.name, "date") || iequals(h.name, "server") ||
-        iequals(h.name, "content-length")) {
-      continue;
+    const Field f = classify(h.name);
+    if (is_hop_by_hop(f) || f == Field::date || f == Field::server || f == Field::content_length ||
+        lists(connection, h.name)) {
+      continue;  // ours replace them
     }
-    if (via && iequals(h.name, "via")) {
-      join(via_list, h.value);
+    if (via && f == Field::via) {
+      listed_via = true;
       continue;
     }
     append_field(out, h.name, h.value);
   }
   if (via) {
-    join(via_list, "1.1 nuri");
-    append_field(out, "Via", via_list);
+    out += "Via: ";
+    if (listed_via && append_joined(out, response, Field::via, connection)) out += ", ";
+    out += "1.1 nuri\r\n";
   }
 }
 
