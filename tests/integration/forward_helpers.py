@@ -13,14 +13,16 @@ import hashlib
 import os
 import random
 import re
+import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from nuri_helpers import SANITIZER_MARKERS, TIME_SCALE, _ppid_of, nuri_bin, valgrind_errors
 # A loopback port nothing listens on (bound, then closed).
@@ -370,51 +372,39 @@ def run_cmd(*args, check=True, timeout=20):
     return p
 
 
-class FakeDns:
-    """A DNS server on 127.0.0.1 (UDP) that answers every name with `records` ({'A': [...],
-    'AAAA': [...]}, changeable at any time) and `ttl`; `queries` counts the questions."""
-
-    def __init__(self, records: dict, ttl: int = 1):
-        self.records = records
-        self.ttl = ttl
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _answer(self, query: bytes) -> bytes:
-        pos = 12
-        while query[pos] != 0:
-            pos += 1 + query[pos]
-        qtype = int.from_bytes(query[pos + 1:pos + 3], "big")
-        question = query[12:pos + 5]
-        kind = {1: "A", 28: "AAAA"}.get(qtype)
-        family = socket.AF_INET if kind == "A" else socket.AF_INET6
-        answers = [socket.inet_pton(family, a) for a in self.records.get(kind, [])] if kind else []
-        head = query[:2] + b"\x81\x80" + (1).to_bytes(2, "big") + len(answers).to_bytes(2, "big") + b"\0\0\0\0"
-        body = b"".join(b"\xc0\x0c" + qtype.to_bytes(2, "big") + b"\x00\x01" + self.ttl.to_bytes(4, "big")
-                        + len(a).to_bytes(2, "big") + a for a in answers)
-        return head + question + body
-
-    def _run(self):
-        while not self._stop:
-            try:
-                query, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.queries += 1
-            try:
-                self.sock.sendto(self._answer(query), peer)
-            except (IndexError, OSError):
-                pass
-
-    def close(self):
-        self._stop = True
-        self._thread.join(2)
-        self.sock.close()
+# The lecture's lab: client -> router:65535 -> server 192.168.17.17:80 (test_forward, test_doctor).
+@pytest.fixture
+def lab(tmp_path):
+    """Three namespaces (client, router, server) joined by two veth links; deleted afterwards
+    whatever happens. Router and server are on 192.168.17.0/24, client and router on a /24 of
+    10.200.0.0/16; the client has no route to 192.168.17.0/24."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("network namespaces need root and iproute2 (CI runs as root)")
+    tag = f"{os.getpid() % 10000}{int(time.monotonic() * 1000) % 1000}"
+    names = {role: f"nf{role[0]}{tag}" for role in ("client", "router", "server")}
+    net = f"10.200.{os.getpid() % 250}"
+    made = []
+    try:
+        for ns in names.values():
+            run_cmd("ip", "netns", "add", ns)
+            made.append(ns)
+            run_cmd("ip", "-n", ns, "link", "set", "lo", "up")
+        c, r, s = names["client"], names["router"], names["server"]
+        # Create each veth pair inside one namespace and move its other end: nothing touches
+        # the host's own interfaces.
+        run_cmd("ip", "-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns", r)
+        run_cmd("ip", "-n", s, "link", "add", "eth0", "type", "veth", "peer", "name", "lan1", "netns", r)
+        for ns, dev, addr in ((c, "eth0", f"{net}.2/24"), (r, "lan0", f"{net}.1/24"),
+                              (r, "lan1", "192.168.17.1/24"), (s, "eth0", "192.168.17.17/24")):
+            run_cmd("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+            run_cmd("ip", "-n", ns, "link", "set", dev, "up")
+        yield {"client": c, "router": r, "server": s, "router_ip": f"{net}.1", "client_ip": f"{net}.2"}
+    finally:
+        for ns in made:
+            for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                      text=True).stdout.split():
+                try:
+                    os.kill(int(pid), 9)
+                except OSError:
+                    pass
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -11,40 +11,16 @@ import base64
 import json
 import re
 import socket
-import subprocess
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 
+from config_helpers import hash_password, read_log_lines, serve, tree
 from nuri_helpers import TIME_SCALE, free_port_holder, parse_all_responses, read_to_close, req, run_nuri
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
-
-
-def serve(nuri, conf: Path, text: str, *args, listeners: int = 1, root=None, tokens=False):
-    """Writes `text` to `conf` and starts `nuri serve --config conf ARGS` without the fixture's
-    own --listen/--root, waiting for `listeners` banner URLs."""
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(text)
-    s = nuri("--config", str(conf), *args, listen=(), run=False)
-    s.n_listeners = listeners
-    # The leak check allows one cached fd per worker and file under `root`: every root of these
-    # configurations lives in the test's tmp_path.
-    s.root = Path(root if root is not None else s.workdir).resolve()
-    s.server_tokens = s.server_tokens or tokens
-    s.start()
-    return s
-
-
-def tree(base: Path, files: dict) -> Path:
-    for rel, data in files.items():
-        p = base / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
-    return base
 
 
 def get(s, path="/", host="localhost", headers=(), method="GET", i=0, version="HTTP/1.1"):
@@ -68,17 +44,6 @@ def raw_from(port: int, source: str, data: bytes, timeout: float = 5.0) -> bytes
         return read_to_close(c)
     finally:
         c.close()
-
-
-def hash_password(password: str) -> str:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import crypt
-        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
-    except ImportError:
-        return subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
-                              text=True, check=True).stdout.strip()
 
 
 def basic(user: str, password: str) -> tuple:
@@ -702,25 +667,18 @@ address = "127.0.0.1:0"
 root = "{root}"
 """
     s = serve(nuri, tmp_path / "n.toml", conf, root=root)
+    # Two connections, maybe two workers: each writes its lines at the end of its loop
+    # iteration, so on a busy machine the second request's line can come first. The tests
+    # therefore look lines up by request, not by position.
     get(s, "/a.txt", headers=[("User-Agent", 'agent "007"'), ("Referer", "http://r.test/")])
     get(s, "/missing")
     return s, log
 
 
-def _read_lines(log, n):
-    deadline = time.monotonic() + 5 * TIME_SCALE
-    while time.monotonic() < deadline:
-        lines = log.read_text().splitlines() if log.exists() else []
-        if len(lines) >= n:
-            return lines
-        time.sleep(0.05)
-    raise AssertionError(f"expected {n} log lines, got {log.read_text() if log.exists() else None!r}")
-
-
 def test_access_log_json(nuri, tmp_path):
     s, log = _log_server(nuri, tmp_path, "json")
-    lines = _read_lines(log, 2)
-    docs = [json.loads(line) for line in lines]
+    lines = read_log_lines(log, 2)
+    docs = sorted((json.loads(line) for line in lines), key=lambda d: d["request"])  # /a.txt, /missing
     assert docs[0]["status"] == 200 and docs[0]["bytes"] == 5, docs
     assert docs[0]["request"] == "GET /a.txt HTTP/1.1", docs
     assert docs[0]["user_agent"] == 'agent "007"' and docs[0]["referer"] == "http://r.test/"
@@ -731,13 +689,13 @@ def test_access_log_json(nuri, tmp_path):
 
 def test_access_log_common(nuri, tmp_path):
     s, log = _log_server(nuri, tmp_path, "common")
-    lines = _read_lines(log, 2)
+    lines = read_log_lines(log, 2)
     clf = re.compile(r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
                      r'"GET (/a\.txt|/missing) HTTP/1\.1" (\d{3}) (\d+|-)')
-    m = clf.fullmatch(lines[0])
-    assert m and m[2] == "200" and m[3] == "5", lines
-    m = clf.fullmatch(lines[1])
-    assert m and m[2] == "404", lines
+    matches = {m[1]: m for m in map(clf.fullmatch, lines) if m}
+    assert set(matches) == {"/a.txt", "/missing"}, lines
+    assert matches["/a.txt"][2] == "200" and matches["/a.txt"][3] == "5", lines
+    assert matches["/missing"][2] == "404", lines
     assert "agent" not in log.read_text() and "r.test" not in log.read_text()
 
 

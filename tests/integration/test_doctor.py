@@ -1,6 +1,6 @@
 """`nuri doctor HOST:PORT`: each verdict, made real.
 
-The lecture's lab from test_forward.py (namespaces client, router and server; the server at
+The lecture's lab from forward_helpers.py (namespaces client, router and server; the server at
 192.168.17.17 on the router's LAN, the client with no route to it) plays the network: doctor
 runs in the server's namespace for the local findings and in the router's for the client's
 side, with nftables rules in the server's namespace for the firewall cases. Servers that only
@@ -24,7 +24,7 @@ from forward_helpers import Target, run_cmd
 from nuri_helpers import SANITIZER_MARKERS, SLACK, TIME_SCALE, nuri_bin, run_nuri
 # Fixtures: the lecture's lab (client, router, server namespaces) and python TCP servers.
 from forward_helpers import rst_close
-from test_forward import lab  # noqa: F401
+from forward_helpers import lab  # noqa: F401 (a fixture)
 
 SERVER_IP = "192.168.17.17"
 

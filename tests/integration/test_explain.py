@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nuri_helpers import TIME_SCALE, free_port_holder, parse_response, run_nuri
-from test_config_serve import hash_password, tree
+from config_helpers import hash_password, tree
 from upstreams import EchoUpstream
 
 PASSWORD = "s3cret"

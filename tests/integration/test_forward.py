@@ -10,7 +10,6 @@ import errno
 import hashlib
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
@@ -19,7 +18,8 @@ import time
 
 import pytest
 
-from forward_helpers import (FakeDns, closed_port, echo, read_outcome, recv_all, rst_close, run_cmd,
+from fake_dns import FakeDns
+from forward_helpers import (closed_port, echo, lab, read_outcome, recv_all, rst_close, run_cmd,
                              stream_both_ways)
 from nuri_helpers import SLACK, TIME_SCALE, NuriServer, have_ipv6_loopback, run_nuri
 
@@ -831,44 +831,6 @@ def test_udp_target_not_listening_is_refused(forward):
 
 # ----------------------------------------------------------------------------------------------
 # The lecture's lab: client -> router:65535 -> server 192.168.17.17:80
-
-
-@pytest.fixture
-def lab(tmp_path):
-    """Three namespaces (client, router, server) joined by two veth links; deleted afterwards
-    whatever happens. Router and server are on 192.168.17.0/24, client and router on a /24 of
-    10.200.0.0/16; the client has no route to 192.168.17.0/24."""
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        pytest.skip("network namespaces need root and iproute2 (CI runs as root)")
-    tag = f"{os.getpid() % 10000}{int(time.monotonic() * 1000) % 1000}"
-    names = {role: f"nf{role[0]}{tag}" for role in ("client", "router", "server")}
-    net = f"10.200.{os.getpid() % 250}"
-    made = []
-    try:
-        for ns in names.values():
-            run_cmd("ip", "netns", "add", ns)
-            made.append(ns)
-            run_cmd("ip", "-n", ns, "link", "set", "lo", "up")
-        c, r, s = names["client"], names["router"], names["server"]
-        # Create each veth pair inside one namespace and move its other end: nothing touches
-        # the host's own interfaces.
-        run_cmd("ip", "-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns", r)
-        run_cmd("ip", "-n", s, "link", "add", "eth0", "type", "veth", "peer", "name", "lan1", "netns", r)
-        for ns, dev, addr in ((c, "eth0", f"{net}.2/24"), (r, "lan0", f"{net}.1/24"),
-                              (r, "lan1", "192.168.17.1/24"), (s, "eth0", "192.168.17.17/24")):
-            run_cmd("ip", "-n", ns, "addr", "add", addr, "dev", dev)
-            run_cmd("ip", "-n", ns, "link", "set", dev, "up")
-        yield {"client": c, "router": r, "server": s, "router_ip": f"{net}.1", "client_ip": f"{net}.2"}
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
-            for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                                      text=True).stdout.split():
-                try:
-                    os.kill(int(pid), 9)
-                except OSError:
-                    pass
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_lab_router_forwards_port_65535_to_the_web_server(lab, forward, tmp_path):

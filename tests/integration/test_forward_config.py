@@ -15,8 +15,7 @@ import pytest
 
 from forward_helpers import BANNER_RE, Target, echo
 from nuri_helpers import TIME_SCALE, nuri_bin, read_to_close, req, run_nuri
-from test_config_serve import _read_lines, serve, tree
-from test_reload import hup
+from config_helpers import hup, read_log_lines, serve, tree
 
 
 def forward_port(s, index: int = 0) -> int:
@@ -71,7 +70,7 @@ balance = "first"
     assert through(forward_port(s, 0), b"ping" * 1000) == b"ping" * 1000
     # The second rule's first target refuses: failover to the echo server.
     assert through(forward_port(s, 1), b"second") == b"second"
-    lines = _read_lines(log, 2)
+    lines = read_log_lines(log, 2)
     assert any(f"target={echo_target.address}" in line and "end=fin" in line and "up=4000" in line for line in lines)
     assert "forwarding to 127.0.0.1:1, " in s.stdout() and "(the first that is up)" in s.stdout()
 

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from nuri_helpers import TIME_SCALE, parse_all_responses, parse_response, read_to_close, req, run_nuri
-from test_config_serve import _read_lines, serve, tree
+from config_helpers import read_log_lines, serve, tree
 
 
 def v2_header(source: str, source_port: int, dest: str, dest_port: int, command: int = 1) -> bytes:
@@ -89,7 +89,7 @@ def test_v1_header_names_the_client_in_the_log(behind_proxy):
     out = exchange(port, b"PROXY TCP4 203.0.113.7 10.0.0.5 51234 80\r\n" + closing())
     resp, _ = parse_response(out, eof=True)
     assert resp.status == 200 and resp.body == b"hello\n"
-    (entry,) = [json.loads(line) for line in _read_lines(log, 1)]
+    (entry,) = [json.loads(line) for line in read_log_lines(log, 1)]
     assert entry["client"] == "203.0.113.7", entry
 
 
@@ -101,7 +101,7 @@ def test_v2_header_ipv6_client_and_keep_alive(behind_proxy):
     out = exchange(port, data)
     first, second = parse_all_responses(out, ["GET", "GET"])
     assert first.status == 200 and second.status == 200
-    entries = [json.loads(line) for line in _read_lines(log, 2)]
+    entries = [json.loads(line) for line in read_log_lines(log, 2)]
     assert [e["client"] for e in entries] == ["2001:db8::7", "2001:db8::7"], entries
 
 
@@ -111,7 +111,7 @@ def test_header_arriving_in_pieces(behind_proxy):
     out = exchange(port, b"PROXY TCP4 198.51.100.9 10.0.0.5 1 80\r\n" + closing(), chunks=12)
     resp, _ = parse_response(out, eof=True)
     assert resp.status == 200
-    assert json.loads(_read_lines(log, 1)[0])["client"] == "198.51.100.9"
+    assert json.loads(read_log_lines(log, 1)[0])["client"] == "198.51.100.9"
 
 
 def test_location_rules_judge_the_named_client(behind_proxy):
@@ -128,7 +128,7 @@ def test_local_command_keeps_the_proxy_address(behind_proxy):
     port = s.addrs[0][1]
     out = exchange(port, v2_header("", 0, "", 0, command=0) + closing())
     assert parse_response(out, eof=True)[0].status == 200
-    assert json.loads(_read_lines(log, 1)[0])["client"] == "127.0.0.1"
+    assert json.loads(read_log_lines(log, 1)[0])["client"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("first_bytes", [
@@ -176,7 +176,7 @@ def test_listener_rules_judge_the_proxy_not_the_client(nuri, tmp_path):
     finally:
         c.close()
     assert parse_response(out, eof=True)[0].status == 200
-    assert json.loads(_read_lines(log, 1)[0])["client"] == "192.0.2.1"
+    assert json.loads(read_log_lines(log, 1)[0])["client"] == "192.0.2.1"
 
 
 def test_per_client_limits_count_the_named_client(nuri, tmp_path):

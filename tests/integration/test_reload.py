@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from config_helpers import count, hup
 from nuri_helpers import (TIME_SCALE, Conn, curl, free_port_holder, nuri_bin, req, sha256,
                           sha256_file)
 
@@ -51,24 +52,6 @@ def sites(tmp_path, **files_by_dir):
             (d / fname).write_bytes(data)
         out[name] = d
     return out
-
-
-def count(pattern: str, text: str) -> int:
-    return len(re.findall(pattern, text))
-
-
-def hup(s, expect: str = r"reloaded ", timeout: float = 5.0) -> str:
-    """Sends SIGHUP and waits for one more line matching `expect` on stderr; returns stderr."""
-    before = count(expect, s.stderr())
-    s.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + timeout * TIME_SCALE
-    while time.monotonic() < deadline:
-        err = s.stderr()
-        if count(expect, err) > before:
-            return err
-        s.assert_alive()
-        time.sleep(0.02)
-    raise AssertionError(f"no {expect!r} on stderr after SIGHUP:\n{s.stderr()[-3000:]}")
 
 
 def body(s, path="/index.html", i=0) -> bytes:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import struct
 import subprocess
-import threading
 import time
 
 import pytest
 
+from fake_dns import FakeDns
 from nuri_helpers import SLACK, TIME_SCALE, nuri_bin
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -168,39 +167,6 @@ def test_nxdomain_nodata_refused(dnsmasq):
     # Outside its zone, with no upstream, dnsmasq refuses.
     r = resolve("example.com", "--server", server)
     assert r.returncode == 5 and "REFUSED" in r.stderr
-
-
-class FakeDns:
-    """A UDP server that answers every query with the given rcode (or with garbage)."""
-
-    def __init__(self, rcode=2, garbage=False):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        self.rcode, self.garbage = rcode, garbage
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def loop(self):
-        while not self.stop:
-            try:
-                q, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            qid, flags = struct.unpack(">HH", q[:4])
-            header = struct.pack(">HHHHHH", qid, 0x8000 | (flags & 0x0100) | 0x80 | self.rcode, 1, 0, 0, 0)
-            if self.garbage:  # claims an answer that is not there
-                header = struct.pack(">HHHHHH", qid, 0x8180, 1, 1, 0, 0)
-            self.sock.sendto(header + q[12:], peer)
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
-        self.sock.close()
 
 
 def test_servfail_and_malformed_reply():

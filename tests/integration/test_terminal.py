@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 
 from nuri_helpers import REPO_ROOT, SANITIZER_MARKERS, TIME_SCALE, curl, nuri_bin
-from test_resolve import FakeDns
+from fake_dns import FakeDns
 
 ESC = b"\x1b["
 MIB = 1 << 20
