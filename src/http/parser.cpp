@@ -255,6 +255,24 @@ std::optional<std::string_view> Request::find(std::string_view name) const {
   return std::nullopt;
 }
 
+// Stores a field line and hands the few names whose values the parser reads to
+// end_special_field(). Called for every field line, so it filters cheaply first: a name can only
+// be one of those if its length and first letter are those of one of them.
+inline Status RequestParser::end_field(std::string_view name, std::string_view value, Request& out) {
+  Progress& g = progress_;
+  if (g.field_count >= std::min(limits_.max_header_count, kMaxHeaderCount)) {
+    return Status::header_fields_too_large;
+  }
+  out.headers[g.field_count++] = {name, value};
+  // Indexed by length: the first letter, lower-cased, of Host (4), Expect (6), Connection (10),
+  // Content-Length (14), Transfer-Encoding (17); 0 (no tchar) for lengths none of them has.
+  static constexpr char kSpecialFirst[18] = {0, 0, 0, 0, 'h', 0, 'e', 0, 0, 0, 'c', 0, 0, 0, 'c', 0, 0, 't'};
+  if (name.size() < sizeof kSpecialFirst && kSpecialFirst[name.size()] == (name[0] | 0x20)) {
+    return end_special_field(name, value, out);
+  }
+  return Status::none;
+}
+
 ParseResult RequestParser::parse(std::string_view buffer, Request& out) {
   if (scanned_ > buffer.size()) scanned_ = 0;  // not the bytes of last time: start afresh
   const bool resumed = scanned_ != 0;
@@ -460,13 +478,8 @@ Status RequestParser::end_request_line(const char* version, Request& out) {
   return Status::none;
 }
 
-Status RequestParser::end_field(std::string_view name, std::string_view value, Request& out) {
+Status RequestParser::end_special_field(std::string_view name, std::string_view value, Request& out) {
   Progress& g = progress_;
-  if (g.field_count >= std::min(limits_.max_header_count, kMaxHeaderCount)) {
-    return Status::header_fields_too_large;
-  }
-  out.headers[g.field_count++] = {name, value};
-
   switch (name.size()) {
     case 4:
       if (iequals(name, "host")) {  // RFC 9112 §3.2: exactly one, a valid uri-host [":" port]
