@@ -300,6 +300,10 @@ ParseResult RequestParser::resume(std::string_view buffer, Request& out) {
     out.header_count = 0;
     out.host = {};
     out.query = {};
+    if (const char* const fields = whole_request_line(base, end, out)) {
+      p = fields;
+      g.step = Step::field_start;
+    }
   }
 
   while (p < end) {
@@ -468,6 +472,48 @@ ParseResult RequestParser::resume(std::string_view buffer, Request& out) {
   if (buffer.size() > limits_.max_head_bytes) return error(Status::header_fields_too_large);
   scanned_ = at(p);
   return {};
+}
+
+// The request line as nearly every request sends it: first in the bytes, complete, CRLF-ended,
+// HTTP/1.1 or HTTP/1.0, a target under the limit, no error. Parsed in one straight pass instead
+// of five trips through resume()'s switch, whose indirect jump mispredicts at each step change.
+// Returns where the field lines start, with `out` and progress_ as the steps would leave them;
+// for any other line, nullptr before progress_ changes, and the steps parse it from its first
+// byte (so every error, and its status, comes from them as before).
+const char* RequestParser::whole_request_line(const char* base, const char* end, Request& out) {
+  const char* p = base;
+  Method method = Method::get;
+  if (end - p >= 4 && std::memcmp(p, "GET ", 4) == 0) {
+    p += 3;
+  } else {
+    p = scan::skip_tchar(p, end, base);
+    if (p == end || p == base || *p != ' ') return nullptr;
+    method = method_from_name(std::string_view(base, static_cast<std::size_t>(p - base)));
+  }
+  const char* const target = p + 1;
+  const std::size_t room = limits_.max_target_bytes;
+  const char* const stop = static_cast<std::size_t>(end - target) > room ? target + room : end;
+  const char* const target_end = scan::skip_target(target, stop, base);
+  if (target_end == stop || target_end == target || *target_end != ' ') return nullptr;
+  const char* const version = target_end + 1;
+  if (end - version < 10 || version[8] != '\r' || version[9] != '\n') return nullptr;
+  if (std::memcmp(version, "HTTP/1.", 7) != 0 || (version[7] != '1' && version[7] != '0')) return nullptr;
+  const std::string_view t(target, static_cast<std::size_t>(target_end - target));
+  TargetParts parts;
+  if (classify_target(method, t, parts) != Status::none) return nullptr;
+
+  progress_.method = method;
+  progress_.form = parts.form;
+  progress_.version_minor = static_cast<std::uint8_t>(version[7] - '0');
+  out.method = method;
+  out.method_name = std::string_view(base, static_cast<std::size_t>(p - base));
+  out.target = t;
+  out.form = parts.form;
+  out.path = parts.path;
+  out.query = parts.query;
+  out.host = parts.authority;
+  out.version_minor = progress_.version_minor;
+  return version + 10;
 }
 
 Status RequestParser::end_request_line(const char* version, Request& out) {
