@@ -124,8 +124,10 @@ class RequestParser {
   };
 
   ParseResult resume(std::string_view buffer, Request& out);
+  const char* whole_request_line(const char* base, const char* end, Request& out);
   Status end_request_line(const char* version, Request& out);
   Status end_field(std::string_view name, std::string_view value, Request& out);
+  Status end_special_field(std::string_view name, std::string_view value, Request& out);
   ParseResult end_head(std::size_t consumed, Request& out) const;
 
   ParserLimits limits_;

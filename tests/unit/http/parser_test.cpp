@@ -1046,6 +1046,199 @@ TEST(ParserBytes, EveryByteInAMethod) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The 16-byte scans (src/http/scan.h) and the request line's one-pass path: a byte at each
+// position of a block and of the tail read, runs ending at a block's edge, heads cut inside a
+// block. Every case goes through parse_all_ways (every split, byte by byte, guard page behind).
+
+// Bytes the scans stop on inside a field value or a target, each an error there.
+constexpr char kControlBytes[] = {'\0', '\x01', '\x08', '\x0b', '\x0c', '\x1f', '\x7f'};
+
+TEST(ParserBlocks, ControlByteAtEachPositionOfAValue) {
+  for (const char c : kControlBytes) {
+    for (std::size_t pos = 0; pos < 34; ++pos) {
+      const std::string value = filler(pos) + c + filler(40 - pos);
+      const Parsed p = parse_all_ways(with_fields("X-Long: " + value + "\r\n"), {}, pos % 8 == 0);
+      EXPECT_EQ(p.state, ParseState::error) << "byte " << int(c) << " at " << pos;
+      EXPECT_EQ(code(p.status), 400) << "byte " << int(c) << " at " << pos;
+    }
+  }
+}
+
+TEST(ParserBlocks, ControlByteAtEachPositionOfATarget) {
+  for (const char c : {'\0', '\x01', '\x09', '\x1f', '\x7f', '#', '\x80', '\xff'}) {
+    for (std::size_t pos = 0; pos < 34; ++pos) {
+      const std::string target = "/" + filler(pos) + c + filler(40 - pos);
+      const Parsed p = parse_all_ways("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", {}, pos % 8 == 0);
+      EXPECT_EQ(p.state, ParseState::error) << "byte " << int(c) << " at " << pos;
+      EXPECT_EQ(code(p.status), 400) << "byte " << int(c) << " at " << pos;
+    }
+  }
+}
+
+TEST(ParserBlocks, ControlByteRightAfterTheTarget) {
+  // The byte that ends the target decides: SP goes on, anything else the scan stops on is 400.
+  for (const char c : {'\0', '\t', '\r', '\n', '\x7f', '#'}) {
+    for (const std::size_t length : {1u, 14u, 15u, 16u, 17u, 31u, 32u}) {
+      const std::string input = "GET /" + filler(length - 1) + c + " HTTP/1.1\r\nHost: h\r\n\r\n";
+      EXPECT_EQ(code(parse_all_ways(input).status), 400) << "byte " << int(c) << ", length " << length;
+    }
+  }
+}
+
+TEST(ParserBlocks, ValuesEndingAtABlockEdge) {
+  for (std::size_t length = 1; length <= 50; ++length) {
+    for (const char* eol : {"\r\n", "\n"}) {
+      const std::string value = filler(length);
+      const Parsed p = parse_all_ways(with_fields("X-Long: " + value + eol + "X-Next: n\r\n"));
+      ASSERT_EQ(p.state, ParseState::complete) << "length " << length;
+      ASSERT_EQ(p.headers.size(), 3u);
+      EXPECT_EQ(p.headers[1].second, value);
+      EXPECT_EQ(p.headers[2].second, "n");
+    }
+  }
+}
+
+TEST(ParserBlocks, TargetsEndingAtABlockEdge) {
+  for (std::size_t length = 1; length <= 50; ++length) {
+    const std::string target = "/" + filler(length - 1);
+    const Parsed p = parse_all_ways("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", {}, length % 4 == 0);
+    ASSERT_EQ(p.state, ParseState::complete) << "length " << length;
+    EXPECT_EQ(p.target, target);
+  }
+}
+
+TEST(ParserBlocks, FieldNamesOfEveryLength) {
+  for (std::size_t length = 1; length <= 40; ++length) {
+    const std::string name = "X" + filler(length - 1);
+    const Parsed p = parse_all_ways(with_fields(name + ":v\r\n"), {}, length % 4 == 0);
+    ASSERT_EQ(p.state, ParseState::complete) << "length " << length;
+    EXPECT_EQ(p.headers[1].first, name);
+    // A delimiter right after the name, before its colon, is 400 whatever the name's length.
+    EXPECT_EQ(code(parse_once(with_fields(name + "{:v\r\n")).status), 400) << "length " << length;
+  }
+}
+
+TEST(ParserBlocks, ObsTextAndTabsAtEachPositionOfAValue) {
+  for (const char c : {'\x80', '\xa0', '\xc3', '\xfe', '\xff', '\t'}) {
+    for (std::size_t pos = 0; pos < 34; ++pos) {
+      const std::string value = "v" + filler(pos) + c + filler(34 - pos);
+      const Parsed p = parse_all_ways(with_fields("X-Text: " + value + "\r\n"), {}, pos % 8 == 0);
+      ASSERT_EQ(p.state, ParseState::complete) << "byte " << int(c) << " at " << pos;
+      EXPECT_EQ(p.headers[1].second, value);
+    }
+  }
+}
+
+TEST(ParserBlocks, BareCrOrLfAtEachPositionOfAValue) {
+  for (std::size_t pos = 0; pos < 34; ++pos) {
+    // A CR not followed by LF: 400.
+    const std::string cr = filler(pos) + "\r" + filler(20);
+    EXPECT_EQ(code(parse_all_ways(with_fields("X-A: " + cr + "\r\n"), {}, pos % 8 == 0).status), 400)
+        << "CR at " << pos;
+    // A bare LF ends the line (RFC 9112 §2.2, accepted as before): what follows is the next line.
+    const Parsed lf = parse_all_ways(with_fields("X-A: " + filler(pos) + "\nX-B: b\r\n"), {}, pos % 8 == 0);
+    ASSERT_EQ(lf.state, ParseState::complete) << "LF at " << pos;
+    EXPECT_EQ(lf.headers[1].second, filler(pos));
+    EXPECT_EQ(lf.headers[2].second, "b");
+  }
+}
+
+TEST(ParserBlocks, HeadSplitInsideABlockGivesTheSameRequest) {
+  // A browser-sized head: split at every byte (inside every block of every value) by
+  // parse_all_ways; the split path and the one-shot path must agree field by field.
+  const std::string head =
+      "GET /shop/cart?item=42&qty=1&session=0123456789abcdef HTTP/1.1\r\n"
+      "Host: 127.0.0.1:8080\r\n"
+      "Connection: keep-alive\r\n"
+      "sec-ch-ua: \"Chromium\";v=\"156\", \"Not)A;Brand\";v=\"24\"\r\n"
+      "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)\r\n"
+      "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+      "Accept-Language: en-US,en;q=0.9\r\n"
+      "Cookie: a=\xc3\xa9t\xc3\xa9; b=2\r\n"
+      "\r\n";
+  const Parsed p = parse_all_ways(head);
+  ASSERT_EQ(p.state, ParseState::complete);
+  EXPECT_EQ(p.consumed, head.size());
+  EXPECT_EQ(p.query, "item=42&qty=1&session=0123456789abcdef");
+  EXPECT_EQ(p.host, "127.0.0.1:8080");
+  EXPECT_EQ(p.headers.size(), 7u);
+  EXPECT_EQ(p.headers[6].second, "a=\xc3\xa9t\xc3\xa9; b=2");
+}
+
+TEST(ParserRequestLine, OnePassAndStepsAgree) {
+  // Lines the one-pass path takes, and lines just off it that the steps take: all parse the
+  // same every way, with the outcome the table below gives.
+  struct LineCase {
+    std::string line;
+    int status;  // 0: complete
+  };
+  const LineCase cases[] = {
+      {"GET / HTTP/1.1\r\n", 0},
+      {"GET / HTTP/1.0\r\n", 0},
+      {"GET / HTTP/1.1\n", 0},
+      {"\r\nGET / HTTP/1.1\r\n", 0},
+      {"\nGET / HTTP/1.1\r\n", 0},
+      {"GET /a?b HTTP/1.1\r\n", 0},
+      {"GET /a?b?c HTTP/1.1\r\n", 0},
+      {"GET http://h:1/p?q HTTP/1.1\r\n", 0},
+      {"GET http://h HTTP/1.1\r\n", 0},
+      {"OPTIONS * HTTP/1.1\r\n", 0},
+      {"CONNECT h:443 HTTP/1.1\r\n", 0},
+      {"POST / HTTP/1.1\r\n", 0},
+      {"GETS / HTTP/1.1\r\n", 0},
+      {"GE / HTTP/1.1\r\n", 0},
+      {"get / HTTP/1.1\r\n", 0},
+      {"GET  / HTTP/1.1\r\n", 400},
+      {"GET\t/ HTTP/1.1\r\n", 400},
+      {"GET /  HTTP/1.1\r\n", 400},
+      {"GET / HTTP/1.1 \r\n", 400},
+      {"GET / HTTP/1.1\r\r\n", 400},
+      {"GET / HTTP/1.1\rX", 400},
+      {"GET / http/1.1\r\n", 400},
+      {"GET / HTTP/1,1\r\n", 400},
+      {"GET / HTTP/1.x\r\n", 400},
+      {"GET / HTTP/1.2\r\n", 505},
+      {"GET / HTTP/2.1\r\n", 505},
+      {"GET / HTTP/1.11\r\n", 400},
+      {"GET * HTTP/1.1\r\n", 400},
+      {"CONNECT / HTTP/1.1\r\n", 400},
+      {"GET h:1 HTTP/1.1\r\n", 400},
+      {" GET / HTTP/1.1\r\n", 400},
+      {"\rGET / HTTP/1.1\r\n", 400},
+      {"G\x7fT / HTTP/1.1\r\n", 400},
+  };
+  for (const LineCase& c : cases) {
+    const std::string input = c.line + "Host: h\r\n\r\n";
+    const Parsed p = parse_all_ways(input);
+    if (c.status == 0) {
+      EXPECT_EQ(p.state, ParseState::complete) << testing::PrintToString(c.line);
+    } else {
+      EXPECT_EQ(p.state, ParseState::error) << testing::PrintToString(c.line);
+      EXPECT_EQ(code(p.status), c.status) << testing::PrintToString(c.line);
+    }
+  }
+  // HTTP/1.0 through the one-pass path: no Host needed, no persistence by default.
+  const Parsed v10 = parse_all_ways("GET / HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(v10.state, ParseState::complete);
+  EXPECT_EQ(v10.version_minor, 0);
+  EXPECT_FALSE(v10.keep_alive);
+}
+
+TEST(ParserRequestLine, TargetLimitOnTheOnePassPath) {
+  ParserLimits limits;
+  limits.max_target_bytes = 20;
+  for (std::size_t length = 15; length <= 25; ++length) {
+    const std::string input = "GET /" + filler(length - 1) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    const Parsed p = parse_all_ways(input, limits);
+    if (length <= 20) {
+      EXPECT_EQ(p.state, ParseState::complete) << "length " << length;
+    } else {
+      EXPECT_EQ(code(p.status), 414) << "length " << length;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Helpers
 
 TEST(ParserHelpers, Iequals) {
