@@ -517,9 +517,11 @@ const char* RequestParser::whole_request_line(const char* base, const char* end,
 }
 
 Status RequestParser::end_request_line(const char* version, Request& out) {
-  // RFC 9112 §2.3, RFC 9110 §6.2: any other well-formed version is one we do not support.
-  if (version[5] != '1' || version[7] > '1') return Status::http_version_not_supported;
-  progress_.version_minor = static_cast<std::uint8_t>(version[7] - '0');
+  // RFC 9112 §2.3, RFC 9110 §6.2: major version 1 only (505 for the others). A later minor
+  // version (HTTP/1.2) is processed as HTTP/1.1, the highest 1.x nuri conforms to, as §6.2 asks
+  // of a recipient, and answered in HTTP/1.1; nginx does the same.
+  if (version[5] != '1') return Status::http_version_not_supported;
+  progress_.version_minor = version[7] == '0' ? 0 : 1;
   out.version_minor = progress_.version_minor;
   return Status::none;
 }

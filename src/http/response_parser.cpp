@@ -47,7 +47,7 @@ std::string_view describe(ResponseError e) {
   switch (e) {
     case ResponseError::none: return "no error";
     case ResponseError::bad_status_line: return "malformed status line";
-    case ResponseError::unsupported_version: return "HTTP version other than 1.0 or 1.1";
+    case ResponseError::unsupported_version: return "HTTP version other than 1.x";
     case ResponseError::bad_field: return "malformed header field line";
     case ResponseError::head_too_large: return "response head too large";
     case ResponseError::too_many_fields: return "too many header fields";
@@ -104,9 +104,10 @@ ResponseResult ResponseParser::resume(std::string_view buffer, Method method, Re
             continue;
           }
           if (*p != ' ') return error(ResponseError::bad_status_line);
-          // RFC 9110 §6.2: a well-formed version we do not speak.
-          if (base[5] != '1' || base[7] > '1') return error(ResponseError::unsupported_version);
-          g.version_minor = static_cast<std::uint8_t>(base[7] - '0');
+          // RFC 9110 §6.2: another major version is one we do not speak; a later 1.x is read
+          // as HTTP/1.1, the highest minor version we conform to.
+          if (base[5] != '1') return error(ResponseError::unsupported_version);
+          g.version_minor = base[7] == '0' ? 0 : 1;
           ++p;
           g.mark = at(p);
           g.step = Step::status;

@@ -427,17 +427,17 @@ bool request_line(const std::string& line, const ReferenceLimits& limits, Head& 
   Form form;
   if (!classify_target(method, target, form, why)) return false;
   // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT (case-sensitive); nuri speaks
-  // HTTP/1.0 and HTTP/1.1 only (505 for the others, RFC 9110 §15.6.6).
+  // HTTP/1.x only (505 for the others, RFC 9110 §15.6.6), a 1.x above 1.1 as HTTP/1.1 (§6.2).
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !is_digit(version[5]) ||
       version[6] != '.' || !is_digit(version[7])) {
     why = "HTTP-version syntax";
     return false;
   }
-  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-    why = "HTTP version not 1.0 or 1.1";
+  if (version[5] != '1') {
+    why = "HTTP major version not 1";
     return false;
   }
-  head.minor = version[7] - '0';
+  head.minor = version[7] == '0' ? 0 : 1;
   return true;
 }
 

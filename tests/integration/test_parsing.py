@@ -89,8 +89,8 @@ BAD_501 = {
 
 BAD_505 = {
     "http_2_0": b"GET /a.txt HTTP/2.0\r\n" + H + b"\r\n",
-    "http_1_2": b"GET /a.txt HTTP/1.2\r\n" + H + b"\r\n",
     "http_3_0": b"GET /a.txt HTTP/3.0\r\n" + H + b"\r\n",
+    "http_0_9": b"GET /a.txt HTTP/0.9\r\n" + H + b"\r\n",
 }
 
 ALL_BAD = ([(k, v, 400) for k, v in BAD_REQUESTS_400.items()]
@@ -118,6 +118,18 @@ def test_rejected_and_connection_closed(nuri, www, name, bad, status):
     _assert_rejected_then_closed(s, bad, status)
     # The server is still fine for the next client.
     assert s.get("/a.txt").body == b"hello"
+
+
+def test_http_1_2_is_served_as_http_1_1(nuri, www):
+    """RFC 9110 §6.2: a later minor version of HTTP/1 is processed as HTTP/1.1 and answered in
+    HTTP/1.1, and the connection persists as HTTP/1.1's does."""
+    s = nuri(root=www.root)
+    c = s.connect()
+    c.send(b"GET /a.txt HTTP/1.2\r\n" + H + b"\r\nGET /a.txt HTTP/1.9\r\n" + H + b"\r\n")
+    for _ in range(2):
+        r = c.read_response()
+        assert r.status == 200 and r.version == "HTTP/1.1" and r.body == b"hello", r
+    c.close()
 
 
 def test_error_body_names_status_for_501_and_505(nuri, www):

@@ -542,7 +542,6 @@ std::vector<BadCase> bad_cases() {
       {"Version_other_protocol", line("GET / XTTP/1.1"), k400},
       {"Version_extra_byte", line("GET / HTTP/1.1x"), k400},
       {"Version_2_0", line("GET / HTTP/2.0"), Status::http_version_not_supported},
-      {"Version_1_2", line("GET / HTTP/1.2"), Status::http_version_not_supported},
       {"Version_0_9", line("GET / HTTP/0.9"), Status::http_version_not_supported},
       {"Version_3_0", line("GET / HTTP/3.0"), Status::http_version_not_supported},
       {"Http2_preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", k400},  // '*' is OPTIONS only
@@ -1197,7 +1196,7 @@ TEST(ParserRequestLine, OnePassAndStepsAgree) {
       {"GET / http/1.1\r\n", 400},
       {"GET / HTTP/1,1\r\n", 400},
       {"GET / HTTP/1.x\r\n", 400},
-      {"GET / HTTP/1.2\r\n", 505},
+      {"GET / HTTP/1.2\r\n", 0},
       {"GET / HTTP/2.1\r\n", 505},
       {"GET / HTTP/1.11\r\n", 400},
       {"GET * HTTP/1.1\r\n", 400},
@@ -1222,6 +1221,26 @@ TEST(ParserRequestLine, OnePassAndStepsAgree) {
   ASSERT_EQ(v10.state, ParseState::complete);
   EXPECT_EQ(v10.version_minor, 0);
   EXPECT_FALSE(v10.keep_alive);
+}
+
+// RFC 9110 §6.2: a later minor version of HTTP/1 is processed as HTTP/1.1 (persistent, Host
+// required, chunked allowed); another major version is 505.
+TEST(ParserVersion, LaterMinorIsHttp11) {
+  for (const char* version : {"HTTP/1.2", "HTTP/1.9"}) {
+    const Parsed p = parse_all_ways(std::string("POST /a HTTP/1.") + version[7] +
+                                    "\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    ASSERT_EQ(p.state, ParseState::complete) << version;
+    EXPECT_EQ(p.version_minor, 1) << version;
+    EXPECT_TRUE(p.keep_alive) << version;
+    EXPECT_EQ(p.framing, BodyFraming::chunked) << version;
+    const Parsed no_host = parse_all_ways(std::string("GET / ") + version + "\r\n\r\n");
+    EXPECT_EQ(no_host.state, ParseState::error) << version;
+    EXPECT_EQ(no_host.status, Status::bad_request) << version;
+  }
+  for (const char* version : {"HTTP/0.9", "HTTP/2.0", "HTTP/2.2", "HTTP/9.1"}) {
+    const Parsed p = parse_all_ways(std::string("GET / ") + version + "\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(p.status, Status::http_version_not_supported) << version;
+  }
 }
 
 TEST(ParserRequestLine, TargetLimitOnTheOnePassPath) {

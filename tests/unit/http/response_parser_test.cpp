@@ -214,7 +214,6 @@ std::vector<BadCase> bad_cases() {
       {"Version_other_protocol", sl("ICY 200 OK"), line},
       {"Version_2_0", sl("HTTP/2.0 200 OK"), version},
       {"Version_2", sl("HTTP/2 200 OK"), line},
-      {"Version_1_2", sl("HTTP/1.2 200 OK"), version},
       {"Version_0_9", sl("HTTP/0.9 200 OK"), version},
       {"Version_3_0", sl("HTTP/3.0 200 OK"), version},
       {"Http09_body", "<html>hello</html>", line},
@@ -327,6 +326,16 @@ TEST_P(ResponseBad, IsRefusedTheSameEveryWay) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Response, ResponseBad, testing::ValuesIn(bad_cases()), CaseName());
+
+// RFC 9110 §6.2: an upstream's HTTP/1.2 response is read as HTTP/1.1 (persistent by default).
+TEST(ResponseParserVersion, LaterMinorIsHttp11) {
+  const Parsed p = parse_all_ways("HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\n");
+  ASSERT_EQ(p.state, ParseState::complete);
+  EXPECT_EQ(p.version_minor, 1);
+  EXPECT_TRUE(p.keep_alive);
+  EXPECT_EQ(p.content_length, 2u);
+  EXPECT_EQ(parse_all_ways("HTTP/2.1 200 OK\r\n\r\n").error, ResponseError::unsupported_version);
+}
 
 TEST(ResponseBadTable, HasAtLeastSixtyCases) { EXPECT_GE(bad_cases().size(), 60u); }
 
