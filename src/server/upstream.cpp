@@ -41,41 +41,32 @@ enum class Field : std::uint8_t {
   server,
 };
 
-// `lower` is a lowercase literal as long as `name`.
-bool named(std::string_view name, std::string_view lower) {
-  for (std::size_t i = 0; i < lower.size(); ++i) {
-    char c = name[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 Field classify(std::string_view name) {
+  const auto named = [name](std::string_view lower) { return http::iequals(name, lower); };
   switch (name.size()) {
-    case 2: return named(name, "te") ? Field::hop_by_hop : Field::other;
-    case 3: return named(name, "via") ? Field::via : Field::other;
+    case 2: return named("te") ? Field::hop_by_hop : Field::other;
+    case 3: return named("via") ? Field::via : Field::other;
     case 4:
-      if (named(name, "host")) return Field::host;
-      return named(name, "date") ? Field::date : Field::other;
+      if (named("host")) return Field::host;
+      return named("date") ? Field::date : Field::other;
     case 6:
-      if (named(name, "expect")) return Field::expect;
-      return named(name, "server") ? Field::server : Field::other;
+      if (named("expect")) return Field::expect;
+      return named("server") ? Field::server : Field::other;
     case 7:
-      if (named(name, "upgrade")) return Field::upgrade;
-      return named(name, "trailer") ? Field::hop_by_hop : Field::other;
-    case 9: return named(name, "forwarded") ? Field::forwarded : Field::other;
+      if (named("upgrade")) return Field::upgrade;
+      return named("trailer") ? Field::hop_by_hop : Field::other;
+    case 9: return named("forwarded") ? Field::forwarded : Field::other;
     case 10:
-      if (named(name, "connection")) return Field::connection;
-      return named(name, "keep-alive") ? Field::hop_by_hop : Field::other;
-    case 14: return named(name, "content-length") ? Field::content_length : Field::other;
-    case 15: return named(name, "x-forwarded-for") ? Field::x_forwarded_for : Field::other;
+      if (named("connection")) return Field::connection;
+      return named("keep-alive") ? Field::hop_by_hop : Field::other;
+    case 14: return named("content-length") ? Field::content_length : Field::other;
+    case 15: return named("x-forwarded-for") ? Field::x_forwarded_for : Field::other;
     case 16:
-      if (named(name, "x-forwarded-host")) return Field::x_forwarded_host;
-      return named(name, "proxy-connection") ? Field::hop_by_hop : Field::other;
+      if (named("x-forwarded-host")) return Field::x_forwarded_host;
+      return named("proxy-connection") ? Field::hop_by_hop : Field::other;
     case 17:
-      if (named(name, "transfer-encoding")) return Field::hop_by_hop;
-      return named(name, "x-forwarded-proto") ? Field::x_forwarded_proto : Field::other;
+      if (named("transfer-encoding")) return Field::hop_by_hop;
+      return named("x-forwarded-proto") ? Field::x_forwarded_proto : Field::other;
     default: return Field::other;
   }
 }
