@@ -18,6 +18,13 @@ bool seq_before(std::uint32_t a, std::uint32_t b) { return static_cast<std::int3
 // (16 KiB) are errors before this is reached.
 constexpr std::size_t kMaxBuffered = 65536;
 
+}  // namespace
+
+// Named, not anonymous: Tracker::Flow holds these, and a member of an internal type in a
+// class with external linkage is an error under -Wsubobject-linkage once the file is part of a
+// unity build (GCC only exempts the main file).
+namespace tracker_detail {
+
 // One direction's byte stream, reassembled in order and read as HTTP/1.x messages.
 class HttpStream {
  public:
@@ -151,6 +158,9 @@ struct Side {
   bool syn_acked = false;
 };
 
+}  // namespace tracker_detail
+namespace {
+
 std::string options_text(const TcpOptions& o) {
   std::string text;
   auto add = [&](const std::string& s) {
@@ -168,10 +178,10 @@ std::string options_text(const TcpOptions& o) {
 
 struct Tracker::Flow {
   Connection conn;
-  Side client;
-  Side server;
-  HttpStream to_server{true};
-  HttpStream to_client{false};
+  tracker_detail::Side client;
+  tracker_detail::Side server;
+  tracker_detail::HttpStream to_server{true};
+  tracker_detail::HttpStream to_client{false};
   std::deque<http::Method> methods;  // requests whose response has not been seen yet
 };
 
@@ -248,8 +258,8 @@ void Tracker::add(double time, const Packet& p) {
     return;
   }
   Connection& c = flow->conn;
-  Side& me = from_client ? flow->client : flow->server;
-  Side& peer = from_client ? flow->server : flow->client;
+  tracker_detail::Side& me = from_client ? flow->client : flow->server;
+  tracker_detail::Side& peer = from_client ? flow->server : flow->client;
   SideState& my_state = from_client ? c.client_state : c.server_state;
   SideState& peer_state = from_client ? c.server_state : c.client_state;
   DirectionStats& stats = from_client ? c.to_server : c.to_client;
@@ -378,7 +388,7 @@ void Tracker::add(double time, const Packet& p) {
 
   // Data: HTTP heads, decoded by nuri's own parsers.
   if (p.payload_length > 0) {
-    HttpStream& stream = from_client ? flow->to_server : flow->to_client;
+    tracker_detail::HttpStream& stream = from_client ? flow->to_server : flow->to_client;
     stream.feed(p.seq + (syn ? 1 : 0), p.payload, p.payload_length, flow->methods, s.http);
     for (const HttpMessage& m : s.http) {
       notes.emplace_back(m.from_client ? "HTTP request" : "HTTP response");

@@ -16,15 +16,15 @@ namespace nuri::cli {
 namespace {
 
 // Exit codes, documented in the footer of --help and in docs/resolve.md.
-constexpr int kExitOk = 0;
-constexpr int kExitNoData = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNxdomain = 3;
-constexpr int kExitServfail = 4;
-constexpr int kExitRefused = 5;
-constexpr int kExitTimeout = 6;
-constexpr int kExitUnreachable = 7;
-constexpr int kExitBadReply = 8;
+constexpr int kResolveExitOk = 0;
+constexpr int kResolveExitNoData = 1;
+constexpr int kResolveExitUsage = 2;
+constexpr int kResolveExitNxdomain = 3;
+constexpr int kResolveExitServfail = 4;
+constexpr int kResolveExitRefused = 5;
+constexpr int kResolveExitTimeout = 6;
+constexpr int kResolveExitUnreachable = 7;
+constexpr int kResolveExitBadReply = 8;
 
 std::string pad(std::string_view s, std::size_t width) {
   std::string out(s);
@@ -91,14 +91,14 @@ int ResolveCommand::run() {
     auto t = dns::type_from_name(type_);
     if (!t) {
       std::fprintf(stderr, "nuri resolve: --type '%s': unknown record type (A, AAAA, CNAME, MX, TXT, NS, SOA, PTR...)\n", type_.c_str());
-      return kExitUsage;
+      return kResolveExitUsage;
     }
     type = *t;
   }
   if (reverse) {
     if (!type_.empty() && type != static_cast<std::uint16_t>(dns::Type::ptr)) {
       std::fprintf(stderr, "nuri resolve: %s is an address: only its PTR record can be asked for\n", name_.c_str());
-      return kExitUsage;
+      return kResolveExitUsage;
     }
     type = static_cast<std::uint16_t>(dns::Type::ptr);
     name = *reverse;
@@ -122,29 +122,29 @@ int ResolveCommand::run() {
                             {"source", "/etc/hosts"}, {"answers", nlohmann::json::array()}};
         for (const auto& f : found) j["answers"].push_back({{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"data", f}});
         std::printf("%s\n", j.dump(2).c_str());
-        return kExitOk;
+        return kResolveExitOk;
       }
       std::printf("question:  %s\n", question.c_str());
       std::printf("source:    /etc/hosts answered, not DNS (the system resolver reads it first; --no-hosts asks DNS)\n");
       std::printf("answers:   %zu\n", found.size());
       for (const auto& f : found) std::printf("  %s  %s  %s\n", fqdn(name).c_str(), dns::type_name(type).c_str(), f.c_str());
-      return kExitOk;
+      return kResolveExitOk;
     }
   }
 
   dns::Client client(server_, static_cast<int>(timeout_ * 1000), tries_);
   if (!client.error().empty()) {
     std::fprintf(stderr, "nuri resolve: %s\n", client.error().c_str());
-    return kExitUsage;
+    return kResolveExitUsage;
   }
   dns::Exchange ex = client.query(name, type);
   if (!ex.reply) {
-    int code = kExitBadReply;
-    if (ex.failure == dns::Failure::timeout) code = kExitTimeout;
-    if (ex.failure == dns::Failure::unreachable) code = kExitUnreachable;
+    int code = kResolveExitBadReply;
+    if (ex.failure == dns::Failure::timeout) code = kResolveExitTimeout;
+    if (ex.failure == dns::Failure::unreachable) code = kResolveExitUnreachable;
     if (ex.failure == dns::Failure::other && ex.server.empty()) {  // the name itself is bad
       std::fprintf(stderr, "nuri resolve: '%s': %s\n", name.c_str(), ex.error.c_str());
-      return kExitUsage;
+      return kResolveExitUsage;
     }
     std::string what = ex.failure == dns::Failure::timeout ? "timeout: no reply" : ex.error;
     if (json_) {
@@ -168,19 +168,19 @@ int ResolveCommand::run() {
   std::size_t wanted = 0;
   for (const auto& r : m.answers) wanted += r.type == type;
 
-  int code = kExitOk;
+  int code = kResolveExitOk;
   std::string why;
   switch (m.rcode) {
     case 0:
       if (wanted == 0) {
-        code = kExitNoData;
+        code = kResolveExitNoData;
         why = fmt::format("no {} record (the name exists)", dns::type_name(type));
       }
       break;
-    case 3: code = kExitNxdomain; why = "NXDOMAIN: no such name"; break;
-    case 2: code = kExitServfail; why = "SERVFAIL: the server could not answer"; break;
-    case 5: code = kExitRefused; why = "REFUSED: the server will not answer this question"; break;
-    default: code = kExitBadReply; why = dns::rcode_name(m.rcode); break;
+    case 3: code = kResolveExitNxdomain; why = "NXDOMAIN: no such name"; break;
+    case 2: code = kResolveExitServfail; why = "SERVFAIL: the server could not answer"; break;
+    case 5: code = kResolveExitRefused; why = "REFUSED: the server will not answer this question"; break;
+    default: code = kResolveExitBadReply; why = dns::rcode_name(m.rcode); break;
   }
 
   if (json_) {
@@ -207,7 +207,7 @@ int ResolveCommand::run() {
     if (m.recursion_available) flags += ", recursion available";
     if (m.truncated) flags += ", truncated";
     // The answer at a glance: records found, a name without that record, or a failure.
-    const term::Role role = code == kExitOk ? term::Role::good : code == kExitNoData ? term::Role::warning : term::Role::error;
+    const term::Role role = code == kResolveExitOk ? term::Role::good : code == kResolveExitNoData ? term::Role::warning : term::Role::error;
     std::printf("status:    %s%s\n", term::paint(term::use_color(stdout), role, dns::rcode_name(m.rcode)).c_str(),
                 flags.c_str());
     std::printf("answers:   %zu\n", m.answers.size());
@@ -226,7 +226,7 @@ int ResolveCommand::run() {
       print_records(m.additional);
     }
   }
-  if (code != kExitOk) {
+  if (code != kResolveExitOk) {
     std::fflush(stdout);
     std::fprintf(stderr, "nuri resolve: %s: %s (server %s)\n", question.c_str(), why.c_str(), ex.server.c_str());
   }

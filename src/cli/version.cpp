@@ -12,14 +12,8 @@
 #include <vector>
 #include <toml++/toml.h>
 
+#include "cli/build_info.h"
 #include "cli/commands.h"
-
-#ifndef NURI_BUILD_TYPE
-#define NURI_BUILD_TYPE "unknown"
-#endif
-#ifndef NURI_BUILD_FLAGS
-#define NURI_BUILD_FLAGS ""
-#endif
 
 namespace nuri::cli {
 
@@ -32,26 +26,6 @@ std::string compiler() {
   return fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
 #else
   return "an unknown compiler";
-#endif
-}
-
-std::string sanitizers() {
-  // CMake's NURI_SANITIZE (and NURI_FUZZ) turn on ASan and UBSan together (UBSan has no macro);
-  // NURI_TSAN turns on ThreadSanitizer.
-#if defined(NURI_BUILT_WITH_SANITIZERS)
-  return "AddressSanitizer, UndefinedBehaviorSanitizer";
-#elif defined(NURI_BUILT_WITH_TSAN)
-  return "ThreadSanitizer";
-#elif defined(__SANITIZE_ADDRESS__)
-  return "AddressSanitizer";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return "AddressSanitizer";
-#else
-  return "none";
-#endif
-#else
-  return "none";
 #endif
 }
 
@@ -71,8 +45,8 @@ struct BuildInfo {
 BuildInfo build_info() {
   BuildInfo b;
   b.version = NURI_VERSION;
-  b.build_type = NURI_BUILD_TYPE;
-  b.build_flags = NURI_BUILD_FLAGS;
+  b.build_type = build_type();
+  b.build_flags = build_flags();
   b.compiler = compiler();
   b.cplusplus = static_cast<int>(__cplusplus / 100 % 100);
   b.sanitizers = sanitizers();

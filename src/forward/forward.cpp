@@ -45,6 +45,13 @@ std::string reach(const net::SocketAddress& address) {
   return "clients that can reach " + address.host();
 }
 
+}  // namespace
+
+// Named, not anonymous: Forwarding::Parts holds one, and a member of an internal type in a
+// class with external linkage is an error under -Wsubobject-linkage once the file is part of a
+// unity build (GCC only exempts the main file).
+namespace forward_detail {
+
 // Keeps the rules' target addresses current: host names are resolved at start, and again when
 // the smallest TTL of their answer runs out (at least 1 s, at most an hour apart); a failed
 // lookup keeps the previous addresses and is retried in 5 s.
@@ -168,14 +175,14 @@ class TargetRefresher {
   std::vector<Entry> entries_;
 };
 
-}  // namespace
+}  // namespace forward_detail
 
 struct Forwarding::Parts {
   Options options;
   net::FileDescriptor log;
   std::vector<std::unique_ptr<RuleState>> rules;
   std::vector<std::vector<Worker::Listener>> sockets;  // per worker, until start() hands them over
-  std::unique_ptr<TargetRefresher> refresher;
+  std::unique_ptr<forward_detail::TargetRefresher> refresher;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
   // The refresher's thread sleeps until a name is due or stop() says so.
@@ -224,7 +231,7 @@ int Forwarding::prepare(Options options, std::string& error) {
     for (const TargetSpec& t : rule.targets) state->target_texts.push_back(t.text);
     p.rules.push_back(std::move(state));
   }
-  p.refresher = std::make_unique<TargetRefresher>(p.rules, options.resolver);
+  p.refresher = std::make_unique<forward_detail::TargetRefresher>(p.rules, options.resolver);
   if (!p.refresher->resolve_all(error)) return 2;
   p.options = std::move(options);
   return 0;

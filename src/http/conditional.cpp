@@ -1,17 +1,14 @@
 #include "http/conditional.h"
 
+#include "http/chars.h"
 #include "http/date.h"
+#include "http/field_values.h"
 
 namespace nuri::http {
 namespace {
 
-constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+using chars::is_ows;
+using fields::trim_ows;
 
 /// etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3)
 constexpr bool is_etagc(unsigned char c) { return c == 0x21 || (c >= 0x23 && c != 0x7F); }

@@ -4,6 +4,7 @@
 
 #include "http/chars.h"
 #include "http/date.h"
+#include "http/field_values.h"
 
 namespace nuri::http {
 namespace {
@@ -22,11 +23,7 @@ constexpr bool is_received_value_byte(char ch) {
   return (c >= 0x20 && c != 0x7F && c != '"' && c != ';' && c != '\\');
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && chars::is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && chars::is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+using fields::trim_ows;
 
 using chars::is_token;
 

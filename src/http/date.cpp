@@ -77,7 +77,7 @@ void put2(char* out, int v) {
 // ---- parsing ----
 
 /// A cursor over the text; every reader consumes exactly what it accepts or fails.
-struct Reader {
+struct DateReader {
   std::string_view s;
   std::size_t i = 0;
 
@@ -124,12 +124,12 @@ struct Fields {
 };
 
 /// time-of-day = hour ":" minute ":" second
-bool read_time(Reader& r, Fields& f) {
+bool read_time(DateReader& r, Fields& f) {
   return r.digits(2, f.hour) && r.literal(":") && r.digits(2, f.minute) && r.literal(":") &&
          r.digits(2, f.second);
 }
 
-bool read_month(Reader& r, Fields& f) {
+bool read_month(DateReader& r, Fields& f) {
   int m = 0;
   if (!r.name(kMonthNames, m)) return false;
   f.month = m + 1;
@@ -161,7 +161,7 @@ std::optional<std::time_t> to_time(const Fields& f) {
 /// IMF-fixdate = day-name "," SP date1 SP time-of-day SP GMT
 ///   "Sun, 06 Nov 1994 08:49:37 GMT"
 std::optional<std::time_t> parse_imf_fixdate(std::string_view text) {
-  Reader r{text};
+  DateReader r{text};
   Fields f;
   int year = 0;
   if (!(r.name(kDayNames, f.weekday) && r.literal(", ") && r.digits(2, f.day) && r.literal(" ") &&
@@ -184,7 +184,7 @@ std::int64_t current_year() {
 /// rfc850-date = day-name-l "," SP date2 SP time-of-day SP GMT
 ///   "Sunday, 06-Nov-94 08:49:37 GMT"
 std::optional<std::time_t> parse_rfc850(std::string_view text) {
-  Reader r{text};
+  DateReader r{text};
   Fields f;
   int yy = 0;
   if (!(r.name(kLongDayNames, f.weekday) && r.literal(", ") && r.digits(2, f.day) &&
@@ -208,7 +208,7 @@ std::optional<std::time_t> parse_rfc850(std::string_view text) {
 ///   date3 = month SP ( 2DIGIT / ( SP DIGIT ) )
 ///   "Sun Nov  6 08:49:37 1994"
 std::optional<std::time_t> parse_asctime(std::string_view text) {
-  Reader r{text};
+  DateReader r{text};
   Fields f;
   if (!(r.name(kDayNames, f.weekday) && r.literal(" ") && read_month(r, f) && r.literal(" "))) {
     return std::nullopt;

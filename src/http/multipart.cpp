@@ -18,7 +18,7 @@ bool is_bchar(char c) {
 }
 
 /// A cursor over a header value with the pieces of RFC 9110's grammar that parameters use.
-struct Reader {
+struct ParamReader {
   std::string_view s;
   std::size_t i = 0;
 
@@ -66,7 +66,7 @@ struct Reader {
 /// Reads `*( OWS ";" OWS [ name "=" value ] ) OWS` to the end, calling on(name, value) for
 /// each parameter; false when malformed or when `on` refuses.
 template <typename F>
-bool parameters(Reader& r, F&& on) {
+bool parameters(ParamReader& r, F&& on) {
   std::string value;
   for (;;) {
     r.ows();
@@ -84,7 +84,7 @@ bool parameters(Reader& r, F&& on) {
 }
 
 /// `type "/" subtype`, compared case-insensitively with `want_type`/`want_subtype`.
-bool media_type(Reader& r, std::string_view want_type, std::string_view want_subtype) {
+bool media_type(ParamReader& r, std::string_view want_type, std::string_view want_subtype) {
   std::string_view type;
   std::string_view subtype;
   if (!r.token(type) || r.at_end() || r.s[r.i] != '/') return false;
@@ -127,7 +127,7 @@ bool decode_ext_value(std::string_view v, std::string& out) {
 
 Status multipart_boundary(std::string_view content_type, std::string& boundary) {
   boundary.clear();
-  Reader r{content_type};
+  ParamReader r{content_type};
   r.ows();
   if (!media_type(r, "multipart", "form-data")) return Status::unsupported_media_type;
   bool seen = false;
@@ -232,7 +232,7 @@ bool MultipartParser::header_line(std::string_view line) {
   if (!iequals(name, "Content-Disposition")) return true;  // RFC 7578 §4.8: others ignored
   if (seen_disposition_) return false;
   seen_disposition_ = true;
-  Reader r{value};
+  ParamReader r{value};
   std::string_view type;
   if (!r.token(type) || !iequals(type, "form-data")) return false;
   bool has_name = false;

@@ -2,17 +2,14 @@
 
 #include <limits>
 
+#include "http/field_values.h"
+
 namespace nuri::http {
 namespace {
 
-constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+using fields::trim_ows;
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool equals_ignore_case(std::string_view a, std::string_view lower) {
   if (a.size() != lower.size()) return false;

@@ -34,12 +34,12 @@ http::Request parse(const std::string& text, const config::Limits& limits = {}) 
   return req;
 }
 
-net::AccessRule rule(bool allow, const char* range) { return {allow, *net::Cidr::parse(range)}; }
+net::AccessRule access_rule(bool allow, const char* range) { return {allow, *net::Cidr::parse(range)}; }
 
 }  // namespace
 
 TEST(AccessVerdict, NamesTheFirstRuleContainingTheClient) {
-  std::vector<net::AccessRule> rules = {rule(true, "10.1.0.0/16"), rule(false, "10.0.0.0/8"), rule(true, "all")};
+  std::vector<net::AccessRule> rules = {access_rule(true, "10.1.0.0/16"), access_rule(false, "10.0.0.0/8"), access_rule(true, "all")};
   auto inner = ipv4("10.1.2.3"), outer = ipv4("10.9.9.9"), other = ipv4("192.0.2.1");
   EXPECT_EQ(net::access_verdict(rules, sa(inner)).rule, 0);
   EXPECT_TRUE(net::access_verdict(rules, sa(inner)).allowed);
@@ -52,12 +52,12 @@ TEST(AccessVerdict, NoRuleMatchingTakesTheOppositeOfTheLast) {
   auto client = ipv4("192.0.2.1");
   EXPECT_EQ(net::access_verdict({}, sa(client)).rule, -1);
   EXPECT_TRUE(net::access_verdict({}, sa(client)).allowed);
-  auto ends_allow = net::access_verdict({rule(true, "10.0.0.0/8")}, sa(client));
+  auto ends_allow = net::access_verdict({access_rule(true, "10.0.0.0/8")}, sa(client));
   EXPECT_EQ(ends_allow.rule, -1);
   EXPECT_FALSE(ends_allow.allowed);
-  EXPECT_TRUE(net::access_verdict({rule(false, "10.0.0.0/8")}, sa(client)).allowed);
+  EXPECT_TRUE(net::access_verdict({access_rule(false, "10.0.0.0/8")}, sa(client)).allowed);
   // access_allowed is the same answer.
-  EXPECT_FALSE(net::access_allowed({rule(true, "10.0.0.0/8")}, sa(client)));
+  EXPECT_FALSE(net::access_allowed({access_rule(true, "10.0.0.0/8")}, sa(client)));
 }
 
 TEST(Decision, ParserLimitsComeFromTheConfiguration) {
@@ -113,7 +113,7 @@ TEST(Decision, StatusEndpointsAnswerThisMachineByDefault) {
   EXPECT_EQ(server::status_endpoint_check(status, parse(get), sa(remote), &verdict), Status::forbidden);
   EXPECT_EQ(verdict.rule, 2);  // "deny all"
   EXPECT_EQ(server::status_endpoint_check(status, parse(post), sa(local)), Status::method_not_allowed);
-  status.access = {rule(true, "192.0.2.0/24")};
+  status.access = {access_rule(true, "192.0.2.0/24")};
   EXPECT_EQ(server::status_endpoint_check(status, parse(get), sa(remote)), Status::ok);
   EXPECT_EQ(server::status_endpoint_check(status, parse(get), sa(local)), Status::forbidden);
 }
