@@ -36,6 +36,13 @@ bool kernel_confines_lookups() {
 
 namespace {
 
+// How long a lookup's answer (a file, or that nothing is there) is trusted without asking the
+// file system again: a changed or new file is served at most this much later.
+constexpr std::int64_t kRecheckMs = 1000;
+// Longer paths than this are not remembered as missing: they are not the repeated 404s this
+// cache is for, and they would make its bound in memory large.
+constexpr std::size_t kMaxMissingPath = 256;
+
 bool same_file(const OpenFile& f, const struct stat& st) {
   return f.dev == st.st_dev && f.ino == st.st_ino && f.size == static_cast<std::uint64_t>(st.st_size) &&
          f.mtime == st.st_mtim.tv_sec && f.mtime_nsec == st.st_mtim.tv_nsec;
@@ -139,7 +146,7 @@ Lookup FileCache::open(std::string_view path, std::int64_t now_ms) {
   auto it = entries_.find(path);
   if (it != entries_.end()) {
     OpenFile* f = it->second;
-    if (now_ms - f->checked_ms < 1000) {
+    if (now_ms - f->checked_ms < kRecheckMs) {
       ++f->refs;
       return {LookupKind::file, f, 0};
     }
@@ -158,9 +165,20 @@ Lookup FileCache::open(std::string_view path, std::int64_t now_ms) {
     f->cached = false;
     if (f->refs == 0) drop(f);
   }
+  auto gone = missing_.find(path);
+  if (gone != missing_.end()) {
+    if (now_ms - gone->second.checked_ms < kRecheckMs) return {LookupKind::error, nullptr, gone->second.error};
+    missing_.erase(gone);
+  }
   OpenFile* f = nullptr;
   Lookup result = open_uncached(path, f);
-  if (result.kind != LookupKind::file) return result;
+  if (result.kind != LookupKind::file) {
+    if ((result.error == ENOENT || result.error == ENOTDIR) && path.size() <= kMaxMissingPath) {
+      if (missing_.size() >= max_entries_) forget_missing(now_ms);
+      missing_.emplace(std::string(path), Missing{now_ms, result.error});
+    }
+    return result;
+  }
   if (entries_.size() >= max_entries_) evict_unused();
   if (entries_.size() < max_entries_) {
     f->cached = true;
@@ -194,6 +212,13 @@ bool FileCache::in_use() const {
     if (file->refs > 0) return true;
   }
   return false;
+}
+
+void FileCache::forget_missing(std::int64_t now_ms) {
+  std::erase_if(missing_, [now_ms](const auto& entry) { return now_ms - entry.second.checked_ms >= kRecheckMs; });
+  // All still fresh (a flood of distinct paths within a second): start over. Each of them then
+  // costs one openat2 again, which is what it cost without this cache.
+  if (missing_.size() >= max_entries_) missing_.clear();
 }
 
 void FileCache::evict_unused() {

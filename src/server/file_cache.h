@@ -72,7 +72,8 @@ class FileCache {
   FileCache& operator=(const FileCache&) = delete;
 
   /// Opens `path` (normalized, starting with '/') beneath the root with openat2(RESOLVE_BENEATH):
-  /// the kernel refuses anything that leaves the root, through ".." or a symlink.
+  /// the kernel refuses anything that leaves the root, through ".." or a symlink. A file found,
+  /// and a path found missing, are trusted for a second before the file system is asked again.
   Lookup open(std::string_view path, std::int64_t now_ms);
 
   /// Gives back a reference taken by open().
@@ -93,6 +94,7 @@ class FileCache {
   Lookup open_uncached(std::string_view path, OpenFile*& out);
   void drop(OpenFile* file);
   void evict_unused();
+  void forget_missing(std::int64_t now_ms);
 
   int root_fd_;
   std::size_t max_entries_;
@@ -101,6 +103,14 @@ class FileCache {
   std::size_t memory_used_ = 0;
   std::size_t live_ = 0;  // OpenFiles not yet dropped, cached or not
   std::unordered_map<std::string, OpenFile*, Hash, std::equal_to<>> entries_;
+  // Paths found missing (ENOENT, ENOTDIR) and when: trusted for as long as an open file is, so a
+  // stream of 404s (a scanner, a missing favicon) costs a hash lookup instead of a path walk in
+  // the kernel. Bounded in count and in key length: junk paths cannot grow it.
+  struct Missing {
+    std::int64_t checked_ms;
+    int error;
+  };
+  std::unordered_map<std::string, Missing, Hash, std::equal_to<>> missing_;
 };
 
 }  // namespace nuri::server

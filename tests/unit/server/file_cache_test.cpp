@@ -104,6 +104,39 @@ TEST_F(FileCacheTest, HitsAreSharedAndRecheckedAfterASecond) {
   EXPECT_EQ(cache.open("/a.txt", 3000).error, ENOENT);
 }
 
+TEST_F(FileCacheTest, MissingPathsAreRememberedForASecond) {
+  FileCache cache(root_fd_, 4);
+  EXPECT_EQ(cache.open("/new.txt", 0).error, ENOENT);
+  EXPECT_EQ(cache.open("/a.txt/x", 0).error, ENOTDIR);
+  write(base_ / "root" / "new.txt", "new");
+  // Within the second the answer "missing" is trusted, as a found file is; after it the file is.
+  EXPECT_EQ(cache.open("/new.txt", 900).error, ENOENT);
+  EXPECT_EQ(cache.open("/a.txt/x", 900).error, ENOTDIR);
+  auto found = cache.open("/new.txt", 1000);
+  ASSERT_EQ(found.kind, LookupKind::file);
+  EXPECT_EQ(found.file->content, "new");
+  cache.release(found.file);
+
+  // More distinct missing paths than entries: the oldest answers are forgotten, never kept
+  // past the bound, and a file created meanwhile is found at once once its answer is gone.
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(cache.open("/junk" + std::to_string(i), 2000).error, ENOENT);
+  write(base_ / "root" / "junk0", "j");
+  for (int i = 4; i < 8; ++i) EXPECT_EQ(cache.open("/junk" + std::to_string(i), 2000).error, ENOENT);
+  auto junk = cache.open("/junk0", 2000);
+  ASSERT_EQ(junk.kind, LookupKind::file);
+  cache.release(junk.file);
+
+  // Long paths are not remembered at all.
+  std::string long_dir(200, 'd');
+  std::string long_path = "/" + long_dir + "/" + std::string(100, 'f');
+  fs::create_directory(base_ / "root" / long_dir);
+  EXPECT_EQ(cache.open(long_path, 3000).error, ENOENT);
+  write(base_ / "root" / long_path.substr(1), "long");
+  auto long_found = cache.open(long_path, 3000);
+  ASSERT_EQ(long_found.kind, LookupKind::file);
+  cache.release(long_found.file);
+}
+
 TEST_F(FileCacheTest, NeverServesSpecialFiles) {
   ASSERT_EQ(::mkfifo((base_ / "root" / "fifo").c_str(), 0644), 0);
   FileCache cache(root_fd_);
