@@ -15,7 +15,8 @@
 #   CONNECTIONS [64]   wrk connections
 #   PIPELINE [16]      requests per write in the pipelined scenario
 #   IDLE [10000]       idle keep-alive connections held open in the idle scenario
-#   SCENARIOS ["ka close 1m 404 pipe idle"]   subset and order of the scenarios
+#   PACE [2]           milliseconds every connection waits between requests in the paced scenario
+#   SCENARIOS ["ka close 1m 404 pipe idle paced"]   subset and order of the scenarios
 #   SERVERS ["nginx h2o lighttpd nuri"]       subset of the servers (one not installed is skipped)
 #   NURI_BIN           use this binary and skip the build
 #   NGINX [/usr/sbin/nginx]  H2O [/usr/bin/h2o]  LIGHTTPD [/usr/sbin/lighttpd]
@@ -28,7 +29,8 @@ BENCH_NAME=bench
 DURATION=${DURATION:-10}
 PIPELINE=${PIPELINE:-16}
 IDLE=${IDLE:-10000}
-SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe idle"}
+PACE=${PACE:-2}
+SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe idle paced"}
 SERVERS=${SERVERS:-"nginx h2o lighttpd nuri"}
 H2O=${H2O:-/usr/bin/h2o}
 LIGHTTPD=${LIGHTTPD:-/usr/sbin/lighttpd}
@@ -37,8 +39,8 @@ OUT=${OUT:-$bench_dir/results/latest.md}
 # the idle connections, wrk's and a margin.
 MAX_CONNECTIONS=12000
 
-bench_settings bench/run.sh PIPELINE IDLE -- SCENARIOS SERVERS
-require_in scenario "$SCENARIOS" ka close 1m 404 pipe idle
+bench_settings bench/run.sh PIPELINE IDLE PACE -- SCENARIOS SERVERS
+require_in scenario "$SCENARIOS" ka close 1m 404 pipe idle paced
 require_in server "$SERVERS" nginx h2o lighttpd nuri
 require_tools wrk curl cmp "$PYTHON"
 
@@ -254,6 +256,7 @@ run_one() { # run_one REPEAT SCENARIO SERVER ORDER
     1m) url+=/1m.bin ;;
     404) url+=/missing ;;
     pipe) args=(-s "$bench_dir/pipeline.lua"); extra=(-- /1k.bin "$PIPELINE") ;;
+    paced) args=(-s "$bench_dir/paced.lua"); extra=(-- /1k.bin "$PACE") ;;
   esac
   log=$tmp/wrk.$rep.$scen.$server.log
   say "repeat $rep/$REPEATS, $scen: $server"
@@ -297,6 +300,7 @@ version_of() { # the version of a measured server (nginx's is in report_meta)
   for s in h2o lighttpd nuri; do echo "$s=$(version_of "$s")"; done
   echo "pipeline=$PIPELINE"
   echo "idle=$IDLE"
+  echo "pace=$PACE"
   echo "fd_limit=$fd_limit"
   echo "idle_records=$idle_records"
   echo "lighttpd_max_connections=$(grep -s max-connections "$tmp/lighttpd/lighttpd.conf" | awk '{ print $3 }')"

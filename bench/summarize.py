@@ -27,6 +27,7 @@ SCENARIOS = {
     "404": "404, keep-alive",
     "pipe": "1 KiB, {pipeline} pipelined",
     "idle": "1 KiB, keep-alive, {idle} idle connections open",
+    "paced": "1 KiB, keep-alive, paced: each connection waits {pace} ms between requests",
 }
 SERVERS = {"nginx": "nginx", "h2o": "h2o", "lighttpd": "lighttpd", "nuri": "nuri"}
 # Start-up lines in the peers' error logs, not errors of the run.
@@ -55,7 +56,7 @@ def fmt_spread(values):
 
 def main():
     meta = read_meta(sys.argv[1])
-    titles = {s: t.format(pipeline=meta["pipeline"], idle=f"{int(meta['idle']):,}")
+    titles = {s: t.format(pipeline=meta["pipeline"], idle=f"{int(meta['idle']):,}", pace=meta.get("pace", "?"))
               for s, t in SCENARIOS.items()}
     rep = RouteReport(sys.argv[1], sys.argv[2], titles, SERVERS, "server_cpu", "server_ticks",
                       who="server", backend=False)
