@@ -16,7 +16,7 @@
 #   PIPELINE [16]      requests per write in the pipelined scenario
 #   IDLE [10000]       idle keep-alive connections held open in the idle scenario
 #   PACE [2]           milliseconds every connection waits between requests in the paced scenario
-#   SCENARIOS ["ka close 1m 404 pipe idle paced"]   subset and order of the scenarios
+#   SCENARIOS ["ka close 1m 404 pipe paced idle"]   subset and order of the scenarios
 #   SERVERS ["nginx h2o lighttpd nuri"]       subset of the servers (one not installed is skipped)
 #   NURI_BIN           use this binary and skip the build
 #   NGINX [/usr/sbin/nginx]  H2O [/usr/bin/h2o]  LIGHTTPD [/usr/sbin/lighttpd]
@@ -30,7 +30,7 @@ DURATION=${DURATION:-10}
 PIPELINE=${PIPELINE:-16}
 IDLE=${IDLE:-10000}
 PACE=${PACE:-2}
-SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe idle paced"}
+SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe paced idle"}
 SERVERS=${SERVERS:-"nginx h2o lighttpd nuri"}
 H2O=${H2O:-/usr/bin/h2o}
 LIGHTTPD=${LIGHTTPD:-/usr/sbin/lighttpd}
@@ -260,6 +260,10 @@ run_one() { # run_one REPEAT SCENARIO SERVER ORDER
   esac
   log=$tmp/wrk.$rep.$scen.$server.log
   say "repeat $rep/$REPEATS, $scen: $server"
+  if ! kill -0 "$pid" 2>/dev/null; then
+    show_errlog "$server"
+    die "$server exited between runs, before $scen of repeat $rep (its error output above)"
+  fi
   if [ "$scen" = idle ]; then
     restart_server "$server"
     pid=${pid_of[$server]}

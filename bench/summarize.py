@@ -31,7 +31,9 @@ SCENARIOS = {
 }
 SERVERS = {"nginx": "nginx", "h2o": "h2o", "lighttpd": "lighttpd", "nuri": "nuri"}
 # Start-up lines in the peers' error logs, not errors of the run.
-BENIGN = ("raised RLIMIT_NOFILE", "is ready to serve requests", "server started (lighttpd")
+# Nor the lines of a stop: the idle scenario restarts each server (bench/run.sh, restart_server).
+BENIGN = ("raised RLIMIT_NOFILE", "is ready to serve requests", "server started (lighttpd",
+          "received SIGTERM, gracefully shutting down", "server stopped by UID")
 BASE = "nginx"
 
 
