@@ -103,9 +103,13 @@ bench_init() { # bench_init TMP-PREFIX: $tmp and the traps
 }
 
 start() { # start NAME ERRFILE CMD...: in the background (stdout to ERRFILE.out), remembered
+  # Each in a session and process group of its own: lighttpd's master stops its workers with a
+  # SIGTERM to its whole process group, which would otherwise stop this script and every other
+  # server with it (when the idle scenario restarts lighttpd). setsid execs in place (a
+  # background job is no group leader), so $! is the server's pid.
   local name=$1 log=$2
   shift 2
-  "$@" >"$log.out" 2>"$log" &
+  setsid "$@" >"$log.out" 2>"$log" &
   pid_of[$name]=$!
 }
 
