@@ -234,6 +234,7 @@ restart_server() { # restart_server NAME: stopped and started again, its error o
   stop_pid "${pid_of[$s]}" "$s"
   wait "${pid_of[$s]}" 2>/dev/null || true
   for f in ${errlog_of[$s]}; do
+    if [[ $f =~ \.[0-9]+$ ]]; then kept+=" $f"; continue; fi  # kept at an earlier restart
     [ -e "$f" ] || continue
     mv "$f" "$f.$restarts" && kept+=" $f.$restarts"
   done

@@ -33,7 +33,8 @@ SERVERS = {"nginx": "nginx", "h2o": "h2o", "lighttpd": "lighttpd", "nuri": "nuri
 # Start-up lines in the peers' error logs, not errors of the run.
 # Nor the lines of a stop: the idle scenario restarts each server (bench/run.sh, restart_server).
 BENIGN = ("raised RLIMIT_NOFILE", "is ready to serve requests", "server started (lighttpd",
-          "received SIGTERM, gracefully shutting down", "server stopped by UID")
+          "received SIGTERM, gracefully shutting down", "server stopped by UID",
+          "Terminated: finishing requests in flight")
 BASE = "nginx"
 
 
