@@ -56,10 +56,6 @@ Status status_for_errno(int e) {
 
 thread_local std::uint64_t boundary_counter = 0;  // per worker: nothing shared
 
-}  // namespace
-
-namespace {
-
 void format_error_page(std::string& out, int code) {
   auto reason = http::reason_phrase(code);
   fmt::format_to(std::back_inserter(out),
@@ -75,9 +71,7 @@ constexpr int kLastPage = 599;
 const std::array<std::string, kLastPage - kFirstPage + 1>& rendered_error_pages() {
   static const auto pages = [] {
     std::array<std::string, kLastPage - kFirstPage + 1> all;
-    for (int code = kFirstPage; code <= kLastPage; ++code) {
-      if (http::reason_phrase(code) != "Unknown") format_error_page(all[static_cast<std::size_t>(code - kFirstPage)], code);
-    }
+    for (int code = kFirstPage; code <= kLastPage; ++code) format_error_page(all[static_cast<std::size_t>(code - kFirstPage)], code);
     return all;
   }();
   return pages;
@@ -87,13 +81,10 @@ const std::array<std::string, kLastPage - kFirstPage + 1>& rendered_error_pages(
 
 void append_error_page(std::string& out, int code) {
   if (code >= kFirstPage && code <= kLastPage) {
-    const std::string& page = rendered_error_pages()[static_cast<std::size_t>(code - kFirstPage)];
-    if (!page.empty()) {
-      out += page;
-      return;
-    }
+    out += rendered_error_pages()[static_cast<std::size_t>(code - kFirstPage)];
+  } else {
+    format_error_page(out, code);
   }
-  format_error_page(out, code);
 }
 
 void set_error_response(Response& res, Status status) {
