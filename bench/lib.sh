@@ -350,6 +350,10 @@ run_route() { # run_route REPEAT SCENARIO ROUTE ORDER PATH [WRK-ARG...]: GET PAT
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$route" "$order" "$log" "$measured" >>"$records"
 }
 
+warm_up() { # warm_up PORT: one unmeasured second of the load on 127.0.0.1:PORT
+  wrk -t "$THREADS" -c "$CONNECTIONS" -d 1s "http://127.0.0.1:$1/1k.bin" >/dev/null 2>&1 || true
+}
+
 measure_all() { # measure_all RUN-ONE "ROUTE...": a warm-up (not measured) through every route, then
   # REPEATS times every scenario of $SCENARIOS through every route: RUN-ONE REPEAT SCENARIO ROUTE
   # ORDER. The order rotates by one route per repeat: drift of the machine's load hits every route.
@@ -357,9 +361,7 @@ measure_all() { # measure_all RUN-ONE "ROUTE...": a warm-up (not measured) throu
   local run_one=$1 routes r rep scen i n
   read -r -a routes <<<"$2"
   n=${#routes[@]}
-  for r in "${routes[@]}"; do
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d 1s "http://127.0.0.1:${port_of[$r]}/1k.bin" >/dev/null 2>&1 || true
-  done
+  for r in "${routes[@]}"; do warm_up "${port_of[$r]}"; done
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   started=$(date -u '+%Y-%m-%d %H:%M UTC')
   for ((rep = 1; rep <= REPEATS; rep++)); do

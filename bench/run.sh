@@ -170,16 +170,20 @@ show_errlog() { # show_errlog SERVER: its error output, to the script's stderr
   for f in ${errlog_of[$1]}; do echo "---- $f:" >&3; cat "$f" >&3 2>/dev/null || true; done
 }
 
+launch_server() { # launch_server NAME: started and answering on its port, or die with its output
+  "start_server_$1"
+  # nuri also says where it listens: the port must be its own, not another process's.
+  if ! wait_http "${pid_of[$1]}" "http://127.0.0.1:${port_of[$1]}/1k.bin" ||
+     { [ "$1" = nuri ] && ! grep -q "listening on http://127.0.0.1:${port_of[nuri]}/" "$tmp/nuri.err.out"; }; then
+    show_errlog "$1"
+    if [ "$1" = nuri ]; then cat "$tmp/nuri.err.out" >&3; fi
+    die "$1 did not start on 127.0.0.1:${port_of[$1]} (its output above)"
+  fi
+}
+
 for s in "${servers[@]}"; do
   say "starting $s on 127.0.0.1:${port_of[$s]} ($WORKERS workers)"
-  "start_server_$s"
-  # nuri also says where it listens: the port must be its own, not another process's.
-  if ! wait_http "${pid_of[$s]}" "http://127.0.0.1:${port_of[$s]}/1k.bin" ||
-     { [ "$s" = nuri ] && ! grep -q "listening on http://127.0.0.1:${port_of[nuri]}/" "$tmp/nuri.err.out"; }; then
-    show_errlog "$s"
-    if [ "$s" = nuri ]; then cat "$tmp/nuri.err.out" >&3; fi
-    die "$s did not start on 127.0.0.1:${port_of[$s]} (its output above)"
-  fi
+  launch_server "$s"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -239,12 +243,9 @@ restart_server() { # restart_server NAME: stopped and started again, its error o
     mv "$f" "$f.$restarts" && kept+=" $f.$restarts"
   done
   restarts=$((restarts + 1))
-  "start_server_$s"
+  launch_server "$s"
   errlog_of[$s]+=$kept
-  wait_http "${pid_of[$s]}" "http://127.0.0.1:${port_of[$s]}/1k.bin" ||
-    { show_errlog "$s"; die "$s did not start again on 127.0.0.1:${port_of[$s]}"; }
-  # As at the start: one unmeasured second of load, so that the run is not its first requests.
-  wrk -t "$THREADS" -c "$CONNECTIONS" -d 1s "http://127.0.0.1:${port_of[$s]}/1k.bin" >/dev/null 2>&1 || true
+  warm_up "${port_of[$s]}"  # as at the start, so that the run is not its first requests
 }
 restarts=0
 
