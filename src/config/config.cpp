@@ -402,7 +402,8 @@ void read_listeners(Reader& r, const toml::array& array, Config& config) {
   std::map<std::string, const toml::node*> seen;
   for (const toml::node& node : array) {
     const toml::table& t = *node.as_table();
-    r.check_keys(t, {"address", "default_host", "allow", "deny", "access", "proxy_protocol"}, "in [[listen]]");
+    r.check_keys(t, {"address", "default_host", "allow", "deny", "access", "proxy_protocol", "defer_accept"},
+                  "in [[listen]]");
     Listener listener;
     std::string address;
     if (r.read_string(t, "address", address)) {
@@ -433,6 +434,7 @@ void read_listeners(Reader& r, const toml::array& array, Config& config) {
     }
     r.read_access(t, listener.access);
     r.read_bool(t, "proxy_protocol", listener.proxy_protocol);
+    r.read_bool(t, "defer_accept", listener.defer_accept);
     config.listeners.push_back(std::move(listener));
   }
 }

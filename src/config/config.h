@@ -83,6 +83,10 @@ struct Listener {
   /// front: the client it names is the one logged, limited and matched by location rules.
   /// `access` still applies to the proxy itself (the connection's own peer).
   bool proxy_protocol = false;
+  /// TCP_DEFER_ACCEPT: the kernel hands over a connection once its first bytes arrive (or after
+  /// about a second of silence), as Apache httpd does on Linux by default. A connection that says
+  /// nothing costs no descriptor, buffer or timer until then, and the request is read at accept.
+  bool defer_accept = true;
 };
 
 struct Limits {

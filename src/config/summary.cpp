@@ -38,6 +38,7 @@ std::string summarize(const Config& config) {
     if (!l.default_host.empty()) out += fmt::format(", default host {}", l.default_host);
     if (!l.access.empty()) out += fmt::format(", access: {}", describe(l.access));
     if (l.proxy_protocol) out += ", PROXY protocol header required";
+    if (!l.defer_accept) out += ", silent connections accepted at once";
     out += '\n';
   }
   out += "hosts:\n";

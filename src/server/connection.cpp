@@ -79,7 +79,11 @@ void Connection::start(int fd, const sockaddr* peer, socklen_t peer_length, std:
   bytes_sent_ = 0;
   last_request_.clear();
   worker_.header_timers.schedule(timer, worker_.now_ms());
-  if (!worker_.loop().add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) close();
+  // With TCP_DEFER_ACCEPT (the listener's default) the request has arrived before accept4
+  // returns: read it now. A connection answered and closed in this first pass never enters the
+  // epoll set; one that waits is added after, and adding reports what is already ready.
+  run();
+  if (fd_ >= 0 && !worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) close();
 }
 
 bool Connection::is_idle() const {

@@ -85,7 +85,17 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
 
 void Worker::add_listeners(std::vector<ListenSocket> listeners) {
   listeners_ = std::move(listeners);
+  accepted_have_nodelay_ = true;
   for (auto& l : listeners_) {
+    // Accepted sockets inherit TCP_NODELAY from their listener: one call here, not one per
+    // connection (a response split over two writes must not wait for the client's ACK).
+    int one = 1;
+    if (::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) accepted_have_nodelay_ = false;
+    // Set (or cleared, by a reload) on every start: systemd's sockets and kept ones too. One
+    // second of silence, then the kernel hands the connection over anyway (its header timer
+    // starts then). A failure only costs the optimistic first read.
+    int defer_seconds = site_->config().listeners[l.listener].defer_accept ? 1 : 0;
+    ::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
     acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.listener));
     loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
   }
@@ -286,8 +296,10 @@ void Worker::accept_from(int listen_fd, std::size_t listener) {
         continue;
       }
     }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!accepted_have_nodelay_) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     Connection* c;
     if (spare_.empty()) {
       c = new Connection(*this);

@@ -173,6 +173,7 @@ class Worker {
   std::atomic<bool> stop_requested_{false};
   bool draining_ = false;
   std::int64_t drain_deadline_ms_ = 0;
+  bool accepted_have_nodelay_ = false;  // set on every listener: accepted sockets inherit it
 };
 
 }  // namespace nuri::server

@@ -43,6 +43,17 @@ def start(nuri, tmp_path, conf: Path, *args, listeners: int = 1):
     return s
 
 
+def _socket_fds(pid: int) -> int:
+    """How many sockets `pid` holds: one more once it accepted a connection."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # closed while we looked
+    return n
+
+
 def sites(tmp_path, **files_by_dir):
     out = {}
     for name, files in files_by_dir.items():
@@ -383,7 +394,14 @@ def test_reload_switches_per_client_limits_on_and_off(nuri, tmp_path):
     d = sites(tmp_path, a={"index.html": b"A"})
     conf = write_conf(tmp_path / "n.toml", d["a"])
     s = start(nuri, tmp_path, conf, "--workers", "1")
+    sockets = _socket_fds(s.pid)
     first = s.connect()
+    head = req("/index.html")
+    first.send(head[:5])  # accepted now: a silent connection would wait in the kernel (defer_accept)
+    deadline = time.monotonic() + 5 * TIME_SCALE
+    while _socket_fds(s.pid) == sockets and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _socket_fds(s.pid) == sockets + 1, "nuri did not accept the first connection"
     write_conf(conf, d["a"], extra="[limits]\nmax_connections_per_client = 1\n")
     hup(s)
     # `first` came before the limit and is not counted; the next one takes the only slot.
@@ -393,7 +411,7 @@ def test_reload_switches_per_client_limits_on_and_off(nuri, tmp_path):
     third = s.connect()
     r = third.read_response()
     assert r.status == 429 and r.header("Retry-After") == "1"
-    first.send(req("/index.html"))
+    first.send(head[5:])
     assert first.read_response().status == 200
     write_conf(conf, d["a"], extra="[limits]\nmax_connections_per_client = 0\n")
     hup(s)

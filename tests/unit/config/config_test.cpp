@@ -89,6 +89,7 @@ TEST_F(ConfigTest, EmptyFileGivesTheDefaults) {
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].address.to_string(), "127.0.0.1:8080");
   EXPECT_TRUE(c.listeners[0].access.empty());
+  EXPECT_TRUE(c.listeners[0].defer_accept);
   ASSERT_EQ(c.hosts.size(), 1u);
   EXPECT_EQ(c.default_host, 0u);
   EXPECT_TRUE(c.hosts[0].names.empty());
@@ -150,6 +151,7 @@ allow = ["10.0.0.0/8", "::1"]
 deny = ["all"]
 [[listen]]
 address = "[::1]:8080"
+defer_accept = false
 [[host]]
 names = ["Example.COM", "www.example.com", "*.example.org"]
 root = "www"
@@ -214,6 +216,8 @@ default = true
   EXPECT_TRUE(c.listeners[0].access[1].allow);
   EXPECT_FALSE(c.listeners[0].access[2].allow);
   EXPECT_EQ(c.listeners[1].address.to_string(), "[::1]:8080");
+  EXPECT_TRUE(c.listeners[0].defer_accept);  // the default
+  EXPECT_FALSE(c.listeners[1].defer_accept);
 
   ASSERT_EQ(c.hosts.size(), 2u);
   EXPECT_EQ(c.default_host, 1u);
