@@ -210,8 +210,8 @@ nginx_http_common() { # nginx_http_common DIR: the http{} settings every nginx h
 EOF
 }
 
-nginx_static_conf() { # nginx_static_conf DIR PORT [WORKER-CONNECTIONS]: DIR/nginx.conf, an nginx
-  # serving $docroot on 127.0.0.1:PORT, configured for speed (no logs)
+nginx_static_conf() { # nginx_static_conf DIR PORT [WORKER-CONNECTIONS] [LISTEN-FLAGS]: DIR/nginx.conf,
+  # an nginx serving $docroot on 127.0.0.1:PORT, configured for speed (no logs)
   mkdir -p "$1"
   {
     nginx_conf_head "$1" "${3:-}"
@@ -219,7 +219,7 @@ nginx_static_conf() { # nginx_static_conf DIR PORT [WORKER-CONNECTIONS]: DIR/ngi
     nginx_http_common "$1"
     cat <<EOF
     server {
-        listen 127.0.0.1:$2;
+        listen 127.0.0.1:$2${4:+ $4};
         root $docroot;
     }
 }

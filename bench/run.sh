@@ -20,6 +20,8 @@
 #   SERVERS ["nginx h2o lighttpd nuri"]       subset of the servers (one not installed is skipped)
 #   NURI_BIN           use this binary and skip the build
 #   NGINX [/usr/sbin/nginx]  H2O [/usr/bin/h2o]  LIGHTTPD [/usr/sbin/lighttpd]
+#   NGINX_LISTEN ['']  flags for nginx's listen directive: `deferred` gives nginx the
+#                      TCP_DEFER_ACCEPT that h2o and nuri have by default (nginx's default is off)
 #   OUT [bench/results/latest.md]
 set -euo pipefail
 
@@ -39,7 +41,9 @@ OUT=${OUT:-$bench_dir/results/latest.md}
 # the idle connections, wrk's and a margin.
 MAX_CONNECTIONS=12000
 
+NGINX_LISTEN=${NGINX_LISTEN:-}
 bench_settings bench/run.sh PIPELINE IDLE PACE -- SCENARIOS SERVERS
+[ -n "$NGINX_LISTEN" ] && command_line="NGINX_LISTEN='$NGINX_LISTEN' $command_line"
 require_in scenario "$SCENARIOS" ka close 1m 404 pipe idle paced
 require_in server "$SERVERS" nginx h2o lighttpd nuri
 require_tools wrk curl cmp "$PYTHON"
@@ -87,7 +91,7 @@ declare -A errlog_of=()
 # -e: the error log before the config is read (Debian's default is /var/log/nginx/error.log).
 start_server_nginx() {
   local dir=$tmp/nginx
-  nginx_static_conf "$dir" "${port_of[nginx]}" "$MAX_CONNECTIONS"
+  nginx_static_conf "$dir" "${port_of[nginx]}" "$MAX_CONNECTIONS" "$NGINX_LISTEN"
   nginx_check "$dir"
   start_nginx nginx "$dir"
   errlog_of[nginx]="$dir/error.log $dir/stdout"
@@ -308,6 +312,7 @@ version_of() { # the version of a measured server (nginx's is in report_meta)
   echo "idle=$IDLE"
   echo "pace=$PACE"
   echo "fd_limit=$fd_limit"
+  echo "nginx_listen=$NGINX_LISTEN"
   echo "idle_records=$idle_records"
   echo "lighttpd_max_connections=$(grep -s max-connections "$tmp/lighttpd/lighttpd.conf" | awk '{ print $3 }')"
   for s in "${servers[@]}"; do echo "errlog_$s=${errlog_of[$s]}"; done

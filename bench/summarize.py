@@ -88,9 +88,12 @@ def main():
     config = {
         "nginx": f"`worker_processes {workers}`, `worker_connections 12000`, `access_log off`, "
                  "`sendfile on`, `tcp_nopush off`, `tcp_nodelay on`, `keepalive_requests 1000000`, "
-                 "`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)",
+                 "`keepalive_timeout 300`, `log_not_found off`, `open_file_cache` off (the default)"
+                 + (f", `listen ... {meta['nginx_listen']}`" if meta.get("nginx_listen")
+                    else ", `listen` without `deferred` (the default; h2o and nuri defer accept)"),
         "h2o": f"`num-threads: {workers}`, `max-connections: 12000`, `http1-request-timeout: 300`, "
-               "no access-log; no limit on requests per connection, no sendfile (h2o 2.2 has neither)",
+               "no access-log; no limit on requests per connection, no sendfile (h2o 2.2 has neither); "
+               "its listener has TCP_DEFER_ACCEPT (always)",
         "lighttpd": f"`server.max-worker = {workers}`, `server.max-fds = {meta['fd_limit']}`, "
                     f"`server.max-connections = {meta.get('lighttpd_max_connections')}` (per process), "
                     "`server.max-keep-alive-requests = 65535` (its maximum), "
@@ -98,7 +101,7 @@ def main():
                     "`server.max-write-idle = 300`, `server.network-backend = \"sendfile\"`, "
                     "no mod_accesslog",
         "nuri": f"`serve --workers {workers} --max-connections 12000 --idle-timeout 300`, "
-                "access log off (the default)",
+                "access log off and `defer_accept` on (the defaults)",
     }
     for server in servers:
         w(f"- {SERVERS[server]}: {config[server]}")
