@@ -220,6 +220,12 @@ void Worker::refuse(int fd, bool too_many) {
 }
 
 void Worker::send_refusal(int fd, bool too_many) {
+  // Accept is deferred until the request arrives, so it sits unread here: closing over unread
+  // bytes would send a reset, which may overtake and destroy the 503 on its way. Reading what
+  // came (a request head fits) lets the close be an orderly FIN after the response.
+  char discard[16 * 1024];
+  while (::recv(fd, discard, sizeof discard, MSG_DONTWAIT) == static_cast<ssize_t>(sizeof discard)) {
+  }
   const Refusal& r = too_many ? kTooMany : kBusy;
   char response[kRefusalMax];
   std::string_view date = dates_.now();

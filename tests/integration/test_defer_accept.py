@@ -9,6 +9,7 @@ with the switch on and off, and across a reload that flips it.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 
@@ -125,3 +126,32 @@ def test_check_config_names_a_listener_without_defer_accept(tmp_path):
     conf.write_text(_config(root, defer=True).replace("defer_accept = true", "defer_accept = 1"))
     p = run_nuri("check-config", str(conf))
     assert p.returncode != 0 and b"defer_accept" in p.stderr
+
+
+def _tcp_state(sock) -> int:
+    """The socket's TCP state, the first byte of struct tcp_info (7 CLOSE, 8 CLOSE_WAIT)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def test_a_refused_connection_gets_its_503_and_an_orderly_close_not_a_reset(nuri, tmp_path):
+    # Accept is deferred, so a refused client's request is always waiting unread: closing over
+    # it would reset the connection, and a reset may overtake the 503 on a real network.
+    root = tree(tmp_path / "site", {"index.html": "hello"})
+    s, _ = _start(nuri, tmp_path, _config(root).replace("[limits]\n", "[limits]\nmax_connections = 1\n"))
+    holder = s.connect()
+    head = req("/index.html")
+    holder.send(head[:5])  # takes the one slot
+    time.sleep(SETTLE)
+    for _ in range(3):
+        refused = socket.create_connection(s.addr())
+        refused.sendall(req("/index.html"))
+        data = b""
+        while chunk := refused.recv(65536):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 503 ")
+        time.sleep(0.2)  # a reset would have arrived by now
+        assert refused.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        assert _tcp_state(refused) == 8, "the server reset the connection instead of closing it"
+        refused.close()
+    holder.send(head[5:])
+    assert holder.read_response().status == 200
