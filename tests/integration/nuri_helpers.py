@@ -55,6 +55,17 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 VALGRIND_LOGS = os.environ.get("NURI_VALGRIND_LOGS")
 
 
+def socket_fds(pid: int) -> int:
+    """How many sockets `pid` holds: one more for each connection it accepted."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # closed while we looked
+    return n
+
+
 def valgrind_errors(pid: int) -> str:
     """The memcheck report of process `pid` if it counted errors (definite leaks among them),
     else '' (also when not running under scripts/valgrind.sh)."""

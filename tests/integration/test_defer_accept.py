@@ -8,26 +8,14 @@ with the switch on and off, and across a reload that flips it.
 """
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
 
 from config_helpers import hup, tree
-from nuri_helpers import TIME_SCALE, req, run_nuri
+from nuri_helpers import TIME_SCALE, req, run_nuri, socket_fds
 
 SETTLE = 0.3  # long enough for nuri to accept what it may accept, well short of the kernel's second
-
-
-def _socket_fds(pid: int) -> int:
-    """How many sockets `pid` holds: one more for each connection it accepted."""
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except FileNotFoundError:
-            pass  # closed while we looked
-    return n
 
 
 def _server_side_states(port: int) -> list:
@@ -57,10 +45,10 @@ def _start(nuri, tmp_path, text):
 def test_a_silent_connection_waits_in_the_kernel_and_a_speaking_one_is_served_at_once(nuri, tmp_path):
     root = tree(tmp_path / "site", {"index.html": "hello"})
     s, _ = _start(nuri, tmp_path, _config(root, header_timeout=1))
-    base = _socket_fds(s.pid)
+    base = socket_fds(s.pid)
     silent = s.connect()  # connect() returned: the client's side is established
     time.sleep(SETTLE)
-    assert _socket_fds(s.pid) == base, "nuri accepted a connection that has sent nothing"
+    assert socket_fds(s.pid) == base, "nuri accepted a connection that has sent nothing"
     assert _server_side_states(s.port) == ["SYN-RECV"]
 
     # A client that sends its request is answered without waiting for the silent one.
@@ -84,10 +72,10 @@ def test_a_silent_connection_waits_in_the_kernel_and_a_speaking_one_is_served_at
 def test_defer_accept_false_accepts_a_silent_connection_at_once(nuri, tmp_path):
     root = tree(tmp_path / "site", {"index.html": "hello"})
     s, _ = _start(nuri, tmp_path, _config(root, defer=False))
-    base = _socket_fds(s.pid)
+    base = socket_fds(s.pid)
     silent = s.connect()
     time.sleep(SETTLE)
-    assert _socket_fds(s.pid) == base + 1
+    assert socket_fds(s.pid) == base + 1
     assert _server_side_states(s.port) == ["ESTAB"]
     silent.send(req("/index.html"))
     assert silent.read_response().status == 200
@@ -98,16 +86,16 @@ def test_a_reload_switches_defer_accept_off_and_on(nuri, tmp_path):
     s, conf = _start(nuri, tmp_path, _config(root))
     conf.write_text(_config(root, defer=False))  # the same listener: its socket is kept
     hup(s)
-    base = _socket_fds(s.pid)
+    base = socket_fds(s.pid)
     off = s.connect()
     time.sleep(SETTLE)
-    assert _socket_fds(s.pid) == base + 1, "after the reload a silent connection should be accepted at once"
+    assert socket_fds(s.pid) == base + 1, "after the reload a silent connection should be accepted at once"
 
     conf.write_text(_config(root, defer=True))
     hup(s)
     on = s.connect()
     time.sleep(SETTLE)
-    assert _socket_fds(s.pid) == base + 1, "defer_accept = true again, yet a silent connection was accepted"
+    assert socket_fds(s.pid) == base + 1, "defer_accept = true again, yet a silent connection was accepted"
     for c in (off, on):
         c.send(req("/index.html"))
         assert c.read_response().status == 200

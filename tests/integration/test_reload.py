@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from config_helpers import count, hup
-from nuri_helpers import (TIME_SCALE, Conn, curl, free_port_holder, nuri_bin, req, sha256,
-                          sha256_file)
+from nuri_helpers import TIME_SCALE, curl, free_port_holder, nuri_bin, req, sha256, socket_fds
 
 
 def write_conf(path: Path, root: Path, listeners=("127.0.0.1:0",), extra: str = "",
@@ -41,17 +40,6 @@ def start(nuri, tmp_path, conf: Path, *args, listeners: int = 1):
     s.root = tmp_path.resolve()  # every root of these tests lives in tmp_path
     s.start()
     return s
-
-
-def _socket_fds(pid: int) -> int:
-    """How many sockets `pid` holds: one more once it accepted a connection."""
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except FileNotFoundError:
-            pass  # closed while we looked
-    return n
 
 
 def sites(tmp_path, **files_by_dir):
@@ -394,14 +382,14 @@ def test_reload_switches_per_client_limits_on_and_off(nuri, tmp_path):
     d = sites(tmp_path, a={"index.html": b"A"})
     conf = write_conf(tmp_path / "n.toml", d["a"])
     s = start(nuri, tmp_path, conf, "--workers", "1")
-    sockets = _socket_fds(s.pid)
+    sockets = socket_fds(s.pid)
     first = s.connect()
     head = req("/index.html")
     first.send(head[:5])  # accepted now: a silent connection would wait in the kernel (defer_accept)
     deadline = time.monotonic() + 5 * TIME_SCALE
-    while _socket_fds(s.pid) == sockets and time.monotonic() < deadline:
+    while socket_fds(s.pid) == sockets and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _socket_fds(s.pid) == sockets + 1, "nuri did not accept the first connection"
+    assert socket_fds(s.pid) == sockets + 1, "nuri did not accept the first connection"
     write_conf(conf, d["a"], extra="[limits]\nmax_connections_per_client = 1\n")
     hup(s)
     # `first` came before the limit and is not counted; the next one takes the only slot.
