@@ -18,6 +18,14 @@ from nuri_helpers import TIME_SCALE, req, run_nuri, socket_fds
 SETTLE = 0.3  # long enough for nuri to accept what it may accept, well short of the kernel's second
 
 
+def _wait_for_sockets(s, count: int) -> None:
+    """Waits until nuri holds `count` sockets (its listener and what it accepted)."""
+    deadline = time.monotonic() + 3 * TIME_SCALE
+    while socket_fds(s.pid) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert socket_fds(s.pid) == count, f"nuri holds {socket_fds(s.pid)} sockets, not {count}"
+
+
 def _server_side_states(port: int) -> list:
     """The TCP states of the server's side of connections to `port`, as `ss` reports them."""
     out = subprocess.run(["ss", "-Htan", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
@@ -74,8 +82,7 @@ def test_defer_accept_false_accepts_a_silent_connection_at_once(nuri, tmp_path):
     s, _ = _start(nuri, tmp_path, _config(root, defer=False))
     base = socket_fds(s.pid)
     silent = s.connect()
-    time.sleep(SETTLE)
-    assert socket_fds(s.pid) == base + 1
+    _wait_for_sockets(s, base + 1)
     assert _server_side_states(s.port) == ["ESTAB"]
     silent.send(req("/index.html"))
     assert silent.read_response().status == 200
@@ -88,8 +95,7 @@ def test_a_reload_switches_defer_accept_off_and_on(nuri, tmp_path):
     hup(s)
     base = socket_fds(s.pid)
     off = s.connect()
-    time.sleep(SETTLE)
-    assert socket_fds(s.pid) == base + 1, "after the reload a silent connection should be accepted at once"
+    _wait_for_sockets(s, base + 1)  # after the reload a silent connection is accepted at once
 
     conf.write_text(_config(root, defer=True))
     hup(s)
@@ -128,8 +134,9 @@ def test_a_refused_connection_gets_its_503_and_an_orderly_close_not_a_reset(nuri
     s, _ = _start(nuri, tmp_path, _config(root).replace("[limits]\n", "[limits]\nmax_connections = 1\n"))
     holder = s.connect()
     head = req("/index.html")
+    base = socket_fds(s.pid)
     holder.send(head[:5])  # takes the one slot
-    time.sleep(SETTLE)
+    _wait_for_sockets(s, base + 1)
     for _ in range(3):
         refused = socket.create_connection(s.addr())
         refused.sendall(req("/index.html"))
