@@ -66,6 +66,15 @@ def socket_fds(pid: int) -> int:
     return n
 
 
+def wait_for_sockets(pid: int, count: int, timeout: float = 3.0) -> None:
+    """Waits (up to `timeout` seconds, scaled) until `pid` holds `count` sockets: its listeners
+    and the connections it accepted."""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while socket_fds(pid) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert socket_fds(pid) == count, f"nuri holds {socket_fds(pid)} sockets, not {count}"
+
+
 def valgrind_errors(pid: int) -> str:
     """The memcheck report of process `pid` if it counted errors (definite leaks among them),
     else '' (also when not running under scripts/valgrind.sh)."""

@@ -12,18 +12,10 @@ import socket
 import subprocess
 import time
 
-from config_helpers import hup, tree
-from nuri_helpers import TIME_SCALE, req, run_nuri, socket_fds
+from config_helpers import hup, serve, tree
+from nuri_helpers import TIME_SCALE, req, run_nuri, socket_fds, wait_for_sockets
 
 SETTLE = 0.3  # long enough for nuri to accept what it may accept, well short of the kernel's second
-
-
-def _wait_for_sockets(s, count: int) -> None:
-    """Waits until nuri holds `count` sockets (its listener and what it accepted)."""
-    deadline = time.monotonic() + 3 * TIME_SCALE
-    while socket_fds(s.pid) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert socket_fds(s.pid) == count, f"nuri holds {socket_fds(s.pid)} sockets, not {count}"
 
 
 def _server_side_states(port: int) -> list:
@@ -42,12 +34,7 @@ def _config(root, defer=None, header_timeout=10):
 
 def _start(nuri, tmp_path, text):
     conf = tmp_path / "n.toml"
-    conf.write_text(text)
-    s = nuri("--config", str(conf), listen=(), run=False)
-    s.n_listeners = 1
-    s.root = tmp_path.resolve()
-    s.start()
-    return s, conf
+    return serve(nuri, conf, text, root=tmp_path), conf
 
 
 def test_a_silent_connection_waits_in_the_kernel_and_a_speaking_one_is_served_at_once(nuri, tmp_path):
@@ -82,7 +69,7 @@ def test_defer_accept_false_accepts_a_silent_connection_at_once(nuri, tmp_path):
     s, _ = _start(nuri, tmp_path, _config(root, defer=False))
     base = socket_fds(s.pid)
     silent = s.connect()
-    _wait_for_sockets(s, base + 1)
+    wait_for_sockets(s.pid, base + 1)
     assert _server_side_states(s.port) == ["ESTAB"]
     silent.send(req("/index.html"))
     assert silent.read_response().status == 200
@@ -95,7 +82,7 @@ def test_a_reload_switches_defer_accept_off_and_on(nuri, tmp_path):
     hup(s)
     base = socket_fds(s.pid)
     off = s.connect()
-    _wait_for_sockets(s, base + 1)  # after the reload a silent connection is accepted at once
+    wait_for_sockets(s.pid, base + 1)  # after the reload a silent connection is accepted at once
 
     conf.write_text(_config(root, defer=True))
     hup(s)
@@ -136,7 +123,7 @@ def test_a_refused_connection_gets_its_503_and_an_orderly_close_not_a_reset(nuri
     head = req("/index.html")
     base = socket_fds(s.pid)
     holder.send(head[:5])  # takes the one slot
-    _wait_for_sockets(s, base + 1)
+    wait_for_sockets(s.pid, base + 1)
     for _ in range(3):
         refused = socket.create_connection(s.addr())
         refused.sendall(req("/index.html"))

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from config_helpers import count, hup
-from nuri_helpers import TIME_SCALE, curl, free_port_holder, nuri_bin, req, sha256, socket_fds
+from nuri_helpers import (TIME_SCALE, curl, free_port_holder, nuri_bin, req, sha256, socket_fds,
+                          wait_for_sockets)
 
 
 def write_conf(path: Path, root: Path, listeners=("127.0.0.1:0",), extra: str = "",
@@ -386,10 +387,7 @@ def test_reload_switches_per_client_limits_on_and_off(nuri, tmp_path):
     first = s.connect()
     head = req("/index.html")
     first.send(head[:5])  # accepted now: a silent connection would wait in the kernel (defer_accept)
-    deadline = time.monotonic() + 5 * TIME_SCALE
-    while socket_fds(s.pid) == sockets and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert socket_fds(s.pid) == sockets + 1, "nuri did not accept the first connection"
+    wait_for_sockets(s.pid, sockets + 1, timeout=5)
     write_conf(conf, d["a"], extra="[limits]\nmax_connections_per_client = 1\n")
     hup(s)
     # `first` came before the limit and is not counted; the next one takes the only slot.
