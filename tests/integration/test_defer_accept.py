@@ -19,9 +19,13 @@ SETTLE = 0.3  # long enough for nuri to accept what it may accept, well short of
 
 
 def _server_side_states(port: int) -> list:
-    """The TCP states of the server's side of connections to `port`, as `ss` reports them."""
+    """The TCP states of the server's side of live connections to `port`, as `ss` reports them.
+
+    TIME-WAIT is left out: it is what remains of a connection already closed (serve()'s readiness
+    probe, or an earlier test's server that had the same port), not one these tests opened."""
     out = subprocess.run(["ss", "-Htan", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
-    return sorted(line.split()[0] for line in out.splitlines() if line.strip() and not line.startswith("LISTEN"))
+    states = (line.split()[0] for line in out.splitlines() if line.strip())
+    return sorted(state for state in states if state not in ("LISTEN", "TIME-WAIT"))
 
 
 def _config(root, defer=None, header_timeout=10):
