@@ -108,7 +108,8 @@ def main():
     w("- value: req/s, MiB/s for 1 MiB; median over the repeats (min–max). to nginx: the "
       "server / nginx within each repeat, median (min–max); above 1: faster, or less CPU per "
       "request. CPU s: the server's CPU seconds during the run (utime+stime from /proc: all "
-      "processes and threads); req per CPU-s = requests / CPU s")
+      "processes and threads); req per CPU-s = requests / CPU s; wrk CPU s: the load generator's, "
+      "in the same run (on 2 cores it competes with the server for the CPU)")
     w("")
     value = {(r["scenario"], r["repeat"], r["server"]): r["value"] for r in rep.runs}
     per_cpu = {(r["scenario"], r["repeat"], r["server"]): r["per_cpu"] for r in rep.runs}
@@ -116,8 +117,8 @@ def main():
         unit = "MiB/s" if s == "1m" else "req/s"
         w(f"### {titles[s]}")
         w("")
-        w(f"| server | {unit} | to nginx | p99 | CPU s | req per CPU-s | to nginx |")
-        w("|---|---:|---:|---:|---:|---:|---:|")
+        w(f"| server | {unit} | to nginx | p99 | CPU s | req per CPU-s | to nginx | wrk CPU s |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
         v = paired({(k, srv): x for (sc, k, srv), x in value.items() if sc == s})
         c = paired({(k, srv): x for (sc, k, srv), x in per_cpu.items() if sc == s})
         for server, rs in rep.route_runs(s):
@@ -130,7 +131,8 @@ def main():
               f"| {fmt_time(median_or_none(r['p99'] for r in rs))} "
               f"| {statistics.median(r['server_cpu'] for r in rs):.2f} "
               f"| {fmt_int(pc) if pc else 'n/a'} "
-              f"| {fmt_ratio(c(server)) if server != BASE and BASE in servers else '–'} |")
+              f"| {fmt_ratio(c(server)) if server != BASE and BASE in servers else '–'} "
+              f"| {statistics.median(r['wrk_cpu'] for r in rs):.2f} |")
         w("")
         if s == "idle":
             idle_table(w, idle, servers, repeats, paired, meta)
