@@ -402,7 +402,8 @@ void read_listeners(Reader& r, const toml::array& array, Config& config) {
   std::map<std::string, const toml::node*> seen;
   for (const toml::node& node : array) {
     const toml::table& t = *node.as_table();
-    r.check_keys(t, {"address", "default_host", "allow", "deny", "access", "proxy_protocol", "defer_accept"},
+    r.check_keys(t, {"address", "default_host", "allow", "deny", "access", "proxy_protocol", "defer_accept",
+                     "unsent_limit"},
                   "in [[listen]]");
     Listener listener;
     std::string address;
@@ -435,6 +436,8 @@ void read_listeners(Reader& r, const toml::array& array, Config& config) {
     r.read_access(t, listener.access);
     r.read_bool(t, "proxy_protocol", listener.proxy_protocol);
     r.read_bool(t, "defer_accept", listener.defer_accept);
+    std::uint64_t unsent = 0;
+    if (r.read_size(t, "unsent_limit", 0, 1u << 30, unsent)) listener.unsent_limit = static_cast<std::uint32_t>(unsent);
     config.listeners.push_back(std::move(listener));
   }
 }

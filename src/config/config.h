@@ -87,6 +87,10 @@ struct Listener {
   /// about a second of silence), as Apache httpd does on Linux by default. A connection that says
   /// nothing costs no descriptor, buffer or timer until then, and the request is read at accept.
   bool defer_accept = true;
+  /// TCP_NOTSENT_LOWAT: at most this many bytes wait unsent in the kernel per connection (0: the
+  /// system's default, no limit). A large file then leaves in pieces sendfile'd by the worker, and
+  /// a slow client ties up less kernel memory; the price is more wakeups (docs/benchmarks.md).
+  std::uint32_t unsent_limit = 0;
 };
 
 struct Limits {

@@ -39,6 +39,7 @@ std::string summarize(const Config& config) {
     if (!l.access.empty()) out += fmt::format(", access: {}", describe(l.access));
     if (l.proxy_protocol) out += ", PROXY protocol header required";
     if (!l.defer_accept) out += ", silent connections accepted at once";
+    if (l.unsent_limit) out += fmt::format(", at most {} bytes unsent per connection", l.unsent_limit);
     out += '\n';
   }
   out += "hosts:\n";

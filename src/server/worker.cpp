@@ -94,8 +94,12 @@ void Worker::add_listeners(std::vector<ListenSocket> listeners) {
     // Set (or cleared, by a reload) on every start: systemd's sockets and kept ones too. One
     // second of silence, then the kernel hands the connection over anyway (its header timer
     // starts then). A failure only costs the optimistic first read.
-    int defer_seconds = site_->config().listeners[l.listener].defer_accept ? 1 : 0;
+    const config::Listener& listen_config = site_->config().listeners[l.listener];
+    int defer_seconds = listen_config.defer_accept ? 1 : 0;
     ::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
+    // Inherited by accepted sockets like TCP_NODELAY; 0 puts back the system's default.
+    int unsent_limit = static_cast<int>(listen_config.unsent_limit);
+    ::setsockopt(l.fd.get(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent_limit, sizeof unsent_limit);
     acceptors_.push_back(std::make_unique<Acceptor>(*this, l.fd.get(), l.listener));
     loop_.add(l.fd.get(), EPOLLIN, acceptors_.back().get());
   }
