@@ -21,6 +21,9 @@ class Waker final : public EventHandler {
 
   void on_event(std::uint32_t events) override;
 
+  /// Its eventfd, for as long as the Waker lives.
+  int fd() const { return fd_.get(); }
+
  private:
   FileDescriptor fd_;
 };

@@ -73,12 +73,14 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
       index_(index),
       handler_(std::make_unique<StaticHandler>(*site_)),
       access_log_(log_fd, site_->config().access_log_format, &state.access_log_health),
-      buffer_size_(site_->config().limits.max_header_size + 4096),
-      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+      buffer_size_(site_->config().limits.max_header_size + 4096) {
   now_ms_ = base::monotonic_ms();
   now_seconds_ = std::time(nullptr);
   waker_ = std::make_unique<net::Waker>();
   waker_->add_to(loop_);
+  // The reserve is a second handle on the waker's eventfd: any open descriptor would do, and a
+  // duplicate of one the worker keeps can be made again in one dup3 (refuse_without_fds).
+  reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
   completions_ = std::make_shared<CompletionQueue>(*waker_);
   add_listeners(std::move(listeners));
 }
@@ -245,16 +247,26 @@ void Worker::send_refusal(int fd, bool too_many) {
 bool Worker::refuse_without_fds(int listen_fd) {
   // accept4 allocates the descriptor before it looks at the queue: EMFILE also comes when no
   // connection waits, so the answer of the second accept4 decides whether to go on.
-  if (!reserve_fd_) reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!reserve_fd_) reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
   if (!reserve_fd_) return false;  // nothing to give up: restore_reserve_fd() retries
   // Out of descriptors: free the reserve to take the connection and refuse it properly,
   // instead of leaving it in the queue, where edge-triggered epoll would not report it again.
   reserve_fd_.reset();
   int refused = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   int accept_errno = errno;
-  if (refused >= 0) refuse(refused, false);
-  // Another worker may take the freed number first; restore_reserve_fd() tries again.
-  reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (refused >= 0) {
+    send_refusal(refused, false);
+    // dup3 closes the refused connection and keeps its number as the new reserve in one step.
+    // A close and then an open would leave a moment in which another worker's accept4 takes
+    // the number: that connection would be served, and this worker left without a reserve.
+    if (::dup3(waker_->fd(), refused, O_CLOEXEC) >= 0) {
+      reserve_fd_.reset(refused);
+    } else {
+      ::close(refused);
+    }
+  }
+  // Another worker may have taken the freed number first; restore_reserve_fd() tries again.
+  if (!reserve_fd_) reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
   if (refused < 0) return accept_errno == EINTR || accept_errno == ECONNABORTED;
   ++refused_without_fds_;
   if (fd_log_ms_ < 0 || now_ms_ - fd_log_ms_ >= 1000) {  // a flood must not flood the log
@@ -266,7 +278,7 @@ bool Worker::refuse_without_fds(int listen_fd) {
 }
 
 void Worker::restore_reserve_fd() {
-  reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
   if (!reserve_fd_) return;
   // Connections may have queued while there was no reserve: epoll will not report them again.
   for (auto& a : acceptors_) a->on_event(EPOLLIN);
