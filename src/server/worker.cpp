@@ -78,9 +78,7 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
   now_seconds_ = std::time(nullptr);
   waker_ = std::make_unique<net::Waker>();
   waker_->add_to(loop_);
-  // The reserve is a second handle on the waker's eventfd: any open descriptor would do, and a
-  // duplicate of one the worker keeps can be made again in one dup3 (refuse_without_fds).
-  reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
+  remake_reserve_fd();
   completions_ = std::make_shared<CompletionQueue>(*waker_);
   add_listeners(std::move(listeners));
 }
@@ -247,7 +245,7 @@ void Worker::send_refusal(int fd, bool too_many) {
 bool Worker::refuse_without_fds(int listen_fd) {
   // accept4 allocates the descriptor before it looks at the queue: EMFILE also comes when no
   // connection waits, so the answer of the second accept4 decides whether to go on.
-  if (!reserve_fd_) reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
+  if (!reserve_fd_) remake_reserve_fd();
   if (!reserve_fd_) return false;  // nothing to give up: restore_reserve_fd() retries
   // Out of descriptors: free the reserve to take the connection and refuse it properly,
   // instead of leaving it in the queue, where edge-triggered epoll would not report it again.
@@ -266,7 +264,7 @@ bool Worker::refuse_without_fds(int listen_fd) {
     }
   }
   // Another worker may have taken the freed number first; restore_reserve_fd() tries again.
-  if (!reserve_fd_) reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
+  if (!reserve_fd_) remake_reserve_fd();
   if (refused < 0) return accept_errno == EINTR || accept_errno == ECONNABORTED;
   ++refused_without_fds_;
   if (fd_log_ms_ < 0 || now_ms_ - fd_log_ms_ >= 1000) {  // a flood must not flood the log
@@ -277,8 +275,12 @@ bool Worker::refuse_without_fds(int listen_fd) {
   return true;
 }
 
+// The reserve is a second handle on the waker's eventfd: any open descriptor would do, and a
+// duplicate of one the worker keeps can also be made in place with dup3 (refuse_without_fds).
+void Worker::remake_reserve_fd() { reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0)); }
+
 void Worker::restore_reserve_fd() {
-  reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0));
+  remake_reserve_fd();
   if (!reserve_fd_) return;
   // Connections may have queued while there was no reserve: epoll will not report them again.
   for (auto& a : acceptors_) a->on_event(EPOLLIN);

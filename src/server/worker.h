@@ -121,6 +121,7 @@ class Worker {
   // accept4 failed with EMFILE/ENFILE: refuse the next waiting connection with the reserve fd.
   // False when the listen queue is empty or no descriptor could be freed: stop accepting.
   bool refuse_without_fds(int listen_fd);
+  void remake_reserve_fd();   // a new reserve_fd_, or none if out of descriptors
   void restore_reserve_fd();  // reopens a reserve lost to another thread, then drains the queues
   void expire_timers();
   void run_completions();  // deferred responses that came back or are due
