@@ -325,11 +325,13 @@ void Session::finish(EndReason reason, bool rst_client, bool rst_target) {
   worker_.give_pipe(down_.pipe);
   RuleState& rule = worker_.rule(rule_);
   rule.open.fetch_sub(1, std::memory_order_relaxed);
-  if (reason == EndReason::error && error_ != 0) {
-    base::log_error("forward {} -> {}: {}", peer_.to_string(), target_address_.to_string(), std::strerror(error_));
-  }
   std::string client = peer_.to_string();
   std::string target = target_address_.length() ? target_address_.to_string() : "-";
+  if (reason == EndReason::error && (error_ == EMFILE || error_ == ENFILE)) {
+    worker_.out_of_fds();  // no pipe or no socket to the target: one summary, not a line each
+  } else if (reason == EndReason::error && error_ != 0) {
+    base::log_error("forward {} -> {}: {}", client, target, std::strerror(error_));
+  }
   worker_.log({client, rule.listen_text, target, up_.bytes, down_.bytes, worker_.now_ms() - started_ms_, reason});
   worker_.retire(this);
 }

@@ -93,6 +93,8 @@ class Worker {
   /// Back to the pool if empty, else closed (what is in it is lost with the connection).
   void give_pipe(Pipe& pipe);
   void log(const ConnectionRecord& record);
+  /// A connection closed for want of a descriptor: counted, and logged at most once a second.
+  void out_of_fds();
   bool draining() const { return draining_; }
   /// Accepted sockets have TCP_NODELAY already (set on the listeners).
   bool clients_nodelay() const { return clients_nodelay_; }
@@ -116,6 +118,10 @@ class Worker {
 
   void accept_from(int listen_fd, std::size_t rule);
   void refuse(int fd, const sockaddr* peer, socklen_t length, std::size_t rule, EndReason why);
+  void log_refused(const sockaddr* peer, socklen_t length, std::size_t rule, EndReason why);
+  bool close_without_fds(int listen_fd, std::size_t rule);
+  void remake_reserve_fd();   // a new reserve_fd_, or none if out of descriptors
+  void restore_reserve_fd();  // remakes a reserve lost to another worker, then drains the queues
   void expire_timers();
   int next_timeout_ms() const;
   void begin_drain();
@@ -138,6 +144,8 @@ class Worker {
   std::vector<Pipe> pipes_;  // empty pipes for reuse
   std::unique_ptr<char[]> copy_buffer_ = std::make_unique<char[]>(kCopyBufferSize);
   net::FileDescriptor reserve_fd_;  // given up to accept (and close) when out of descriptors
+  unsigned closed_without_fds_ = 0;
+  std::int64_t fd_log_ms_ = -1;
 
   int log_fd_;
   bool log_json_ = false;

@@ -68,8 +68,8 @@ def forward(tmp_path):
     at the end of the test."""
     started = []
 
-    def start(target, *args, listen="127.0.0.1:0", netns=None, check=True):
-        f = Forwarder(tmp_path, listen, target, *args, netns=netns)
+    def start(target, *args, listen="127.0.0.1:0", netns=None, check=True, preexec_fn=None):
+        f = Forwarder(tmp_path, listen, target, *args, netns=netns, preexec_fn=preexec_fn)
         started.append((f, check))
         return f.start()
 

@@ -65,8 +65,10 @@ def read_outcome(sock, timeout: float):
 class Forwarder:
     """One `nuri forward LISTEN TARGET ARGS...` process."""
 
-    def __init__(self, workdir: Path, listen: str, target: str, *args, netns: str = None):
+    def __init__(self, workdir: Path, listen: str, target: str, *args, netns: str = None,
+                 preexec_fn=None):
         self.workdir = Path(workdir)
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. to lower an rlimit)
         self.log_path = Path(tempfile.mkstemp(prefix="forward-log-", suffix=".txt", dir=workdir)[1])
         self.stderr_path = Path(tempfile.mkstemp(prefix="forward-err-", suffix=".txt", dir=workdir)[1])
         self.cmd = [str(nuri_bin()), "forward", listen, target, "--log", str(self.log_path),
@@ -84,7 +86,8 @@ class Forwarder:
     def start(self, timeout: float = 5.0) -> "Forwarder":
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=err, cwd=self.workdir)
+                                         stderr=err, cwd=self.workdir,
+                                         preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout * TIME_SCALE
         lines = []
         # The banner ends with the workers line; os.read on the raw pipe keeps it non-buffered.

@@ -75,6 +75,22 @@ def wait_for_sockets(pid: int, count: int, timeout: float = 3.0) -> None:
     assert socket_fds(pid) == count, f"nuri holds {socket_fds(pid)} sockets, not {count}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of every thread of `pid`."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nofile_limiter(limit: int):
+    """A preexec_fn that lowers RLIMIT_NOFILE (soft and hard) to `limit` in the child."""
+    def lower():
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return lower
+
+
 def valgrind_errors(pid: int) -> str:
     """The memcheck report of process `pid` if it counted errors (definite leaks among them),
     else '' (also when not running under scripts/valgrind.sh)."""

@@ -9,27 +9,13 @@ before it reaches accept4 at all.
 """
 from __future__ import annotations
 
-import os
-import resource
 import time
 
 import pytest
 
-from nuri_helpers import TIME_SCALE, req
+from nuri_helpers import TIME_SCALE, cpu_seconds, nofile_limiter, req
 
 NOFILE = 64
-
-
-def _low_nofile():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of every thread of `pid`."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _fetch(c, path="/a.txt"):
@@ -39,7 +25,7 @@ def _fetch(c, path="/a.txt"):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_out_of_fds_refuses_with_503_serves_open_connections_and_recovers(nuri, www, workers):
-    s = nuri("--workers", str(workers), root=www.root, preexec_fn=_low_nofile)
+    s = nuri("--workers", str(workers), root=www.root, preexec_fn=nofile_limiter(NOFILE))
     limits = open(f"/proc/{s.pid}/limits").read()
     assert f"Max open files            {NOFILE}" in limits, limits
     # Fill the table: keep-alive connections, each served once, until one is refused.
@@ -73,13 +59,13 @@ def test_out_of_fds_refuses_with_503_serves_open_connections_and_recovers(nuri, 
         assert r.status == 200 and r.body == b"hello", str(r)
 
     # Full for 2 s, with a refused client waiting now and then: no busy loop.
-    before = _cpu_seconds(s.pid)
+    before = cpu_seconds(s.pid)
     for _ in range(4):
         time.sleep(0.5)
         c = s.connect(timeout=3)
         assert _fetch(c).status == 503
         c.close()
-    used = _cpu_seconds(s.pid) - before
+    used = cpu_seconds(s.pid) - before
     assert used < 0.2 * TIME_SCALE, f"nuri used {used:.2f}s of CPU in 2 s while out of fds"
 
     # Some close: new connections are served again.

@@ -19,9 +19,10 @@ import time
 import pytest
 
 from fake_dns import FakeDns
-from forward_helpers import (closed_port, echo, lab, read_outcome, recv_all, rst_close, run_cmd,
-                             stream_both_ways)
-from nuri_helpers import SLACK, TIME_SCALE, NuriServer, have_ipv6_loopback, run_nuri
+from forward_helpers import (closed_port, echo, fd_kinds, lab, read_outcome, recv_all, rst_close,
+                             run_cmd, stream_both_ways)
+from nuri_helpers import (SLACK, TIME_SCALE, NuriServer, cpu_seconds, have_ipv6_loopback, nofile_limiter,
+                          run_nuri)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -917,3 +918,154 @@ root = "{root}"
         assert access_log.read_text().startswith(lab["client_ip"] + " "), access_log.read_text()
     finally:
         server.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# Out of file descriptors
+
+NOFILE = 64
+
+
+def _echoes(conn, word: bytes) -> bool:
+    """True when `word` comes back through the forwarder; False when the connection is closed
+    or reset without an answer. A silence (the connection left in the backlog) fails the test."""
+    if conn is None:
+        return False
+    try:
+        conn.sendall(word)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    conn.settimeout(2 * TIME_SCALE)
+    data = b""
+    try:
+        while len(data) < len(word):
+            chunk = conn.recv(len(word) - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        pytest.fail(f"no answer and not closed within 2 s ({data!r})")
+    assert data in (word, b""), data
+    return data == word
+
+
+def _connect(f):
+    """A new client, or None when the forwarder reset it before connect() returned (a refused
+    client is reset: the kernel may deliver that before the handshake is seen as complete)."""
+    try:
+        return f.connect(timeout=3)
+    except ConnectionResetError:
+        return None
+
+
+def _close(conn):
+    if conn is not None:
+        conn.close()
+
+
+def _assert_new_clients_closed_at_once(f, count: int):
+    for i in range(count):
+        start = time.monotonic()
+        c = _connect(f)
+        assert not _echoes(c, b"over %d" % i), "forwarded a connection while out of fds"
+        _close(c)
+        assert time.monotonic() - start < 1.0 * TIME_SCALE
+
+
+# Each forwarded connection takes six descriptors (the client, the target and two pipes), so 64
+# are full after about nine. A new client then gets a descriptor but no pipes, or none at all
+# (test_out_of_fds_at_accept_keeps_the_reserve): either way it must be closed at once, never left
+# in the backlog, the open ones must go on, and one log line sums up a flood of refusals.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_out_of_fds_closes_new_clients_keeps_open_ones_and_recovers(forward, targets, workers):
+    t = targets(echo, backlog=256)
+    f = forward(t.address, "--workers", str(workers), preexec_fn=nofile_limiter(NOFILE))
+    limits = open(f"/proc/{f.pid}/limits").read()
+    assert f"Max open files            {NOFILE}" in limits, limits
+    held, refused = [], 0
+    for i in range(NOFILE):
+        c = _connect(f)
+        if not _echoes(c, b"in %d" % i):
+            _close(c)
+            refused += 1
+            break
+        held.append(c)
+    assert refused, f"{len(held)} forwarded connections with a limit of {NOFILE} fds"
+    assert len(held) >= 4, f"refused after only {len(held)} connections"
+
+    # Full: every new client is closed at once, again and again (the reserve comes back).
+    _assert_new_clients_closed_at_once(f, 20)
+
+    # The open connections are still relayed.
+    for i, c in enumerate(held):
+        assert _echoes(c, b"still %d" % i)
+
+    # Full for 2 s with a refused client now and then: no busy loop.
+    before = cpu_seconds(f.pid)
+    for _ in range(4):
+        time.sleep(0.5)
+        c = _connect(f)
+        assert not _echoes(c, b"waiting")
+        _close(c)
+    used = cpu_seconds(f.pid) - before
+    assert used < 0.2 * TIME_SCALE, f"nuri forward used {used:.2f}s of CPU in 2 s while out of fds"
+
+    # Some close: new connections are relayed again.
+    for c in held[:3]:
+        c.close()
+    deadline = time.monotonic() + 3 * TIME_SCALE
+    while True:
+        c = _connect(f)
+        ok = _echoes(c, b"again")
+        _close(c)
+        if ok or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert ok, "no connection relayed after some closed"
+    for c in held[3:]:
+        c.close()
+    err = f.stderr()
+    assert "out of file descriptors" in err, err
+    # A flood of refusals is summed up, not logged one line each (25 refusals here in ~3 s).
+    lines = [line for line in err.splitlines() if "file descriptors" in line or "Too many open files" in line]
+    assert len(lines) <= 8, "\n".join(lines)
+    print(f"workers {workers}: {len(held)} connections open when full, {used:.3f}s CPU in 2 s full, "
+          f"{len(lines)} log lines")
+
+
+# The limit lowered on the running forwarder to its lowest free descriptor number: accept4 itself
+# fails with EMFILE, and only the reserve descriptor lets a worker take the client off the queue
+# and close it. Each refusal must leave every worker its reserve (the descriptor counts do not
+# change), so that the next client is refused too, and raising the limit must end it.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_out_of_fds_at_accept_keeps_the_reserve(forward, targets, workers):
+    import resource
+    t = targets(echo)
+    f = forward(t.address, "--workers", str(workers))
+    held = [f.connect() for _ in range(2)]
+    for i, c in enumerate(held):
+        assert _echoes(c, b"in %d" % i)
+    before = fd_kinds(f.pid)
+    numbers = {int(n) for n in os.listdir(f"/proc/{f.pid}/fd")}
+    lowest_free = min(set(range(len(numbers) + 1)) - numbers)
+    limits = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    try:
+        _assert_new_clients_closed_at_once(f, 20)
+        assert fd_kinds(f.pid) == before, "a worker lost its reserve descriptor"
+        for i, c in enumerate(held):
+            assert _echoes(c, b"still %d" % i)
+        entries = f.wait_log(20, end="error")
+        assert all(e["target"] == t.address for e in entries), entries
+    finally:
+        resource.prlimit(f.pid, resource.RLIMIT_NOFILE, limits)
+    c = f.connect()
+    assert _echoes(c, b"again")
+    for s in held + [c]:
+        s.close()
+    f.wait_log(3, end="fin")
+    err = f.stderr()
+    assert "out of file descriptors: closed 1 new connection(s)" in err, err
+    assert err.count("out of file descriptors") <= 3 * workers, err
