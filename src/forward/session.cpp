@@ -326,7 +326,7 @@ void Session::finish(EndReason reason, bool rst_client, bool rst_target) {
   RuleState& rule = worker_.rule(rule_);
   rule.open.fetch_sub(1, std::memory_order_relaxed);
   std::string client = peer_.to_string();
-  std::string target = target_address_.length() ? target_address_.to_string() : "-";
+  std::string target = target_address_.length() ? target_address_.to_string() : worker_.unchosen_target(rule_);
   if (reason == EndReason::error && (error_ == EMFILE || error_ == ENFILE)) {
     worker_.out_of_fds();  // no pipe or no socket to the target: one summary, not a line each
   } else if (reason == EndReason::error && error_ != 0) {

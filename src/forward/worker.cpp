@@ -196,10 +196,12 @@ void Worker::log_refused(const sockaddr* peer, socklen_t length, std::size_t rul
   if (log_fd_ < 0) return;
   RuleState& r = *rules_[rule];
   std::string client = net::SocketAddress::from(peer, length).to_string();
-  // No target was chosen; with only one, it is the one the client meant.
+  log({client, r.listen_text, unchosen_target(rule), 0, 0, 0, why});
+}
+
+std::string Worker::unchosen_target(std::size_t rule) const {
   const RuleLocal& local = local_[rule];
-  std::string target = local.targets.size() == 1 ? local.targets[0].to_string() : "-";
-  log({client, r.listen_text, target, 0, 0, 0, why});
+  return local.targets.size() == 1 ? local.targets[0].to_string() : "-";
 }
 
 bool Worker::close_without_fds(int listen_fd, std::size_t rule) {

@@ -93,6 +93,9 @@ class Worker {
   /// Back to the pool if empty, else closed (what is in it is lost with the connection).
   void give_pipe(Pipe& pipe);
   void log(const ConnectionRecord& record);
+  /// The log's target for a connection that ended before it chose one: with a single target,
+  /// the one the client meant; else "-".
+  std::string unchosen_target(std::size_t rule) const;
   /// A connection closed for want of a descriptor: counted, and logged at most once a second.
   void out_of_fds();
   bool draining() const { return draining_; }
