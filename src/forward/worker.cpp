@@ -57,7 +57,7 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
   }
   waker_ = std::make_unique<net::Waker>();
   waker_->add_to(loop_);
-  remake_reserve_fd();
+  reserve_.copy_from(waker_->fd());
   for (auto& l : listeners_) {
     if (l.udp) {
       udp_.push_back(std::make_unique<UdpRelay>(*this, l.rule, l.fd.get()));
@@ -205,49 +205,23 @@ std::string Worker::unchosen_target(std::size_t rule) const {
 }
 
 bool Worker::close_without_fds(int listen_fd, std::size_t rule) {
-  // accept4 allocates the descriptor before it looks at the queue: EMFILE also comes when no
-  // connection waits, so the answer of the second accept4 decides whether to go on.
-  if (!reserve_fd_) remake_reserve_fd();
-  if (!reserve_fd_) return false;  // nothing to give up: restore_reserve_fd() retries
-  // Out of descriptors: free the reserve to take the connection and close it, instead of
-  // leaving it in the backlog, where edge-triggered epoll would not report it again.
-  reserve_fd_.reset();
   sockaddr_storage peer{};
   socklen_t length = sizeof peer;
-  int dropped = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
-  int accept_errno = errno;
-  if (dropped >= 0) {
-    // dup3 closes the connection and keeps its number as the new reserve in one step: a close
-    // and then an open would leave a moment in which another worker's accept4 takes the number.
-    if (::dup3(waker_->fd(), dropped, O_CLOEXEC) >= 0) {
-      reserve_fd_.reset(dropped);
-    } else {
-      ::close(dropped);
-    }
-  }
-  // Another worker may have taken the freed number first; restore_reserve_fd() tries again.
-  if (!reserve_fd_) remake_reserve_fd();
-  if (dropped < 0) return accept_errno == EINTR || accept_errno == ECONNABORTED;
+  auto taken = reserve_.take_one(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC, {});
+  if (taken != net::FdReserve::Taken::one) return taken == net::FdReserve::Taken::again;
   log_refused(reinterpret_cast<sockaddr*>(&peer), length, rule, EndReason::error);
   out_of_fds();
   return true;
 }
 
 void Worker::out_of_fds() {
-  ++closed_without_fds_;
-  if (fd_log_ms_ >= 0 && now_ms_ - fd_log_ms_ < 1000) return;  // a flood must not flood the log
-  base::log_error("out of file descriptors: closed {} new connection(s)", closed_without_fds_);
-  closed_without_fds_ = 0;
-  fd_log_ms_ = now_ms_;
+  if (std::uint64_t closed = reserve_.count_refusal(now_ms_)) {
+    base::log_error("out of file descriptors: closed {} new connection(s)", closed);
+  }
 }
 
-// The reserve is a second handle on the waker's eventfd: any open descriptor would do, and a
-// duplicate of one the worker keeps can also be made in place with dup3 (close_without_fds).
-void Worker::remake_reserve_fd() { reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0)); }
-
 void Worker::restore_reserve_fd() {
-  remake_reserve_fd();
-  if (!reserve_fd_) return;
+  if (!reserve_.remake()) return;
   // Connections may have queued while there was no reserve: epoll will not report them again.
   for (auto& a : acceptors_) a->on_event(EPOLLIN);
 }
@@ -331,7 +305,7 @@ void Worker::run() {
     loop_.dispatch(ready);
     // Between batches of events: no event can still reach a listener or session this closes.
     if (!draining_ && stop_requested_.load()) begin_drain();
-    if (!reserve_fd_ && !draining_) restore_reserve_fd();
+    if (!reserve_.held() && !draining_) restore_reserve_fd();
     expire_timers();
     if (!log_buffer_.empty()) flush_log();
     for (Session* s : retired_) delete s;

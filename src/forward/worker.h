@@ -13,6 +13,7 @@
 #include "forward/end_reason.h"
 #include "forward/forward.h"
 #include "net/event_loop.h"
+#include "net/fd_reserve.h"
 #include "net/waker.h"
 #include "net/socket.h"
 #include "server/timer_list.h"
@@ -123,7 +124,6 @@ class Worker {
   void refuse(int fd, const sockaddr* peer, socklen_t length, std::size_t rule, EndReason why);
   void log_refused(const sockaddr* peer, socklen_t length, std::size_t rule, EndReason why);
   bool close_without_fds(int listen_fd, std::size_t rule);
-  void remake_reserve_fd();   // a new reserve_fd_, or none if out of descriptors
   void restore_reserve_fd();  // remakes a reserve lost to another worker, then drains the queues
   void expire_timers();
   int next_timeout_ms() const;
@@ -146,9 +146,7 @@ class Worker {
   std::vector<Session*> retired_;
   std::vector<Pipe> pipes_;  // empty pipes for reuse
   std::unique_ptr<char[]> copy_buffer_ = std::make_unique<char[]>(kCopyBufferSize);
-  net::FileDescriptor reserve_fd_;  // given up to accept (and close) when out of descriptors
-  unsigned closed_without_fds_ = 0;
-  std::int64_t fd_log_ms_ = -1;
+  net::FdReserve reserve_;  // given up to accept (and close) when out of descriptors
 
   int log_fd_;
   bool log_json_ = false;

@@ -78,7 +78,7 @@ Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> liste
   now_seconds_ = std::time(nullptr);
   waker_ = std::make_unique<net::Waker>();
   waker_->add_to(loop_);
-  remake_reserve_fd();
+  reserve_.copy_from(waker_->fd());
   completions_ = std::make_shared<CompletionQueue>(*waker_);
   add_listeners(std::move(listeners));
 }
@@ -243,45 +243,17 @@ void Worker::send_refusal(int fd, bool too_many) {
 }
 
 bool Worker::refuse_without_fds(int listen_fd) {
-  // accept4 allocates the descriptor before it looks at the queue: EMFILE also comes when no
-  // connection waits, so the answer of the second accept4 decides whether to go on.
-  if (!reserve_fd_) remake_reserve_fd();
-  if (!reserve_fd_) return false;  // nothing to give up: restore_reserve_fd() retries
-  // Out of descriptors: free the reserve to take the connection and refuse it properly,
-  // instead of leaving it in the queue, where edge-triggered epoll would not report it again.
-  reserve_fd_.reset();
-  int refused = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  int accept_errno = errno;
-  if (refused >= 0) {
-    send_refusal(refused, false);
-    // dup3 closes the refused connection and keeps its number as the new reserve in one step.
-    // A close and then an open would leave a moment in which another worker's accept4 takes
-    // the number: that connection would be served, and this worker left without a reserve.
-    if (::dup3(waker_->fd(), refused, O_CLOEXEC) >= 0) {
-      reserve_fd_.reset(refused);
-    } else {
-      ::close(refused);
-    }
-  }
-  // Another worker may have taken the freed number first; restore_reserve_fd() tries again.
-  if (!reserve_fd_) remake_reserve_fd();
-  if (refused < 0) return accept_errno == EINTR || accept_errno == ECONNABORTED;
-  ++refused_without_fds_;
-  if (fd_log_ms_ < 0 || now_ms_ - fd_log_ms_ >= 1000) {  // a flood must not flood the log
-    base::log_error("out of file descriptors: refused {} connection(s) with 503", refused_without_fds_);
-    refused_without_fds_ = 0;
-    fd_log_ms_ = now_ms_;
+  auto taken = reserve_.take_one(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                 [this](int fd) { send_refusal(fd, false); });
+  if (taken != net::FdReserve::Taken::one) return taken == net::FdReserve::Taken::again;
+  if (std::uint64_t refused = reserve_.count_refusal(now_ms_)) {
+    base::log_error("out of file descriptors: refused {} connection(s) with 503", refused);
   }
   return true;
 }
 
-// The reserve is a second handle on the waker's eventfd: any open descriptor would do, and a
-// duplicate of one the worker keeps can also be made in place with dup3 (refuse_without_fds).
-void Worker::remake_reserve_fd() { reserve_fd_.reset(::fcntl(waker_->fd(), F_DUPFD_CLOEXEC, 0)); }
-
 void Worker::restore_reserve_fd() {
-  remake_reserve_fd();
-  if (!reserve_fd_) return;
+  if (!reserve_.remake()) return;
   // Connections may have queued while there was no reserve: epoll will not report them again.
   for (auto& a : acceptors_) a->on_event(EPOLLIN);
 }
@@ -424,7 +396,7 @@ void Worker::run() {
     upstreams_.expire(now_ms_);
     run_completions();
     upstreams_.run_scheduled();
-    if (!reserve_fd_ && !draining_) restore_reserve_fd();
+    if (!reserve_.held() && !draining_) restore_reserve_fd();
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
       published_second_ = now_seconds_;  // at most once a second, and only while watched

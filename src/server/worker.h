@@ -13,6 +13,7 @@
 #include "http/date.h"
 #include "http/parser.h"
 #include "net/event_loop.h"
+#include "net/fd_reserve.h"
 #include "net/waker.h"
 #include "server/access_log.h"
 #include "server/file_cache.h"
@@ -121,7 +122,6 @@ class Worker {
   // accept4 failed with EMFILE/ENFILE: refuse the next waiting connection with the reserve fd.
   // False when the listen queue is empty or no descriptor could be freed: stop accepting.
   bool refuse_without_fds(int listen_fd);
-  void remake_reserve_fd();   // a new reserve_fd_, or none if out of descriptors
   void restore_reserve_fd();  // reopens a reserve lost to another thread, then drains the queues
   void expire_timers();
   void run_completions();  // deferred responses that came back or are due
@@ -162,9 +162,7 @@ class Worker {
   std::vector<char*> buffers_;
   std::vector<std::string> outputs_;
   std::size_t buffer_size_;
-  net::FileDescriptor reserve_fd_;  // given up to accept (and refuse) when out of descriptors
-  std::uint64_t refused_without_fds_ = 0;  // since the last log line about it
-  std::int64_t fd_log_ms_ = -1;            // when that line was written (one a second at most)
+  net::FdReserve reserve_;  // given up to accept (and refuse) when out of descriptors
 
   std::mutex reload_mutex_;
   std::optional<Generation> pending_;  // guarded by reload_mutex_
