@@ -83,6 +83,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def assert_no_busy_loop(pid: int, refused_client, name: str = "nuri"):
+    """Out of descriptors for 2 s, with a client refused now and then (`refused_client()` makes
+    one and checks its refusal): the process must sleep, not spin on a listener it cannot serve."""
+    before = cpu_seconds(pid)
+    for _ in range(4):
+        time.sleep(0.5)
+        refused_client()
+    used = cpu_seconds(pid) - before
+    assert used < 0.2 * TIME_SCALE, f"{name} used {used:.2f}s of CPU in 2 s while out of fds"
+    return used
+
+
 def nofile_limiter(limit: int):
     """A preexec_fn that lowers RLIMIT_NOFILE (soft and hard) to `limit` in the child."""
     def lower():

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from forward_helpers import rst_close
-from nuri_helpers import SLACK, TIME_SCALE, curl, req, sha256_file
+from nuri_helpers import SLACK, TIME_SCALE, cpu_seconds, curl, req, sha256_file
 
 MIB = 1 << 20
 HUGE = 256 * MIB
@@ -32,14 +32,6 @@ def stamped_file(path, size: int, seed: int) -> str:
             f.seek(number * MIB)
             f.write(number.to_bytes(8, "little") + rng.randbytes(4096 - 8))
     return sha256_file(path)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process (all its threads) used so far."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def read_body(conn, limit: int, timeout: float = 30.0):
