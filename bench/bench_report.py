@@ -99,7 +99,8 @@ def header(w, title, meta, load, tools=()):
     program name), command, load (wrk's command, then LOAD)."""
     w(f"# {title} — {meta['date']}")
     w("")
-    w(f"- machine: {meta['nproc']} cores ({meta['cpu']}), {meta['kernel']}; "
+    w(f"- machine: {meta['nproc']} cores ({meta['cpu']}), {meta['kernel']}, "
+      f"TCP congestion control {meta.get('tcp_cc', 'not recorded')}, qdisc {meta.get('qdisc', 'not recorded')}; "
       f"load average before {meta['load_before']}, after {meta['load_after']}")
     w(f"- versions: {meta['nginx']}, " + "".join(f"{t} {meta[t]}, " for t in tools)
       + f"wrk {meta['wrk']}, {meta['nuri']}")

@@ -285,6 +285,9 @@ machine_meta() { # the key=value lines about the machine every report starts wit
   echo "nproc=$(nproc)"
   echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   echo "kernel=$(uname -sr)"
+  # Loopback TCP throughput depends on these as much as on the servers (docs/benchmarks.md).
+  echo "tcp_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)"
+  echo "qdisc=$(cat /proc/sys/net/core/default_qdisc 2>/dev/null || echo unknown)"
   if command -v "$NGINX" >/dev/null; then
     echo "nginx=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
   else
