@@ -7,6 +7,15 @@
 
 namespace nuri::base {
 
+std::uint64_t LogThrottle::add(std::int64_t now_ms) {
+  ++count_;
+  if (logged_ms_ >= 0 && now_ms - logged_ms_ < 1000) return 0;
+  std::uint64_t count = count_;
+  count_ = 0;
+  logged_ms_ = now_ms;
+  return count;
+}
+
 void log_line(LogLevel level, std::string_view message) {
   std::time_t now = std::time(nullptr);
   std::tm tm{};

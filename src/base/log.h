@@ -3,6 +3,7 @@
 // write(2) so that lines from different workers never interleave.
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <string_view>
 
 namespace nuri::base {
@@ -26,5 +27,17 @@ template <typename... Args>
 void log_info(fmt::format_string<Args...> f, Args&&... args) {
   log_line(LogLevel::info, fmt::format(f, std::forward<Args>(args)...));
 }
+
+/// Counts events that would flood the log if each had its own line (refusals while out of
+/// descriptors). add() returns how many came since the last line when a line is due (at the
+/// first event, then at most one line a second), else 0.
+class LogThrottle {
+ public:
+  std::uint64_t add(std::int64_t now_ms);
+
+ private:
+  std::uint64_t count_ = 0;  // since the last line
+  std::int64_t logged_ms_ = -1;
+};
 
 }  // namespace nuri::base

@@ -41,13 +41,4 @@ FdReserve::Taken FdReserve::take_one(int listen_fd, sockaddr* peer, socklen_t* l
   return accept_errno == EINTR || accept_errno == ECONNABORTED ? Taken::again : Taken::none;
 }
 
-std::uint64_t FdReserve::count_refusal(std::int64_t now_ms) {
-  ++refused_;
-  if (logged_ms_ >= 0 && now_ms - logged_ms_ < 1000) return 0;
-  std::uint64_t count = refused_;
-  refused_ = 0;
-  logged_ms_ = now_ms;
-  return count;
-}
-
 }  // namespace nuri::net

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "base/log.h"
 #include "net/socket.h"
 
 namespace nuri::net {
@@ -34,13 +35,12 @@ class FdReserve {
   /// Counts a refused connection. Returns how many were refused since the last log line when a
   /// new line is due (the first one, then at most one a second), else 0: a flood must not flood
   /// the log.
-  std::uint64_t count_refusal(std::int64_t now_ms);
+  std::uint64_t count_refusal(std::int64_t now_ms) { return refusals_.add(now_ms); }
 
  private:
   int source_ = -1;
   FileDescriptor fd_;
-  std::uint64_t refused_ = 0;  // since the last log line about it
-  std::int64_t logged_ms_ = -1;
+  base::LogThrottle refusals_;
 };
 
 }  // namespace nuri::net

@@ -756,9 +756,10 @@ void Connection::proxy_fail(http::Status status, std::string_view why) {
   if (fd_ < 0) return;
   std::string_view request_line;
   const http::Request& req = waiting_request(request_line);
-  base::log_error("{} \"{}\": {}", std::string_view(client_, client_length_), request_line, why);
+  if (!why.empty()) base::log_error("{} \"{}\": {}", std::string_view(client_, client_length_), request_line, why);
   Response& res = worker_.response();
   res.reset();
+  if (status == http::Status::service_unavailable) res.add_header("Retry-After", "1");
   set_error_response(res, status);
   if (state_ == State::body) res.close = true;
   queue_response(&req, res, request_line);

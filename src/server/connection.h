@@ -58,7 +58,8 @@ class Connection final : public net::EventHandler, private Deferrer {
   bool proxy_flush();
   /// The response ended: whole (`complete`), or cut short (the connection closes).
   void proxy_done(bool complete);
-  /// No response could be had: `status` (502, 504) goes to the client.
+  /// No response could be had: `status` (502, 504; 503 with Retry-After when this machine had no
+  /// socket for it) goes to the client, and `why` to the error log unless it is empty.
   void proxy_fail(http::Status status, std::string_view why);
   /// The exchange can take more of the request body (or tunnel bytes).
   void proxy_resume();

@@ -408,6 +408,7 @@ void UpstreamConnection::connect_next() {
     reused_ = false;
     std::string why;
     if (open_socket(why)) return;
+    if (local_shortage_) return fail_for_shortage(why);
     base::log_error("upstream {}: connect failed: {}", server().name(), why);
     request_.group->report_failure(server_, worker_.now_ms());
     phase_ = Phase::connecting;  // so that the loop picks another
@@ -426,9 +427,11 @@ bool UpstreamConnection::open_socket(std::string& why) {
   const net::SocketAddress& a = (*addresses)[server().requests.load(std::memory_order_relaxed) % addresses->size()];
   fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
+    local_shortage_ = errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM;
     why = std::strerror(errno);
     return false;
   }
+  local_shortage_ = false;
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd_, a.get(), a.length()) != 0 && errno != EINPROGRESS) {
@@ -618,6 +621,7 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
     reset_attempt();
     std::string error;
     if (open_socket(error)) return;
+    if (local_shortage_) return fail_for_shortage(error);
     why = error;
   }
   base::log_error("upstream {}: {}", server().name(), why);
@@ -629,6 +633,15 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
     return;
   }
   fail(502, why);
+}
+
+// No socket for the upstream: this machine is out of descriptors (or memory), and the upstream
+// is not at fault. It is not marked failed and no other one is tried (each would fail the same
+// way): the client gets 503 and Retry-After, as for a file that cannot be opened, and the log a
+// line a second at most.
+void UpstreamConnection::fail_for_shortage(std::string_view why) {
+  worker_.count_upstream_shortage(why);
+  fail(503, {});
 }
 
 void UpstreamConnection::reset_attempt() {

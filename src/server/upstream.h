@@ -84,6 +84,7 @@ class UpstreamConnection final : public net::EventHandler {
   void pump();  // does what is due: connect, write, read
   void connect_next();
   bool open_socket(std::string& why);  // false: failed at once
+  void fail_for_shortage(std::string_view why);
   void connected();
   void write_out();
   void read_in();
@@ -111,6 +112,7 @@ class UpstreamConnection final : public net::EventHandler {
   bool reused_ = false;          // the connection served an earlier request
   bool wrote_ = false;           // bytes of this request reached the socket
   bool timed_out_ = false;       // the last failure was a timeout (504 rather than 502)
+  bool local_shortage_ = false;  // open_socket failed for want of a descriptor or memory here
   bool request_done_ = false;
   bool client_eof_ = false;
   bool write_blocked_ = false;

@@ -252,6 +252,12 @@ bool Worker::refuse_without_fds(int listen_fd) {
   return true;
 }
 
+void Worker::count_upstream_shortage(std::string_view why) {
+  if (std::uint64_t refused = upstream_shortages_.add(now_ms_)) {
+    base::log_error("no socket for an upstream ({}): answered {} proxied request(s) with 503", why, refused);
+  }
+}
+
 void Worker::restore_reserve_fd() {
   if (!reserve_.remake()) return;
   // Connections may have queued while there was no reserve: epoll will not report them again.

@@ -673,6 +673,47 @@ def test_a_bad_response_counts_as_a_passive_failure(proxy, up):
     assert statuses.count(200) >= 7 and set(statuses) <= {200, 502}, statuses
 
 
+@pytest.mark.parametrize("upstreams", [1, 2])
+def test_no_descriptor_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy, up, upstreams):
+    """socket() fails with EMFILE: the shortage is this machine's. The request gets 503 with
+    Retry-After (as a file that cannot be opened), no upstream is marked failed or tried in vain,
+    and once descriptors are free again the same upstreams answer at once. Before, each one was
+    tried, marked failed for fail_timeout and the client got 502, also after the shortage."""
+    import resource
+    ups = [up.echo(name) for name in "ab"[:upstreams]]
+    s = proxy(ups, proxy_keepalive=0, proxy_max_fails=1, proxy_fail_timeout=60)
+    c = s.connect()
+    c.send(req("/first", host=HOST))
+    assert echoed(c.read_response())["upstream"] == "a"
+    # No pooled connection (proxy_keepalive = 0): the next request needs a new socket. The soft
+    # limit is lowered to the lowest free number, so that none can be made.
+    numbers = {int(n) for n in os.listdir(f"/proc/{s.pid}/fd")}
+    lowest_free = min(set(range(len(numbers) + 1)) - numbers)
+    limits = resource.prlimit(s.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(s.pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    try:
+        t0 = time.monotonic()
+        for i in range(5):
+            c.send(req(f"/short{i}", host=HOST))
+            r = c.read_response()
+            assert r.status == 503 and r.header("Retry-After") == "1", str(r)
+            assert "close" not in r.tokens("Connection"), "a refused request must not cost the connection"
+        assert time.monotonic() - t0 < SLACK
+    finally:
+        resource.prlimit(s.pid, resource.RLIMIT_NOFILE, limits)
+    names = []
+    for i in range(2 * upstreams):
+        c.send(req(f"/again{i}", host=HOST))
+        names.append(echoed(c.read_response())["upstream"])
+    assert sorted(set(names)) == ["a", "b"][:upstreams], f"an upstream was marked failed: {names}"
+    c.close()
+    assert sum(u.count("/short") for u in ups) == 0
+    err = s.stderr()
+    assert "no socket for an upstream (Too many open files): answered 1 proxied request(s) with 503" in err, err
+    assert err.count("no socket for an upstream") <= 2, err  # one line a second at most
+    assert "connect failed" not in err, err
+
+
 def test_active_health_check_skips_an_unhealthy_upstream(proxy, up):
     a, b = up.echo("a"), up.echo("b")
     interval = 1
