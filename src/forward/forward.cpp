@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "forward/resolver.h"
 #include "forward/udp.h"
+#include "net/reuseport_balance.h"
 #include "forward/worker.h"
 #include "net/socket.h"
 
@@ -224,6 +225,13 @@ int Forwarding::prepare(Options options, std::string& error) {
       if (!fd) return 1;
       if (w == 0) rule.listen = net::local_address(fd.get());
       p.sockets[w].push_back({std::move(fd), i, rule.udp});
+    }
+    if (!rule.udp && options.workers > 1) {
+      // In turn rather than by the hash of the client's address, as `serve` does; refused
+      // without CAP_BPF, and then the hash stays. (A UDP client's datagrams must all reach the
+      // worker that holds its session: there the hash is what keeps them together.)
+      std::string why;
+      net::balance_round_robin(p.sockets[0].back().fd.get(), options.workers, why);
     }
     auto state = std::make_unique<RuleState>();
     state->rule = rule;

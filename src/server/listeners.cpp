@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "net/reuseport_balance.h"
 
 namespace nuri::server {
 
@@ -113,6 +114,12 @@ bool ListenerSet::prepare(std::vector<config::Listener>& listeners, std::string&
         if (w == 0) fresh->bound = net::local_address(fd.get());
         fresh->fds.push_back(std::move(fd));
       }
+      if (workers_ > 1) {
+        // Without it the kernel's hash of the client's address picks the worker. A refusal
+        // (no CAP_BPF) leaves that; the status page says which one is in use.
+        std::string why;
+        fresh->in_turn = net::balance_round_robin(fresh->fds[0].get(), workers_, why);
+      }
       entry = fresh.get();
       entries_.push_back(std::move(fresh));
     }
@@ -131,6 +138,13 @@ bool ListenerSet::prepare(std::vector<config::Listener>& listeners, std::string&
     }
   }
   return true;
+}
+
+bool ListenerSet::in_turn() const {
+  for (const Entry* e : prepared_) {
+    if (!e->in_turn) return false;
+  }
+  return !prepared_.empty();
 }
 
 std::vector<ListenSocket> ListenerSet::sockets_for(unsigned w) const {

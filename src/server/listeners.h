@@ -38,6 +38,11 @@ class ListenerSet {
   /// For worker `w`: duplicates of the prepared sockets, with their listener indexes.
   std::vector<ListenSocket> sockets_for(unsigned w) const;
 
+  /// Whether every prepared address deals its new connections to the workers in turn; false:
+  /// the kernel spreads them by the hash of the client's address (or, on a socket from systemd,
+  /// to whichever worker wakes first).
+  bool in_turn() const;
+
   /// The prepared set becomes the current one: sockets no listener uses any more are closed.
   void commit();
   /// Forgets the prepared set: sockets opened for it are closed, the current ones stay.
@@ -51,6 +56,7 @@ class ListenerSet {
     net::SocketAddress bound;
     std::vector<net::FileDescriptor> fds;  // one per worker, or one when inherited
     bool inherited = false;
+    bool in_turn = false;  // its new connections go to the workers in turn (net/reuseport_balance.h)
   };
 
   Entry* find(const net::SocketAddress& address) const;

@@ -160,6 +160,7 @@ bool Server::start(config::Config config) {
     workers_.push_back(std::make_unique<Worker>(site_, listeners_->sockets_for(w), log_.get(), state_, w));
     state_.workers.push_back(&workers_.back()->stats());
   }
+  state_.connections_in_turn.store(listeners_->in_turn(), std::memory_order_relaxed);
   listeners_->commit();
   return true;
 }
@@ -220,6 +221,7 @@ void Server::reload() {
   wait_for_workers(generation_);
   update_client_limits(now.limits);
   // Every worker has switched: what only the old configuration used can go.
+  state_.connections_in_turn.store(listeners_->in_turn(), std::memory_order_relaxed);
   listeners_->commit();
   log_ = std::move(log);
   monitor_ = std::move(monitor);  // the old one stops; `previous` keeps its site alive meanwhile

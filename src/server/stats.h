@@ -115,6 +115,8 @@ struct ServerState {
   /// The per-client limits, null while none was ever configured (then they cost nothing).
   /// Set once, before the workers start or by a reload; never changed after that.
   std::atomic<ClientLimits*> client_limits{nullptr};
+  /// Every listener hands its new connections to the workers in turn (else: the kernel's hash).
+  std::atomic<bool> connections_in_turn{false};
   /// Whether the access log can be written: its failures are reported once for all workers.
   AccessLogHealth access_log_health;
   /// libnuri's back end when the server is embedded; null for `nuri serve`. Set before start.

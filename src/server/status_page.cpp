@@ -128,6 +128,11 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
                    "# HELP nuri_workers Worker threads.\n# TYPE nuri_workers gauge\nnuri_workers {}\n"
                    "# HELP nuri_uptime_seconds Seconds since start.\n# TYPE nuri_uptime_seconds gauge\nnuri_uptime_seconds {}\n",
                    t.bytes, t.accepted, t.open, state.workers.size(), uptime);
+    fmt::format_to(out, "# HELP nuri_worker_connections_open Connections open now, by worker thread.\n"
+                        "# TYPE nuri_worker_connections_open gauge\n");
+    for (std::size_t w = 0; w < state.workers.size(); ++w) {
+      fmt::format_to(out, "nuri_worker_connections_open{{worker=\"{}\"}} {}\n", w, state.workers[w]->open_connections());
+    }
     fmt::format_to(out,
                    "# HELP nuri_request_duration_seconds From a request's first byte to its response's last byte "
                    "handed to the kernel.\n# TYPE nuri_request_duration_seconds histogram\n");
@@ -184,6 +189,11 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
     j["bytes_total"] = t.bytes;
     j["connections_accepted"] = t.accepted;
     j["connections_open"] = t.open;
+    j["connections_open_by_worker"] = nlohmann::json::array();
+    for (const WorkerStats* w : state.workers) j["connections_open_by_worker"].push_back(w->open_connections());
+    j["new_connections_to_workers"] = state.workers.size() == 1                                       ? "one worker"
+                                      : state.connections_in_turn.load(std::memory_order_relaxed) ? "in turn"
+                                                                                                  : "by the kernel";
     j["requests_per_second_last_minute"] = per_second;
     j["upstreams"] = nlohmann::json::array();
     for (const auto& r : rows) {

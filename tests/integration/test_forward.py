@@ -525,6 +525,27 @@ def test_round_robin_over_targets(forward, targets):
     assert (a.accepted, b.accepted) == (2, 2)
 
 
+def test_new_connections_go_to_the_workers_in_turn(forward, targets):
+    """Connections are dealt to the 2 workers in turn (a BPF program on the SO_REUSEPORT group,
+    net/reuseport_balance.h), and each worker takes its targets in turn from the first: so the
+    targets come as a, a, b, b, a, a, ... With the kernel's hash (no CAP_BPF) the workers come
+    in no set order, and only each worker's own alternation shows: the counts differ by at most
+    one per worker."""
+    a, b = targets(echo), targets(echo)
+    f = forward(a.address, b.address, "--workers", "2")
+    order = []
+    for _ in range(12):
+        before = a.accepted
+        _one_echo(f)  # the target accepted before it echoed
+        order.append("a" if a.accepted > before else "b")
+    assert a.accepted + b.accepted == 12
+    if os.geteuid() == 0:
+        assert order == list("aabb" * 3), order
+    else:
+        assert abs(order.count("a") - order.count("b")) <= 2, order
+    f.wait_log(12, end="fin")
+
+
 def test_failover_skips_a_dead_target(forward, targets):
     live = targets(echo)
     dead = f"127.0.0.1:{closed_port()}"
