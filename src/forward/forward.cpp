@@ -22,8 +22,8 @@
 #include "base/log.h"
 #include "forward/resolver.h"
 #include "forward/udp.h"
-#include "net/reuseport_balance.h"
 #include "forward/worker.h"
+#include "net/reuseport_balance.h"
 #include "net/socket.h"
 
 namespace nuri::forward {
@@ -231,7 +231,9 @@ int Forwarding::prepare(Options options, std::string& error) {
       // without CAP_BPF, and then the hash stays. (A UDP client's datagrams must all reach the
       // worker that holds its session: there the hash is what keeps them together.)
       std::string why;
-      net::balance_round_robin(p.sockets[0].back().fd.get(), options.workers, why);
+      if (!net::balance_round_robin(p.sockets[0].back().fd.get(), options.workers, why) && ::geteuid() == 0) {
+        base::log_info("{}: new connections go to the workers by the kernel's hash ({})", rule.listen.to_string(), why);
+      }
     }
     auto state = std::make_unique<RuleState>();
     state->rule = rule;

@@ -36,9 +36,10 @@ bool balance_round_robin(int listen_fd, unsigned sockets, std::string& why) {
     why = std::string("bpf map: ") + std::strerror(errno);
     return false;
   }
-  // The program runs for each SYN the group receives; its result is the index of the socket
-  // (in the order they started listening) that gets the connection. An index past the group's
-  // size (no counter) falls back to the kernel's hash.
+  // The program runs for each packet that looks for a listener: the SYN of each new connection
+  // (and, with SYN cookies, its last ACK too). Its result is the index of the socket (in the
+  // order they started listening) that gets the connection; an index past the group's size
+  // (no counter) falls back to the kernel's hash.
   const bpf_insn program[] = {
       insn(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, -4, 0),           // key = 0 on the stack
       insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),  // r2 = &key

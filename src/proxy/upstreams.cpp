@@ -160,7 +160,9 @@ void Monitor::check(Watched& w, std::int64_t now) {
   auto addresses = s.addresses();
   std::string why = "no address";
   int timeout = static_cast<int>(std::min(cfg.connect_timeout + cfg.timeout, std::max(cfg.health_interval, 1.0)) * 1000);
-  bool up = !addresses->empty() && check_upstream(*addresses, s.name(), cfg.health_check, timeout, why);
+  bool local = false;
+  bool up = !addresses->empty() && check_upstream(*addresses, s.name(), cfg.health_check, timeout, why, local);
+  if (local) return;  // no socket here: the upstream's state is as unknown as before, and kept
   bool was_down = s.check_down.exchange(!up, std::memory_order_relaxed);
   if (was_down && up) {
     base::log_info("upstream {}: health check GET {} passed: back in use", s.name(), cfg.health_check);
@@ -173,10 +175,12 @@ void Monitor::check(Watched& w, std::int64_t now) {
 }
 
 bool check_upstream(const Addresses& addresses, const std::string& host_header, const std::string& path,
-                    int timeout_ms, std::string& why) {
+                    int timeout_ms, std::string& why, bool& local) {
+  local = false;
   const net::SocketAddress& a = addresses.front();
   net::FileDescriptor fd(::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
+    local = errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM;
     why = std::strerror(errno);
     return false;
   }

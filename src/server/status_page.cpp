@@ -1,8 +1,9 @@
 #include "server/status_page.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
+
+#include <vector>
 
 #include "base/clock.h"
 
@@ -23,7 +24,6 @@ Totals sum(const ServerState& state, std::time_t now) {
     t.requests += w->requests();
     t.bytes += w->bytes();
     t.accepted += w->accepted();
-    t.open += w->open_connections();
     t.last_minute += w->requests_last_minute(now);
     for (int c = 1; c <= 5; ++c) t.by_class[c - 1] += w->by_class(c);
     for (std::size_t i = 0; i <= kDurationBoundsMs.size(); ++i) t.durations[i] += w->duration_bucket(i);
@@ -111,6 +111,10 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
     return;
   }
   Totals t = sum(state, now);
+  // Read once: the total and the split must agree though the workers go on changing them.
+  std::vector<std::uint64_t> open_by_worker;
+  for (const WorkerStats* w : state.workers) open_by_worker.push_back(w->open_connections());
+  for (std::uint64_t n : open_by_worker) t.open += n;
   std::uint64_t uptime = static_cast<std::uint64_t>(now - state.started);
   if (endpoint == StatusEndpoint::metrics) {
     // Prometheus text exposition format 0.0.4.
@@ -131,7 +135,7 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
     fmt::format_to(out, "# HELP nuri_worker_connections_open Connections open now, by worker thread.\n"
                         "# TYPE nuri_worker_connections_open gauge\n");
     for (std::size_t w = 0; w < state.workers.size(); ++w) {
-      fmt::format_to(out, "nuri_worker_connections_open{{worker=\"{}\"}} {}\n", w, state.workers[w]->open_connections());
+      fmt::format_to(out, "nuri_worker_connections_open{{worker=\"{}\"}} {}\n", w, open_by_worker[w]);
     }
     fmt::format_to(out,
                    "# HELP nuri_request_duration_seconds From a request's first byte to its response's last byte "
@@ -189,8 +193,7 @@ void render_status(StatusEndpoint endpoint, const http::Request& request, const 
     j["bytes_total"] = t.bytes;
     j["connections_accepted"] = t.accepted;
     j["connections_open"] = t.open;
-    j["connections_open_by_worker"] = nlohmann::json::array();
-    for (const WorkerStats* w : state.workers) j["connections_open_by_worker"].push_back(w->open_connections());
+    j["connections_open_by_worker"] = open_by_worker;
     j["new_connections_to_workers"] = state.workers.size() == 1                                       ? "one worker"
                                       : state.connections_in_turn.load(std::memory_order_relaxed) ? "in turn"
                                                                                                   : "by the kernel";

@@ -418,6 +418,7 @@ void UpstreamConnection::connect_next() {
 
 bool UpstreamConnection::open_socket(std::string& why) {
   close_fd();
+  local_shortage_ = false;
   auto addresses = server().addresses();
   if (addresses->empty()) {
     why = "no address";
@@ -431,7 +432,6 @@ bool UpstreamConnection::open_socket(std::string& why) {
     why = std::strerror(errno);
     return false;
   }
-  local_shortage_ = false;
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd_, a.get(), a.length()) != 0 && errno != EINPROGRESS) {

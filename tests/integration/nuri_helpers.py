@@ -103,6 +103,24 @@ def nofile_limiter(limit: int):
     return lower
 
 
+def can_load_bpf() -> bool:
+    """Whether a process started from here may load a BPF socket filter (what deals connections
+    to nuri's workers in turn): CAP_BPF (39) or CAP_SYS_ADMIN (21) in effect, or a kernel that
+    lets anyone load one."""
+    try:
+        with open("/proc/sys/kernel/unprivileged_bpf_disabled") as f:
+            if f.read().strip() == "0":
+                return True
+    except OSError:
+        pass
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                effective = int(line.split()[1], 16)
+                return bool(effective & (1 << 39) or effective & (1 << 21))
+    return False
+
+
 def valgrind_errors(pid: int) -> str:
     """The memcheck report of process `pid` if it counted errors (definite leaks among them),
     else '' (also when not running under scripts/valgrind.sh)."""

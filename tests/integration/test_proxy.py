@@ -714,6 +714,29 @@ def test_no_descriptor_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy
     assert "connect failed" not in err, err
 
 
+def test_health_check_without_a_socket_leaves_the_upstream_as_it_was(proxy, up):
+    """The active health check cannot make a socket (EMFILE): that says nothing about the
+    upstream, which stays in use. Before, it was logged as failed and skipped until a check
+    passed."""
+    import resource
+    a = up.echo("a")
+    interval = 1
+    s = proxy([a], proxy_health_check="/health", proxy_health_interval=interval)
+    wait_until(lambda: a.count("/health") >= 1, interval + SLACK, "the first health check")
+    numbers = {int(n) for n in os.listdir(f"/proc/{s.pid}/fd")}
+    lowest_free = min(set(range(len(numbers) + 1)) - numbers)
+    limits = resource.prlimit(s.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(s.pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    try:
+        checks = a.count("/health")
+        time.sleep(2.5 * interval)  # two checks come due, neither can reach the upstream
+        assert a.count("/health") == checks
+    finally:
+        resource.prlimit(s.pid, resource.RLIMIT_NOFILE, limits)
+    assert echoed(get(s, "/after"))["upstream"] == "a"
+    assert "skipped until a check passes" not in s.stderr(), s.stderr()
+
+
 def test_active_health_check_skips_an_unhealthy_upstream(proxy, up):
     a, b = up.echo("a"), up.echo("b")
     interval = 1

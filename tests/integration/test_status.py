@@ -1,6 +1,5 @@
 """The status page, Prometheus metrics and the health check (issue 3, "Seeing who is connected")."""
 import json
-import os
 import signal
 import re
 import socket
@@ -8,7 +7,7 @@ import time
 
 import pytest
 
-from nuri_helpers import req
+from nuri_helpers import can_load_bpf, req
 
 
 def _json(s, path="/server-status?format=json", source=None):
@@ -200,22 +199,25 @@ def test_new_connections_go_to_the_workers_in_turn(nuri, www, workers):
     """With SO_REUSEPORT alone the kernel picks the worker by a hash of the client's address: 64
     keep-alive connections split 28/36 as often as not, and the clients of the fuller worker get
     a quarter less of it. A BPF program (net/reuseport_balance.h) deals them in turn instead. It
-    needs CAP_BPF: as root (CI) the split must be even, within one; otherwise the status page
-    must say the kernel spreads them."""
+    needs CAP_BPF (CI has it: root): with it the split must be even, within one; without it the
+    status page must say the kernel spreads them."""
     s = nuri("--workers", str(workers), root=www.root)
     data = _json(s)
     assert len(data["connections_open_by_worker"]) == workers, data
-    if os.geteuid() != 0:
-        assert data["new_connections_to_workers"] == "by the kernel", data
-        return
-    assert data["new_connections_to_workers"] == "in turn", data
+    expected = "in turn" if can_load_bpf() else "by the kernel"
+    assert data["new_connections_to_workers"] == expected, data
+    if expected != "in turn":
+        return  # the hash's split is the kernel's business: nothing of nuri's to check
     n = 20 * workers + 1
     for _ in range(2):  # the hash would be within one twice in a row by chance once in 40 runs
         conns = _open_served(s, n)
-        # The status request's own connection counts from its worker's next loop turn on.
-        counts = _json(s)["connections_open_by_worker"]
-        assert sum(counts) in (n, n + 1), counts
-        assert max(counts) - min(counts) <= 1, f"{n + 1} connections over {workers} workers: {counts}"
+        # A worker counts its connections at the end of its loop turn, after it answered: the
+        # last one, or the status request's own, may show a moment later.
+        deadline = time.monotonic() + 5
+        while sum(counts := _json(s)["connections_open_by_worker"]) < n:
+            assert time.monotonic() < deadline, f"{n} connections open, {counts} counted"
+            time.sleep(0.02)
+        assert max(counts) - min(counts) <= 1, f"{sum(counts)} connections over {workers} workers: {counts}"
         for c in conns:
             c.close()
         deadline = time.monotonic() + 5
@@ -229,6 +231,11 @@ def test_one_worker_takes_every_connection(nuri, www):
     data = _json(s)
     assert data["new_connections_to_workers"] == "one worker", data
     conns = _open_served(s, 3)
-    assert _json(s)["connections_open_by_worker"] in ([3], [4]), data
+    # Counted at the end of the worker's loop turn, which may still be going on (its accept loop
+    # serves each new connection at once): the count can lag a moment behind.
+    deadline = time.monotonic() + 5
+    while (counts := _json(s)["connections_open_by_worker"]) not in ([3], [4]):
+        assert time.monotonic() < deadline and counts[0] < 3, counts
+        time.sleep(0.02)
     for c in conns:
         c.close()
