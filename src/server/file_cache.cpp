@@ -153,6 +153,13 @@ Lookup FileCache::open(std::string_view path, std::int64_t now_ms) {
     // Check the path again: the file may have been replaced, changed or removed.
     std::string relative = path.size() > 1 ? std::string(path.substr(1)) : std::string(".");
     int fd = openat2_beneath(root_fd_, relative.c_str());
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM)) {
+      // No descriptor (or memory) to check with says nothing about the file: serve the one
+      // held, and check at the next request. Dropping it would turn a full descriptor table
+      // into 503s for files that were being served a moment ago.
+      ++f->refs;
+      return {LookupKind::file, f, 0};
+    }
     struct stat st{};
     if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && same_file(*f, st)) {
       ::close(fd);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,4 +157,37 @@ TEST_F(FileCacheTest, LargeFilesStayOnDisk) {
   EXPECT_EQ(found.file->size, big.size());
   EXPECT_EQ(found.file->content_type, "application/octet-stream");
   cache.release(found.file);
+}
+
+// The 1-second recheck needs a descriptor. With none left (the soft limit lowered to the lowest
+// free number) the cached file is still served, and checked again at a later request.
+TEST_F(FileCacheTest, ServesACachedFileWhenNoDescriptorIsLeftToRecheckIt) {
+  FileCache cache(root_fd_);
+  auto first = cache.open("/a.txt", 0);
+  ASSERT_EQ(first.kind, LookupKind::file);
+  cache.release(first.file);
+
+  int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit none = saved;
+  none.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  auto again = cache.open("/a.txt", 5000);  // a recheck is due, and openat2 fails with EMFILE
+  int probe_errno = ::dup(0) < 0 ? errno : 0;
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_EQ(probe_errno, EMFILE) << "the limit did not bite";
+  ASSERT_EQ(again.kind, LookupKind::file);
+  EXPECT_EQ(again.file, first.file);
+  EXPECT_EQ(again.file->content, "hello");
+  cache.release(again.file);
+
+  // Descriptors again: the recheck runs, and a changed file is seen.
+  write(base_ / "root" / "a.txt", "changed!");
+  auto changed = cache.open("/a.txt", 5001);
+  ASSERT_EQ(changed.kind, LookupKind::file);
+  EXPECT_EQ(changed.file->content, "changed!");
+  cache.release(changed.file);
 }
