@@ -1,5 +1,6 @@
 #pragma once
 // Listening sockets and the socket options nuri sets.
+#include <cerrno>
 #include <string>
 
 #include "net/address.h"
@@ -29,6 +30,13 @@ class FileDescriptor {
  private:
   int fd_ = -1;
 };
+
+/// Whether a failed socket(), open() or the like was refused for want of a descriptor or of
+/// kernel memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): this process's or machine's shortage, which
+/// says nothing about the file or the peer that was asked for.
+inline bool short_of_resources(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 /// Opens a non-blocking TCP listening socket bound to `address` with SO_REUSEADDR and
 /// SO_REUSEPORT (so that each worker can have its own socket on the same port). On failure

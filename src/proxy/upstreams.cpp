@@ -180,7 +180,7 @@ bool check_upstream(const Addresses& addresses, const std::string& host_header, 
   const net::SocketAddress& a = addresses.front();
   net::FileDescriptor fd(::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
-    local = errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM;
+    local = net::short_of_resources(errno);
     why = std::strerror(errno);
     return false;
   }

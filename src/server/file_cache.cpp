@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "http/mime.h"
+#include "net/socket.h"
 
 namespace nuri::server {
 
@@ -153,7 +154,7 @@ Lookup FileCache::open(std::string_view path, std::int64_t now_ms) {
     // Check the path again: the file may have been replaced, changed or removed.
     std::string relative = path.size() > 1 ? std::string(path.substr(1)) : std::string(".");
     int fd = openat2_beneath(root_fd_, relative.c_str());
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM)) {
+    if (fd < 0 && net::short_of_resources(errno)) {
       // No descriptor (or memory) to check with says nothing about the file: serve the one
       // held, and check at the next request. Dropping it would turn a full descriptor table
       // into 503s for files that were being served a moment ago.

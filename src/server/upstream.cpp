@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "http/chars.h"
 #include "http/field_values.h"
+#include "net/socket.h"
 #include "server/connection.h"
 #include "server/worker.h"
 
@@ -428,7 +429,7 @@ bool UpstreamConnection::open_socket(std::string& why) {
   const net::SocketAddress& a = (*addresses)[server().requests.load(std::memory_order_relaxed) % addresses->size()];
   fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
-    local_shortage_ = errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM;
+    local_shortage_ = net::short_of_resources(errno);
     why = std::strerror(errno);
     return false;
   }
