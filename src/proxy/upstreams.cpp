@@ -162,7 +162,7 @@ void Monitor::check(Watched& w, std::int64_t now) {
   int timeout = static_cast<int>(std::min(cfg.connect_timeout + cfg.timeout, std::max(cfg.health_interval, 1.0)) * 1000);
   bool local = false;
   bool up = !addresses->empty() && check_upstream(*addresses, s.name(), cfg.health_check, timeout, why, local);
-  if (local) return;  // no socket here: the upstream's state is as unknown as before, and kept
+  if (local) return;  // no socket or port here: the upstream's state is as unknown as before, and kept
   bool was_down = s.check_down.exchange(!up, std::memory_order_relaxed);
   if (was_down && up) {
     base::log_info("upstream {}: health check GET {} passed: back in use", s.name(), cfg.health_check);
@@ -197,6 +197,7 @@ bool check_upstream(const Addresses& addresses, const std::string& host_header, 
     }
   };
   if (::connect(fd.get(), a.get(), a.length()) != 0 && errno != EINPROGRESS) {
+    local = errno == EADDRNOTAVAIL;  // no local port free for it: says nothing of the upstream
     why = std::strerror(errno);
     return false;
   }

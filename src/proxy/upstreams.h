@@ -113,7 +113,8 @@ class Monitor {
 
 /// One active health check: connect (bounded by `timeout_ms`), "GET path", read the status line.
 /// True for 2xx and 3xx; otherwise `why` says what went wrong, and `local` whether that was this
-/// machine's shortage (no socket: EMFILE and the like), which says nothing about the upstream.
+/// machine's shortage (no socket: EMFILE and the like; no local port: EADDRNOTAVAIL), which says
+/// nothing about the upstream.
 bool check_upstream(const Addresses& addresses, const std::string& host_header, const std::string& path,
                     int timeout_ms, std::string& why, bool& local);
 

@@ -273,7 +273,7 @@ void UpstreamConnection::begin(Connection& client, ProxyRequest request, std::st
   server_ = server;
   tried_ = std::uint64_t{1} << server;
   reused_ = reused;
-  wrote_ = timed_out_ = request_done_ = client_eof_ = paused_ = false;
+  wrote_ = timed_out_ = request_done_ = client_eof_ = paused_ = out_of_ports_ = false;
   write_blocked_ = readable_ = fin_pending_ = false;
   got_head_ = false;
   out_.swap(head);
@@ -380,6 +380,7 @@ void UpstreamConnection::connect_next() {
     if (phase_ != Phase::starting) {  // a retry: the first choice came from the pool's start()
       std::size_t next = request_.group->pick(tried_, worker_.now_ms());
       if (next == proxy::Group::npos) {
+        if (out_of_ports_) return fail_for_shortage("no local port left to connect to an upstream (net.ipv4.ip_local_port_range)");
         fail(timed_out_ ? 504 : 502,
              timed_out_ ? "no upstream answered in time" : "no upstream could be reached");
         return;
@@ -409,9 +410,17 @@ void UpstreamConnection::connect_next() {
     reused_ = false;
     std::string why;
     if (open_socket(why)) return;
-    if (local_shortage_) return fail_for_shortage(why);
-    base::log_error("upstream {}: connect failed: {}", server().name(), why);
-    request_.group->report_failure(server_, worker_.now_ms());
+    if (shortage_ == Shortage::descriptors) return fail_for_shortage("no socket for an upstream (" + why + ")");
+    if (shortage_ == Shortage::ports) {
+      // No local port free for this upstream's address (all of net.ipv4.ip_local_port_range is
+      // in connections to it, or in TIME_WAIT): this machine's limit, so the upstream is not
+      // marked failed. A port can serve connections to different addresses at once, so the
+      // other upstreams are still tried; when none is left the client gets 503 (above).
+      out_of_ports_ = true;
+    } else {
+      base::log_error("upstream {}: connect failed: {}", server().name(), why);
+      request_.group->report_failure(server_, worker_.now_ms());
+    }
     phase_ = Phase::connecting;  // so that the loop picks another
     close_fd();
   }
@@ -419,7 +428,7 @@ void UpstreamConnection::connect_next() {
 
 bool UpstreamConnection::open_socket(std::string& why) {
   close_fd();
-  local_shortage_ = false;
+  shortage_ = Shortage::none;
   auto addresses = server().addresses();
   if (addresses->empty()) {
     why = "no address";
@@ -429,13 +438,14 @@ bool UpstreamConnection::open_socket(std::string& why) {
   const net::SocketAddress& a = (*addresses)[server().requests.load(std::memory_order_relaxed) % addresses->size()];
   fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
-    local_shortage_ = net::short_of_resources(errno);
+    if (net::short_of_resources(errno)) shortage_ = Shortage::descriptors;
     why = std::strerror(errno);
     return false;
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd_, a.get(), a.length()) != 0 && errno != EINPROGRESS) {
+    if (errno == EADDRNOTAVAIL) shortage_ = Shortage::ports;
     why = std::strerror(errno);
     return false;
   }
@@ -622,7 +632,12 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
     reset_attempt();
     std::string error;
     if (open_socket(error)) return;
-    if (local_shortage_) return fail_for_shortage(error);
+    if (shortage_ == Shortage::descriptors) return fail_for_shortage("no socket for an upstream (" + error + ")");
+    if (shortage_ == Shortage::ports) {
+      out_of_ports_ = true;
+      phase_ = Phase::connecting;  // another upstream may still have a port free
+      return connect_next();
+    }
     why = error;
   }
   base::log_error("upstream {}: {}", server().name(), why);
@@ -636,10 +651,10 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
   fail(502, why);
 }
 
-// No socket for the upstream: this machine is out of descriptors (or memory), and the upstream
-// is not at fault. It is not marked failed and no other one is tried (each would fail the same
-// way): the client gets 503 and Retry-After, as for a file that cannot be opened, and the log a
-// line a second at most.
+// This machine cannot reach the upstream: no descriptor or memory for a socket (then no other
+// upstream is tried, each would fail the same way), or no local port left for any of them. No
+// upstream is at fault or marked failed: the client gets 503 and Retry-After, as for a file that
+// cannot be opened, and the log a line a second at most.
 void UpstreamConnection::fail_for_shortage(std::string_view why) {
   worker_.count_upstream_shortage(why);
   fail(503, {});

@@ -112,7 +112,11 @@ class UpstreamConnection final : public net::EventHandler {
   bool reused_ = false;          // the connection served an earlier request
   bool wrote_ = false;           // bytes of this request reached the socket
   bool timed_out_ = false;       // the last failure was a timeout (504 rather than 502)
-  bool local_shortage_ = false;  // open_socket failed for want of a descriptor or memory here
+  // Why open_socket failed when the cause is on this machine, not at the upstream: no descriptor
+  // or memory (socket()), or no local port left for that destination (connect(), EADDRNOTAVAIL).
+  enum class Shortage : std::uint8_t { none, descriptors, ports };
+  Shortage shortage_ = Shortage::none;
+  bool out_of_ports_ = false;    // some upstream of this request had no local port free
   bool request_done_ = false;
   bool client_eof_ = false;
   bool write_blocked_ = false;

@@ -254,7 +254,7 @@ bool Worker::refuse_without_fds(int listen_fd) {
 
 void Worker::count_upstream_shortage(std::string_view why) {
   if (std::uint64_t refused = upstream_shortages_.add(now_ms_)) {
-    base::log_error("no socket for an upstream ({}): answered {} proxied request(s) with 503", why, refused);
+    base::log_error("{}: answered {} proxied request(s) with 503", why, refused);
   }
 }
 

@@ -114,8 +114,9 @@ class Worker {
   /// caller closes it. For refusals before any request was read.
   void send_refusal(int fd, bool too_many);
 
-  /// A proxied request answered 503 because no socket could be made for its upstream (`why`:
-  /// strerror of EMFILE and the like): logged with the others of the last second, once.
+  /// A proxied request answered 503 because this machine could not connect to its upstream (no
+  /// socket, no local port; `why` says which, and is the log line's start): logged with the
+  /// others of the last second, once.
   void count_upstream_shortage(std::string_view why);
 
  private:
@@ -166,7 +167,7 @@ class Worker {
   std::vector<char*> buffers_;
   std::vector<std::string> outputs_;
   std::size_t buffer_size_;
-  base::LogThrottle upstream_shortages_;  // proxied requests refused for want of a socket
+  base::LogThrottle upstream_shortages_;  // proxied requests refused for want of a socket or port
   net::FdReserve reserve_;  // given up to accept (and refuse) when out of descriptors
 
   std::mutex reload_mutex_;

@@ -705,13 +705,16 @@ class NuriServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}{path}"
 
-    def connect(self, i: int = 0, timeout: float = 5.0, rcvbuf: int = None) -> Conn:
+    def connect(self, i: int = 0, timeout: float = 5.0, rcvbuf: int = None,
+                source_port: int = None) -> Conn:
         self.assert_alive()
         host, port = self.addrs[i]
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = socket.socket(family, socket.SOCK_STREAM)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source_port:  # not from the ephemeral range (a test may have made it tiny)
+            s.bind((host, source_port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.settimeout(timeout * TIME_SCALE)
         s.connect((host, port))

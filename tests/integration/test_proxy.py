@@ -11,6 +11,7 @@ start (a pooled connection the upstream closed must not stay open in nuri).
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -673,6 +674,18 @@ def test_a_bad_response_counts_as_a_passive_failure(proxy, up):
     assert statuses.count(200) >= 7 and set(statuses) <= {200, 502}, statuses
 
 
+def assert_503s_at_once(c, n: int):
+    """`n` requests /short0... on connection `c` each get 503 with Retry-After at once, and the
+    connection stays open: the shortage is the proxy's own, not the client's doing."""
+    t0 = time.monotonic()
+    for i in range(n):
+        c.send(req(f"/short{i}", host=HOST))
+        r = c.read_response()
+        assert r.status == 503 and r.header("Retry-After") == "1", str(r)
+        assert "close" not in r.tokens("Connection"), "a refused request must not cost the connection"
+    assert time.monotonic() - t0 < SLACK
+
+
 @pytest.mark.parametrize("upstreams", [1, 2])
 def test_no_descriptor_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy, up, upstreams):
     """socket() fails with EMFILE: the shortage is this machine's. The request gets 503 with
@@ -692,13 +705,7 @@ def test_no_descriptor_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy
     limits = resource.prlimit(s.pid, resource.RLIMIT_NOFILE)
     resource.prlimit(s.pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
     try:
-        t0 = time.monotonic()
-        for i in range(5):
-            c.send(req(f"/short{i}", host=HOST))
-            r = c.read_response()
-            assert r.status == 503 and r.header("Retry-After") == "1", str(r)
-            assert "close" not in r.tokens("Connection"), "a refused request must not cost the connection"
-        assert time.monotonic() - t0 < SLACK
+        assert_503s_at_once(c, 5)
     finally:
         resource.prlimit(s.pid, resource.RLIMIT_NOFILE, limits)
     names = []
@@ -712,6 +719,133 @@ def test_no_descriptor_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy
     assert "no socket for an upstream (Too many open files): answered 1 proxied request(s) with 503" in err, err
     assert err.count("no socket for an upstream") <= 2, err  # one line a second at most
     assert "connect failed" not in err, err
+
+
+@pytest.fixture
+def two_port_netns():
+    """A network namespace, loopback up, whose ephemeral port range is two ports (40000-40001):
+    two connections to one address:port use them all. The machine's own range is left alone."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root: a network namespace")
+    ns = f"nuri-ports-{os.getpid()}"
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, capture_output=True)
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                        "net.ipv4.ip_local_port_range=40000 40001"], check=True, capture_output=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def in_netns(ns: str, fn):
+    """Runs fn() in a thread that has joined network namespace `ns` (setns moves the calling
+    thread only): the sockets it makes and the threads and processes it starts live there.
+    Returns fn's value or raises its exception."""
+    outcome = {}
+
+    def body():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with open(f"/run/netns/{ns}") as f:
+                if libc.setns(f.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns {ns}: {os.strerror(err)}")
+            outcome["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            outcome["error"] = e
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.mark.parametrize("upstreams", [1, 2])
+def test_no_local_port_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy, up, two_port_netns,
+                                                                           upstreams):
+    """connect() fails with EADDRNOTAVAIL: every ephemeral port is in a connection to the
+    upstream. That is this machine's limit: the request gets 503 with Retry-After, the other
+    upstreams are tried first, none is marked failed, and once ports are free the same upstreams
+    answer. Before, the upstream was marked failed (502), and stayed skipped for fail_timeout."""
+    def body():
+        # Fixed ports everywhere but the proxy's own connections: in this namespace a bind to
+        # port 0 would take one of the two ephemeral ports.
+        ups = [up.echo(name, port=9001 + i) for i, name in enumerate("ab"[:upstreams])]
+        s = proxy(ups, listen=("127.0.0.1:8080",), proxy_keepalive=0, proxy_max_fails=1,
+                  proxy_fail_timeout=60)
+        # Round robin: two slow requests per upstream hold both ports to each of them.
+        slow = []
+        for i in range(2 * upstreams):
+            c = s.connect(source_port=50000 + i)
+            c.send(req(f"/slow?s=30&i={i}", host=HOST))
+            slow.append(c)
+        wait_until(lambda: sum(u.count("/slow") for u in ups) == 2 * upstreams, SLACK,
+                   "the slow requests at the upstreams")
+        c = s.connect(source_port=50100)
+        assert_503s_at_once(c, 3)
+        for u in ups:
+            u.release_slow()
+        for sc in slow:
+            assert sc.read_response().status == 200
+            sc.close()
+        # The ports the slow requests used are in TIME_WAIT, which a new connection on loopback
+        # may take over one second after its last timestamp (net.ipv4.tcp_tw_reuse = 2).
+        time.sleep(1.2)
+        names = []
+        for i in range(2 * upstreams):
+            c.send(req(f"/again{i}", host=HOST))
+            r = c.read_response()
+            assert r.status == 200, f"after the ports came free: {r}"
+            names.append(echoed(r)["upstream"])
+        assert sorted(set(names)) == ["a", "b"][:upstreams], f"an upstream was marked failed: {names}"
+        c.close()
+        assert sum(u.count("/short") for u in ups) == 0
+        return s.stderr()
+
+    err = in_netns(two_port_netns, body)
+    assert ("no local port left to connect to an upstream (net.ipv4.ip_local_port_range): "
+            "answered 1 proxied request(s) with 503") in err, err
+    assert err.count("no local port left") <= 2, err  # one line a second at most
+    assert "connect failed" not in err, err
+
+
+def test_health_check_without_a_local_port_leaves_the_upstream_as_it_was(proxy, up, two_port_netns):
+    """The active health check finds no ephemeral port free for the upstream (EADDRNOTAVAIL):
+    that says nothing about the upstream, which stays in use."""
+    interval = 3
+
+    def body():
+        a = up.echo("a", port=9001)
+        s = proxy([a], listen=("127.0.0.1:8080",), proxy_keepalive=0, proxy_health_check="/health",
+                  proxy_health_interval=interval)
+        wait_until(lambda: a.count("/health") >= 1, interval + SLACK, "the first health check")
+        time.sleep(1.2)  # the check's port leaves TIME_WAIT for reuse (net.ipv4.tcp_tw_reuse = 2)
+        slow = []
+        for i in range(2):  # both ports in connections to the upstream
+            c = s.connect(source_port=50000 + i)
+            c.send(req(f"/slow?s=30&i={i}", host=HOST))
+            slow.append(c)
+        wait_until(lambda: a.count("/slow") == 2, SLACK, "the slow requests at the upstream")
+        checks = a.count("/health")
+        time.sleep(interval + 0.5)  # a check comes due and cannot connect
+        assert a.count("/health") == checks
+        a.release_slow()
+        for c in slow:
+            assert c.read_response().status == 200
+            c.close()
+        time.sleep(1.2)  # TIME_WAIT on loopback can be taken over after a second
+        c = s.connect(source_port=50100)
+        c.send(req("/after", host=HOST))
+        assert echoed(c.read_response())["upstream"] == "a"
+        c.close()
+        return s.stderr()
+
+    err = in_netns(two_port_netns, body)
+    assert "skipped until a check passes" not in err, err
 
 
 def test_health_check_without_a_socket_leaves_the_upstream_as_it_was(proxy, up):
