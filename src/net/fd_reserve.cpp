@@ -1,6 +1,7 @@
 #include "net/fd_reserve.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,9 +20,16 @@ bool FdReserve::remake() {
 
 FdReserve::Taken FdReserve::take_one(int listen_fd, sockaddr* peer, socklen_t* length, int flags,
                                      const std::function<void(int)>& refuse) {
-  // accept4 allocates the descriptor before it looks at the queue: EMFILE also comes when no
-  // connection waits, so the answer of the second accept4 decides whether to go on.
   if (!remake()) return Taken::none;  // nothing to give up: the owner retries later
+  // accept4 allocates the descriptor before it looks at the queue, so EMFILE also comes when no
+  // connection waits: at the end of every accept loop while the table is full. The spare is not
+  // given up for that. Its number would be free for a moment, and another worker's accept4 (the
+  // threads share one table) could take it: a connection served past the limit, and this worker
+  // left without a spare, its next client hanging in the queue. CI saw both with two workers.
+  pollfd waiting{listen_fd, POLLIN, 0};
+  int ready = ::poll(&waiting, 1, 0);
+  if (ready < 0) return errno == EINTR ? Taken::again : Taken::none;
+  if (ready == 0) return Taken::none;
   fd_.reset();
   int taken = ::accept4(listen_fd, peer, length, flags);
   int accept_errno = errno;

@@ -28,18 +28,26 @@ def test_out_of_fds_refuses_with_503_serves_open_connections_and_recovers(nuri, 
     s = nuri("--workers", str(workers), root=www.root, preexec_fn=nofile_limiter(NOFILE))
     limits = open(f"/proc/{s.pid}/limits").read()
     assert f"Max open files            {NOFILE}" in limits, limits
-    # Fill the table: keep-alive connections, each served once, until one is refused.
-    held, refused = [], None
+    # Fill the table: keep-alive connections, each served once, until two in a row are refused.
+    # With two workers the first refusal can come one descriptor early: the other worker's last
+    # accept4 of a turn takes the last free number for a moment before it finds its queue empty.
+    # The next connection then gets that number (a 200), and only after it is the table full.
+    held, refusals, in_a_row = [], 0, 0
     for _ in range(NOFILE + 10):
         c = s.connect(timeout=3)
         r = _fetch(c)
         if r.status != 200:
-            refused = r
-            break
+            assert r.status == 503 and r.header("Retry-After"), str(r)
+            refusals += 1
+            in_a_row += 1
+            if in_a_row == 2:
+                break
+            continue
         assert r.body == b"hello"
         held.append(c)
-    assert refused is not None, f"{len(held)} connections with a limit of {NOFILE} fds"
-    assert refused.status == 503 and refused.header("Retry-After"), str(refused)
+        in_a_row = 0
+    assert in_a_row == 2, f"{len(held)} connections with a limit of {NOFILE} fds, {refusals} refused"
+    assert refusals <= 2 + (workers > 1), f"{refusals} refusals before the table was full"
     assert len(held) >= NOFILE - 20, f"refused after only {len(held)} connections"
 
     # Full: every new connection gets its 503 at once (none waits in the backlog).

@@ -1002,15 +1002,20 @@ def test_out_of_fds_closes_new_clients_keeps_open_ones_and_recovers(forward, tar
     f = forward(t.address, "--workers", str(workers), preexec_fn=nofile_limiter(NOFILE))
     limits = open(f"/proc/{f.pid}/limits").read()
     assert f"Max open files            {NOFILE}" in limits, limits
-    held, refused = [], 0
+    # Until two in a row are refused: with two workers the first can come while the other
+    # worker's last accept4 of a turn holds a number for a moment (test_fd_exhaustion.py).
+    held, in_a_row = [], 0
     for i in range(NOFILE):
         c = _connect(f)
         if not _echoes(c, b"in %d" % i):
             _close(c)
-            refused += 1
-            break
+            in_a_row += 1
+            if in_a_row == 2:
+                break
+            continue
         held.append(c)
-    assert refused, f"{len(held)} forwarded connections with a limit of {NOFILE} fds"
+        in_a_row = 0
+    assert in_a_row == 2, f"{len(held)} forwarded connections with a limit of {NOFILE} fds"
     assert len(held) >= 4, f"refused after only {len(held)} connections"
 
     # Full: every new client is closed at once, again and again (the reserve comes back).
