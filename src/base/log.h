@@ -34,8 +34,14 @@ void log_info(fmt::format_string<Args...> f, Args&&... args) {
 class LogThrottle {
  public:
   std::uint64_t add(std::int64_t now_ms);
+  /// The events held back, once their line is due (a second after the last one) and no new event
+  /// came to carry them; else 0. Called now and then (each turn of a worker's loop), so that the
+  /// end of a burst is logged within a second or two, not at the next event, hours later.
+  std::uint64_t due(std::int64_t now_ms);
 
  private:
+  std::uint64_t take_if_due(std::int64_t now_ms);
+
   std::uint64_t count_ = 0;  // since the last line
   std::int64_t logged_ms_ = -1;
 };

@@ -214,10 +214,10 @@ bool Worker::close_without_fds(int listen_fd, std::size_t rule) {
   return true;
 }
 
-void Worker::out_of_fds() {
-  if (std::uint64_t closed = reserve_.count_refusal(now_ms_)) {
-    base::log_error("out of file descriptors: closed {} new connection(s)", closed);
-  }
+void Worker::out_of_fds() { log_refusals(reserve_.count_refusal(now_ms_)); }
+
+void Worker::log_refusals(std::uint64_t closed) {
+  if (closed) base::log_error("out of file descriptors: closed {} new connection(s)", closed);
 }
 
 void Worker::restore_reserve_fd() {
@@ -306,6 +306,7 @@ void Worker::run() {
     // Between batches of events: no event can still reach a listener or session this closes.
     if (!draining_ && stop_requested_.load()) begin_drain();
     if (!reserve_.held() && !draining_) restore_reserve_fd();
+    log_refusals(reserve_.refusals_due(now_ms_));  // the end of a burst, held back by the throttle
     expire_timers();
     if (!log_buffer_.empty()) flush_log();
     for (Session* s : retired_) delete s;

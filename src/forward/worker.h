@@ -99,6 +99,7 @@ class Worker {
   std::string unchosen_target(std::size_t rule) const;
   /// A connection closed for want of a descriptor: counted, and logged at most once a second.
   void out_of_fds();
+  void log_refusals(std::uint64_t closed);  // a line when `closed` > 0
   bool draining() const { return draining_; }
   /// Accepted sockets have TCP_NODELAY already (set on the listeners).
   bool clients_nodelay() const { return clients_nodelay_; }

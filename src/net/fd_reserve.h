@@ -36,6 +36,8 @@ class FdReserve {
   /// new line is due (the first one, then at most one a second), else 0: a flood must not flood
   /// the log.
   std::uint64_t count_refusal(std::int64_t now_ms) { return refusals_.add(now_ms); }
+  /// The refusals held back, once their line is due (base::LogThrottle::due).
+  std::uint64_t refusals_due(std::int64_t now_ms) { return refusals_.due(now_ms); }
 
  private:
   int source_ = -1;

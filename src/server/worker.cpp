@@ -246,16 +246,21 @@ bool Worker::refuse_without_fds(int listen_fd) {
   auto taken = reserve_.take_one(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC,
                                  [this](int fd) { send_refusal(fd, false); });
   if (taken != net::FdReserve::Taken::one) return taken == net::FdReserve::Taken::again;
-  if (std::uint64_t refused = reserve_.count_refusal(now_ms_)) {
-    base::log_error("out of file descriptors: refused {} connection(s) with 503", refused);
-  }
+  log_refusals(reserve_.count_refusal(now_ms_));
   return true;
 }
 
+void Worker::log_refusals(std::uint64_t refused) {
+  if (refused) base::log_error("out of file descriptors: refused {} connection(s) with 503", refused);
+}
+
 void Worker::count_upstream_shortage(std::string_view why) {
-  if (std::uint64_t refused = upstream_shortages_.add(now_ms_)) {
-    base::log_error("{}: answered {} proxied request(s) with 503", why, refused);
-  }
+  upstream_shortage_why_.assign(why);
+  log_upstream_shortages(upstream_shortages_.add(now_ms_));
+}
+
+void Worker::log_upstream_shortages(std::uint64_t refused) {
+  if (refused) base::log_error("{}: answered {} proxied request(s) with 503", upstream_shortage_why_, refused);
 }
 
 void Worker::restore_reserve_fd() {
@@ -403,6 +408,8 @@ void Worker::run() {
     run_completions();
     upstreams_.run_scheduled();
     if (!reserve_.held() && !draining_) restore_reserve_fd();
+    log_refusals(reserve_.refusals_due(now_ms_));  // the end of a burst, held back by the throttle
+    log_upstream_shortages(upstream_shortages_.due(now_ms_));
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
       published_second_ = now_seconds_;  // at most once a second, and only while watched

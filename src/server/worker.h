@@ -127,6 +127,8 @@ class Worker {
   // accept4 failed with EMFILE/ENFILE: refuse the next waiting connection with the reserve fd.
   // False when the listen queue is empty or no descriptor could be freed: stop accepting.
   bool refuse_without_fds(int listen_fd);
+  void log_refusals(std::uint64_t refused);            // a line when `refused` > 0
+  void log_upstream_shortages(std::uint64_t refused);  // the same, with the last cause
   void restore_reserve_fd();  // reopens a reserve lost to another thread, then drains the queues
   void expire_timers();
   void run_completions();  // deferred responses that came back or are due
@@ -168,6 +170,7 @@ class Worker {
   std::vector<std::string> outputs_;
   std::size_t buffer_size_;
   base::LogThrottle upstream_shortages_;  // proxied requests refused for want of a socket or port
+  std::string upstream_shortage_why_;     // the last one's cause, for the throttled line
   net::FdReserve reserve_;  // given up to accept (and refuse) when out of descriptors
 
   std::mutex reload_mutex_;

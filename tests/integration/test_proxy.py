@@ -674,6 +674,11 @@ def test_a_bad_response_counts_as_a_passive_failure(proxy, up):
     assert statuses.count(200) >= 7 and set(statuses) <= {200, 502}, statuses
 
 
+def logged_refusals(err: str, cause: str) -> int:
+    """The proxied requests the error log says were answered 503 for `cause`, over all its lines."""
+    return sum(int(m[1]) for m in re.finditer(re.escape(cause) + r".*: answered (\d+) proxied request", err))
+
+
 def assert_503s_at_once(c, n: int):
     """`n` requests /short0... on connection `c` each get 503 with Retry-After at once, and the
     connection stays open: the shortage is the proxy's own, not the client's doing."""
@@ -715,6 +720,10 @@ def test_no_descriptor_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy
     assert sorted(set(names)) == ["a", "b"][:upstreams], f"an upstream was marked failed: {names}"
     c.close()
     assert sum(u.count("/short") for u in ups) == 0
+    # The first refusal has its line at once; the other four, held back by the throttle, within
+    # about a second after it, though no later refusal comes to carry them.
+    wait_until(lambda: logged_refusals(s.stderr(), "no socket for an upstream") == 5, 2 + SLACK,
+               "a line for the last four refusals")
     err = s.stderr()
     assert "no socket for an upstream (Too many open files): answered 1 proxied request(s) with 503" in err, err
     assert err.count("no socket for an upstream") <= 2, err  # one line a second at most
@@ -804,6 +813,8 @@ def test_no_local_port_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy
         assert sorted(set(names)) == ["a", "b"][:upstreams], f"an upstream was marked failed: {names}"
         c.close()
         assert sum(u.count("/short") for u in ups) == 0
+        wait_until(lambda: logged_refusals(s.stderr(), "no local port left") == 3, 2 + SLACK,
+                   "a line for the refusals held back")
         return s.stderr()
 
     err = in_netns(two_port_netns, body)

@@ -22,6 +22,20 @@ TEST(LogThrottle, FirstEventThenAtMostOneLineASecondWithTheCountSinceTheLast) {
   EXPECT_EQ(t.add(20'000), 2u);
 }
 
+TEST(LogThrottle, DueGivesTheEndOfABurstOnceItsLineIsDue) {
+  LogThrottle t;
+  EXPECT_EQ(t.due(5'000), 0u);  // nothing happened
+  EXPECT_EQ(t.add(10'000), 1u);
+  EXPECT_EQ(t.due(10'500), 0u);  // nothing held back yet
+  EXPECT_EQ(t.add(10'100), 0u);
+  EXPECT_EQ(t.add(10'200), 0u);
+  EXPECT_EQ(t.due(10'999), 0u);  // held back: not a second since the last line
+  EXPECT_EQ(t.due(11'000), 2u);  // no new event came to carry them: their line now
+  EXPECT_EQ(t.due(15'000), 0u);  // and only once
+  EXPECT_EQ(t.add(11'500), 0u);  // within a second of the line due() gave
+  EXPECT_EQ(t.add(12'000), 2u);
+}
+
 // Stands for any class with a vtable, called where no descriptor is left. Defined here alone so
 // that no earlier call in this process has put its type in UBSan's cache of checked types.
 struct Event {
