@@ -230,10 +230,7 @@ int Forwarding::prepare(Options options, std::string& error) {
       // In turn rather than by the hash of the client's address, as `serve` does; refused
       // without CAP_BPF, and then the hash stays. (A UDP client's datagrams must all reach the
       // worker that holds its session: there the hash is what keeps them together.)
-      std::string why;
-      if (!net::balance_round_robin(p.sockets[0].back().fd.get(), options.workers, why) && ::geteuid() == 0) {
-        base::log_info("{}: new connections go to the workers by the kernel's hash ({})", rule.listen.to_string(), why);
-      }
+      net::balance_listener(p.sockets[0].back().fd.get(), options.workers, rule.listen.to_string());
     }
     auto state = std::make_unique<RuleState>();
     state->rule = rule;

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/log.h"
+
 namespace nuri::net {
 namespace {
 
@@ -73,6 +75,13 @@ bool balance_round_robin(int listen_fd, unsigned sockets, std::string& why) {
     return false;
   }
   return true;  // the group holds the program, the program its map: both descriptors may go
+}
+
+bool balance_listener(int listen_fd, unsigned sockets, std::string_view label) {
+  std::string why;
+  if (balance_round_robin(listen_fd, sockets, why)) return true;
+  if (::geteuid() == 0) base::log_info("{}: new connections go to the workers by the kernel's hash ({})", label, why);
+  return false;
 }
 
 }  // namespace nuri::net

@@ -116,16 +116,10 @@ bool ListenerSet::prepare(std::vector<config::Listener>& listeners, std::string&
       }
       if (workers_ > 1 && !ours) {
         // Without it the kernel's hash of the client's address picks the worker. A refusal
-        // leaves that; the status page says which one is in use. Refused for want of CAP_BPF
-        // is the rule for a user; said once for root, to whom it is news (an old kernel, a
-        // container without the capability). Not when joining (`ours`): without the probe
-        // the group may hold another program's socket, whose picks this must not take over.
-        std::string why;
-        fresh->in_turn = net::balance_round_robin(fresh->fds[0].get(), workers_, why);
-        if (!fresh->in_turn && ::geteuid() == 0) {
-          base::log_info("{}: new connections go to the workers by the kernel's hash ({})",
-                         fresh->bound.to_string(), why);
-        }
+        // leaves that; the status page says which one is in use. Not when joining (`ours`):
+        // without the probe the group may hold another program's socket, whose picks this
+        // must not take over.
+        fresh->in_turn = net::balance_listener(fresh->fds[0].get(), workers_, fresh->bound.to_string());
       }
       entry = fresh.get();
       entries_.push_back(std::move(fresh));
