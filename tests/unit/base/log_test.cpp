@@ -1,13 +1,13 @@
 #include "base/log.h"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include <cerrno>
 #include <string>
+
+#include "../support/no_free_descriptor.h"
 
 namespace nuri::base {
 namespace {
@@ -56,25 +56,17 @@ TEST(Log, WritesALineWhenNoDescriptorIsLeft) {
   ASSERT_GE(saved_stderr, 0);
   ASSERT_EQ(::dup2(pipe_fds[1], STDERR_FILENO), STDERR_FILENO);
 
-  int lowest_free = ::dup(0);
-  ASSERT_GE(lowest_free, 0);
-  ::close(lowest_free);
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit none = saved;
-  none.rlim_cur = static_cast<rlim_t>(lowest_free);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
-
-  Refusal refusal;
-  const Event* event = &refusal;
-  int code = static_cast<const Refusal*>(event)->code();
-  log_error("out of file descriptors: refused {} connection(s) with {}", 7, code);
-  int probe_errno = ::dup(0) < 0 ? errno : 0;
-
-  ::setrlimit(RLIMIT_NOFILE, &saved);
+  {
+    test::NoFreeDescriptor none;
+    ASSERT_TRUE(none.lowered());
+    Refusal refusal;
+    const Event* event = &refusal;
+    int code = static_cast<const Refusal*>(event)->code();
+    log_error("out of file descriptors: refused {} connection(s) with {}", 7, code);
+    EXPECT_TRUE(none.full()) << "the limit did not bite";
+  }
   ::dup2(saved_stderr, STDERR_FILENO);
   ::close(saved_stderr);
-  EXPECT_EQ(probe_errno, EMFILE) << "the limit did not bite";
 
   char buffer[256] = {};
   ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer - 1);

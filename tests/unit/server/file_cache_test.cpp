@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "../support/no_free_descriptor.h"
 
 namespace fs = std::filesystem;
 using nuri::server::FileCache;
@@ -167,18 +168,13 @@ TEST_F(FileCacheTest, ServesACachedFileWhenNoDescriptorIsLeftToRecheckIt) {
   ASSERT_EQ(first.kind, LookupKind::file);
   cache.release(first.file);
 
-  int lowest_free = ::dup(0);
-  ASSERT_GE(lowest_free, 0);
-  ::close(lowest_free);
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit none = saved;
-  none.rlim_cur = static_cast<rlim_t>(lowest_free);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
-  auto again = cache.open("/a.txt", 5000);  // a recheck is due, and openat2 fails with EMFILE
-  int probe_errno = ::dup(0) < 0 ? errno : 0;
-  ::setrlimit(RLIMIT_NOFILE, &saved);
-  EXPECT_EQ(probe_errno, EMFILE) << "the limit did not bite";
+  nuri::server::Lookup again;
+  {
+    nuri::test::NoFreeDescriptor none;
+    ASSERT_TRUE(none.lowered());
+    again = cache.open("/a.txt", 5000);  // a recheck is due, and openat2 fails with EMFILE
+    EXPECT_TRUE(none.full()) << "the limit did not bite";
+  }
   ASSERT_EQ(again.kind, LookupKind::file);
   EXPECT_EQ(again.file, first.file);
   EXPECT_EQ(again.file->content, "hello");
