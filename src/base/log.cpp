@@ -12,8 +12,6 @@ std::uint64_t LogThrottle::add(std::int64_t now_ms) {
   return take_if_due(now_ms);
 }
 
-std::uint64_t LogThrottle::due(std::int64_t now_ms) { return count_ == 0 ? 0 : take_if_due(now_ms); }
-
 std::uint64_t LogThrottle::take_if_due(std::int64_t now_ms) {
   if (logged_ms_ >= 0 && now_ms - logged_ms_ < 1000) return 0;
   std::uint64_t count = count_;

@@ -37,7 +37,7 @@ class LogThrottle {
   /// The events held back, once their line is due (a second after the last one) and no new event
   /// came to carry them; else 0. Called now and then (each turn of a worker's loop), so that the
   /// end of a burst is logged within a second or two, not at the next event, hours later.
-  std::uint64_t due(std::int64_t now_ms);
+  std::uint64_t due(std::int64_t now_ms) { return count_ == 0 ? 0 : take_if_due(now_ms); }
 
  private:
   std::uint64_t take_if_due(std::int64_t now_ms);

@@ -380,7 +380,7 @@ void UpstreamConnection::connect_next() {
     if (phase_ != Phase::starting) {  // a retry: the first choice came from the pool's start()
       std::size_t next = request_.group->pick(tried_, worker_.now_ms());
       if (next == proxy::Group::npos) {
-        if (out_of_ports_) return fail_for_shortage("no local port left to connect to an upstream (net.ipv4.ip_local_port_range)");
+        if (out_of_ports_) return fail_for_shortage(Shortage::ports, {});
         fail(timed_out_ ? 504 : 502,
              timed_out_ ? "no upstream answered in time" : "no upstream could be reached");
         return;
@@ -410,7 +410,7 @@ void UpstreamConnection::connect_next() {
     reused_ = false;
     std::string why;
     if (open_socket(why)) return;
-    if (shortage_ == Shortage::descriptors) return fail_for_shortage("no socket for an upstream (" + why + ")");
+    if (shortage_ == Shortage::descriptors) return fail_for_shortage(Shortage::descriptors, why);
     if (shortage_ == Shortage::ports) {
       // No local port free for this upstream's address (all of net.ipv4.ip_local_port_range is
       // in connections to it, or in TIME_WAIT): this machine's limit, so the upstream is not
@@ -632,7 +632,7 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
     reset_attempt();
     std::string error;
     if (open_socket(error)) return;
-    if (shortage_ == Shortage::descriptors) return fail_for_shortage("no socket for an upstream (" + error + ")");
+    if (shortage_ == Shortage::descriptors) return fail_for_shortage(Shortage::descriptors, error);
     if (shortage_ == Shortage::ports) {
       out_of_ports_ = true;
       phase_ = Phase::connecting;  // another upstream may still have a port free
@@ -655,8 +655,10 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
 // upstream is tried, each would fail the same way), or no local port left for any of them. No
 // upstream is at fault or marked failed: the client gets 503 and Retry-After, as for a file that
 // cannot be opened, and the log a line a second at most.
-void UpstreamConnection::fail_for_shortage(std::string_view why) {
-  worker_.count_upstream_shortage(why);
+void UpstreamConnection::fail_for_shortage(Shortage kind, std::string_view why) {
+  worker_.count_upstream_shortage(
+      kind == Shortage::ports ? std::string("no local port left to connect to an upstream (net.ipv4.ip_local_port_range)")
+                              : fmt::format("no socket for an upstream ({})", why));
   fail(503, {});
 }
 
