@@ -380,7 +380,7 @@ void UpstreamConnection::connect_next() {
     if (phase_ != Phase::starting) {  // a retry: the first choice came from the pool's start()
       std::size_t next = request_.group->pick(tried_, worker_.now_ms());
       if (next == proxy::Group::npos) {
-        if (out_of_ports_) return fail_for_shortage(Shortage::ports, {});
+        if (out_of_ports_) return fail_for_shortage(UpstreamShortage::ports, {});
         fail(timed_out_ ? 504 : 502,
              timed_out_ ? "no upstream answered in time" : "no upstream could be reached");
         return;
@@ -410,8 +410,8 @@ void UpstreamConnection::connect_next() {
     reused_ = false;
     std::string why;
     if (open_socket(why)) return;
-    if (shortage_ == Shortage::descriptors) return fail_for_shortage(Shortage::descriptors, why);
-    if (shortage_ == Shortage::ports) {
+    if (shortage_ == UpstreamShortage::descriptors) return fail_for_shortage(UpstreamShortage::descriptors, why);
+    if (shortage_ == UpstreamShortage::ports) {
       // No local port free for this upstream's address (all of net.ipv4.ip_local_port_range is
       // in connections to it, or in TIME_WAIT): this machine's limit, so the upstream is not
       // marked failed. A port can serve connections to different addresses at once, so the
@@ -428,7 +428,7 @@ void UpstreamConnection::connect_next() {
 
 bool UpstreamConnection::open_socket(std::string& why) {
   close_fd();
-  shortage_ = Shortage::none;
+  shortage_ = UpstreamShortage::none;
   auto addresses = server().addresses();
   if (addresses->empty()) {
     why = "no address";
@@ -438,14 +438,14 @@ bool UpstreamConnection::open_socket(std::string& why) {
   const net::SocketAddress& a = (*addresses)[server().requests.load(std::memory_order_relaxed) % addresses->size()];
   fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
-    if (net::short_of_resources(errno)) shortage_ = Shortage::descriptors;
+    if (net::short_of_resources(errno)) shortage_ = UpstreamShortage::descriptors;
     why = std::strerror(errno);
     return false;
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd_, a.get(), a.length()) != 0 && errno != EINPROGRESS) {
-    if (errno == EADDRNOTAVAIL) shortage_ = Shortage::ports;
+    if (errno == EADDRNOTAVAIL) shortage_ = UpstreamShortage::ports;
     why = std::strerror(errno);
     return false;
   }
@@ -632,8 +632,8 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
     reset_attempt();
     std::string error;
     if (open_socket(error)) return;
-    if (shortage_ == Shortage::descriptors) return fail_for_shortage(Shortage::descriptors, error);
-    if (shortage_ == Shortage::ports) {
+    if (shortage_ == UpstreamShortage::descriptors) return fail_for_shortage(UpstreamShortage::descriptors, error);
+    if (shortage_ == UpstreamShortage::ports) {
       out_of_ports_ = true;
       phase_ = Phase::connecting;  // another upstream may still have a port free
       return connect_next();
@@ -654,11 +654,9 @@ void UpstreamConnection::retry_or_fail(std::string_view why, bool upstream_fault
 // This machine cannot reach the upstream: no descriptor or memory for a socket (then no other
 // upstream is tried, each would fail the same way), or no local port left for any of them. No
 // upstream is at fault or marked failed: the client gets 503 and Retry-After, as for a file that
-// cannot be opened, and the log a line a second at most.
-void UpstreamConnection::fail_for_shortage(Shortage kind, std::string_view why) {
-  worker_.count_upstream_shortage(
-      kind == Shortage::ports ? std::string("no local port left to connect to an upstream (net.ipv4.ip_local_port_range)")
-                              : fmt::format("no socket for an upstream ({})", why));
+// cannot be opened, and the log a line a second at most for each cause.
+void UpstreamConnection::fail_for_shortage(UpstreamShortage kind, std::string_view error) {
+  worker_.count_upstream_shortage(kind, error);
   fail(503, {});
 }
 

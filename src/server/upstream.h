@@ -26,6 +26,11 @@ class Site;
 class Worker;
 class UpstreamPool;
 
+/// Why no upstream could be reached when the cause is this machine, not the upstream: no
+/// descriptor or memory for a socket (socket()), or no local port left for that destination
+/// (connect(), EADDRNOTAVAIL).
+enum class UpstreamShortage : std::uint8_t { none, descriptors, ports };
+
 /// What a client connection hands over with a request for a proxying location.
 struct ProxyRequest {
   std::shared_ptr<const Site> site;  ///< keeps `group` alive across a reload
@@ -84,10 +89,7 @@ class UpstreamConnection final : public net::EventHandler {
   void pump();  // does what is due: connect, write, read
   void connect_next();
   bool open_socket(std::string& why);  // false: failed at once
-  // Why open_socket failed when the cause is on this machine, not at the upstream: no descriptor
-  // or memory (socket()), or no local port left for that destination (connect(), EADDRNOTAVAIL).
-  enum class Shortage : std::uint8_t { none, descriptors, ports };
-  void fail_for_shortage(Shortage kind, std::string_view why);  // why: strerror, for descriptors
+  void fail_for_shortage(UpstreamShortage kind, std::string_view error);  // error: for descriptors
   void connected();
   void write_out();
   void read_in();
@@ -115,7 +117,7 @@ class UpstreamConnection final : public net::EventHandler {
   bool reused_ = false;          // the connection served an earlier request
   bool wrote_ = false;           // bytes of this request reached the socket
   bool timed_out_ = false;       // the last failure was a timeout (504 rather than 502)
-  Shortage shortage_ = Shortage::none;  // why open_socket failed, when this machine is the cause
+  UpstreamShortage shortage_ = UpstreamShortage::none;  // why open_socket failed, if this machine's fault
   bool out_of_ports_ = false;    // some upstream of this request had no local port free
   bool request_done_ = false;
   bool client_eof_ = false;

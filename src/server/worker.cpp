@@ -254,13 +254,24 @@ void Worker::log_refusals(std::uint64_t refused) {
   if (refused) base::log_error("out of file descriptors: refused {} connection(s) with 503", refused);
 }
 
-void Worker::count_upstream_shortage(std::string_view why) {
-  upstream_shortage_why_.assign(why);
-  log_upstream_shortages(upstream_shortages_.add(now_ms_));
+void Worker::count_upstream_shortage(UpstreamShortage kind, std::string_view error) {
+  if (kind == UpstreamShortage::ports) {
+    log_upstream_shortages(kind, port_shortages_.add(now_ms_));
+  } else {
+    socket_shortage_error_.assign(error);
+    log_upstream_shortages(kind, socket_shortages_.add(now_ms_));
+  }
 }
 
-void Worker::log_upstream_shortages(std::uint64_t refused) {
-  if (refused) base::log_error("{}: answered {} proxied request(s) with 503", upstream_shortage_why_, refused);
+void Worker::log_upstream_shortages(UpstreamShortage kind, std::uint64_t refused) {
+  if (refused == 0) return;
+  if (kind == UpstreamShortage::ports) {
+    base::log_error("no local port left to connect to an upstream (net.ipv4.ip_local_port_range): "
+                    "answered {} proxied request(s) with 503", refused);
+  } else {
+    base::log_error("no socket for an upstream ({}): answered {} proxied request(s) with 503", socket_shortage_error_,
+                    refused);
+  }
 }
 
 void Worker::restore_reserve_fd() {
@@ -409,7 +420,8 @@ void Worker::run() {
     upstreams_.run_scheduled();
     if (!reserve_.held() && !draining_) restore_reserve_fd();
     log_refusals(reserve_.refusals_due(now_ms_));  // the end of a burst, held back by the throttle
-    log_upstream_shortages(upstream_shortages_.due(now_ms_));
+    log_upstream_shortages(UpstreamShortage::descriptors, socket_shortages_.due(now_ms_));
+    log_upstream_shortages(UpstreamShortage::ports, port_shortages_.due(now_ms_));
     stats_.set_open_connections(connections_.size());
     if (watched() && published_second_ != now_seconds_) {
       published_second_ = now_seconds_;  // at most once a second, and only while watched

@@ -115,9 +115,9 @@ class Worker {
   void send_refusal(int fd, bool too_many);
 
   /// A proxied request answered 503 because this machine could not connect to its upstream (no
-  /// socket, no local port; `why` says which, and is the log line's start): logged with the
-  /// others of the last second, once.
-  void count_upstream_shortage(std::string_view why);
+  /// socket: `error` says why; or no local port): logged with the others of the same cause in
+  /// the last second, once.
+  void count_upstream_shortage(UpstreamShortage kind, std::string_view error);
 
  private:
   class Acceptor;
@@ -128,7 +128,7 @@ class Worker {
   // False when the listen queue is empty or no descriptor could be freed: stop accepting.
   bool refuse_without_fds(int listen_fd);
   void log_refusals(std::uint64_t refused);            // a line when `refused` > 0
-  void log_upstream_shortages(std::uint64_t refused);  // the same, with the last cause
+  void log_upstream_shortages(UpstreamShortage kind, std::uint64_t refused);  // the same, per cause
   void restore_reserve_fd();  // reopens a reserve lost to another thread, then drains the queues
   void expire_timers();
   void run_completions();  // deferred responses that came back or are due
@@ -169,8 +169,11 @@ class Worker {
   std::vector<char*> buffers_;
   std::vector<std::string> outputs_;
   std::size_t buffer_size_;
-  base::LogThrottle upstream_shortages_;  // proxied requests refused for want of a socket or port
-  std::string upstream_shortage_why_;     // the last one's cause, for the throttled line
+  // Proxied requests refused for want of a socket or of a local port: a throttled line for each
+  // cause, so that a burst of one never hides the other. The socket's last error names its line.
+  base::LogThrottle socket_shortages_;
+  base::LogThrottle port_shortages_;
+  std::string socket_shortage_error_;
   net::FdReserve reserve_;  // given up to accept (and refuse) when out of descriptors
 
   std::mutex reload_mutex_;

@@ -824,6 +824,51 @@ def test_no_local_port_for_the_upstream_is_503_and_not_the_upstreams_fault(proxy
     assert "connect failed" not in err, err
 
 
+def test_each_shortage_cause_has_its_own_line(proxy, up, two_port_netns):
+    """No port, then no socket, then no port again, within one second on one worker: the log
+    counts each refusal under its own cause. With one throttle for both, the socket refusal was
+    held back and then counted in the port line, the last cause seen, so the log never said the
+    proxy had run out of descriptors."""
+    import resource
+
+    def body():
+        u = up.echo("a", port=9001)
+        s = proxy([u], listen=("127.0.0.1:8080",), proxy_keepalive=0)
+        slow = []
+        for i in range(2):  # both ephemeral ports held in connections to the upstream
+            c = s.connect(source_port=50000 + i)
+            c.send(req(f"/slow?s=30&i={i}", host=HOST))
+            slow.append(c)
+        wait_until(lambda: u.count("/slow") == 2, SLACK, "the slow requests at the upstream")
+        c = s.connect(source_port=50100)
+        t0 = time.monotonic()
+        assert_503s_at_once(c, 1)  # no port
+        numbers = {int(n) for n in os.listdir(f"/proc/{s.pid}/fd")}
+        lowest_free = min(set(range(len(numbers) + 1)) - numbers)
+        limits = resource.prlimit(s.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(s.pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+        try:
+            assert_503s_at_once(c, 1)  # no socket
+        finally:
+            resource.prlimit(s.pid, resource.RLIMIT_NOFILE, limits)
+        assert_503s_at_once(c, 1)  # no port
+        assert time.monotonic() - t0 < 1, "the three refusals must fall in one second to share a throttle"
+        u.release_slow()
+        for sc in slow:
+            assert sc.read_response().status == 200
+            sc.close()
+        c.close()
+        wait_until(lambda: logged_refusals(s.stderr(), "no local port left")
+                   + logged_refusals(s.stderr(), "no socket for an upstream") == 3, 2 + SLACK,
+                   "a line for the refusals held back")
+        return s.stderr()
+
+    err = in_netns(two_port_netns, body)
+    assert logged_refusals(err, "no local port left") == 2, err
+    assert logged_refusals(err, "no socket for an upstream (Too many open files)") == 1, err
+    assert "connect failed" not in err, err
+
+
 def test_health_check_without_a_local_port_leaves_the_upstream_as_it_was(proxy, up, two_port_netns):
     """The active health check finds no ephemeral port free for the upstream (EADDRNOTAVAIL):
     that says nothing about the upstream, which stays in use."""
