@@ -4,6 +4,7 @@
 #include "base/terminal.h"
 #include "capture/capture.h"
 #include "cli/commands.h"
+#include "cli/validators.h"
 
 namespace nuri::cli {
 
@@ -22,12 +23,12 @@ void CaptureCommand::add_to(CLI::App& app) {
       "file, 4 no permission to capture, 5 the -w file could not be written.");
   command_->add_option("-i,--interface", options_.interface, "Interface to capture on (lo, eth0, any)");
   command_->add_option("--port", options_.port, "Only TCP port N (BPF filter 'tcp port N'); default: all TCP")
-      ->check(CLI::Range(1, 65535));
+      ->check(whole_number(1, 65535));
   command_->add_option("-r,--read", options_.read_file, "Read packets from this pcap file instead of an interface");
   command_->add_option("-w,--write", options_.write_file, "Also write the captured packets to this pcap file (tcpdump -w)");
-  command_->add_option("-c,--count", options_.count, "Stop after this many packets");
+  command_->add_option("-c,--count", options_.count, "Stop after this many packets")->check(whole_number(0, INT64_MAX));
   command_->add_option("-n,--connections", options_.connections, "Stop after this many connections have ended");
-  command_->add_option("--duration", options_.duration, "Stop after this many seconds")->check(CLI::NonNegativeNumber);
+  command_->add_option("--duration", options_.duration, "Stop after this many seconds")->check(seconds(0));
   command_->add_flag("--json", options_.json, "Print one JSON document (every connection) at the end instead of text");
   command_->add_flag("--no-headers", no_headers_, "Print only the first line of each HTTP head");
 }

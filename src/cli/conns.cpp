@@ -9,6 +9,7 @@
 
 #include "base/terminal.h"
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "conns/conns.h"
 
 namespace nuri::cli {
@@ -47,22 +48,22 @@ void ConnsCommand::add_to(CLI::App& app) {
   command_->add_flag("-u,--udp", udp_, "UDP sockets only");
   command_->add_flag("-i,--info", info_, "Add RTT (ms), retransmitted segments and congestion window (segments) of TCP connections");
   command_->add_option("--port", ports_, "Only sockets whose local or remote port is N (repeatable)")
-      ->check(CLI::Range(1, 65535))
+      ->check(whole_number(1, 65535))
       ->allow_extra_args(false);
   command_->add_option("--state", states_,
                        "Only this state (repeatable): listen, syn-sent, syn-recv, established, fin-wait-1, fin-wait-2, "
                        "close-wait, closing, last-ack, time-wait, close (unconn)")
       ->allow_extra_args(false);
   command_->add_option("--pid", pids_, "Only sockets held by this process (repeatable)")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number(1, INT32_MAX))
       ->allow_extra_args(false);
   command_->add_flag("-l,--listening", listening_, "Only listening sockets (TCP LISTEN, unconnected UDP)");
   command_->add_flag("--json", json_, "Print a JSON array instead of the table");
   command_->add_flag("-w,--watch", watch_, "Print each state change (new, A -> B, gone) with a timestamp until Ctrl-C");
   command_->add_option("--interval", interval_ms_, "--watch: milliseconds between two reads of the kernel's table")
-      ->check(CLI::Range(10, 60000));
+      ->check(whole_number(10, 60000));
   command_->add_option("--duration", duration_, "--watch: stop after this many seconds (0: until Ctrl-C)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds(0));
 }
 
 int ConnsCommand::run() {

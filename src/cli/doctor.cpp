@@ -4,6 +4,7 @@
 
 #include "base/terminal.h"
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "doctor/doctor.h"
 
 namespace nuri::cli {
@@ -21,7 +22,7 @@ void DoctorCommand::add_to(CLI::App& app) {
       "Exit: 0 reachable (and HTTP answers, unless --no-http); 1 a problem was found; 2 usage error.");
   command_->add_option("TARGET", target_, "HOST:PORT: 192.168.1.10:8080, example.com:80, [::1]:8080")->required();
   command_->add_option("--timeout", timeout_, "Seconds to wait for the name, each connection and the HTTP answer")
-      ->check(CLI::Range(0.05, 60.0));
+      ->check(seconds(0.05, 60));
   command_->add_flag("--no-http", no_http_, "Only connect: do not send an HTTP request (a port that is not a web server)");
   command_->add_flag("--json", json_, "Print one JSON object (verdict, listeners, connections, HTTP, findings)");
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "config/config.h"
 #include "forward/forward.h"
 #include "forward/target.h"
@@ -40,11 +41,11 @@ void ForwardCommand::add_to(CLI::App& app) {
   deny_ = command_->add_option("--deny", deny_values_, "Close clients in this CIDR range at once (repeatable, ordered)")
               ->allow_extra_args(false);
   command_->add_option("--max-conns", rule_.max_conns, "Connections open at once; over it new ones are closed at once (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, UINT32_MAX));
   command_->add_option("--connect-timeout", rule_.connect_timeout, "Seconds for the target to accept a connection")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   command_->add_option("--idle-timeout", rule_.idle_timeout, "Seconds without a byte either way before closing")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   command_->add_option("--proxy-protocol", proxy_protocol_,
                        "Send the target a PROXY protocol header (v1: text, v2: binary) with the client's address")
       ->check(CLI::IsMember({"v1", "v2"}));
@@ -59,9 +60,9 @@ void ForwardCommand::add_to(CLI::App& app) {
                      "Write the connection log as JSON lines (one object per connection: time, client, listen, "
                      "target, up, down, ms, end); the start-up lines then go to stderr");
   command_->add_option("--workers", options_.workers, "Worker threads, each with its own event loop (0: one per core)")
-      ->check(CLI::Range(0u, 1024u));
+      ->check(whole_number(0, 1024));
   command_->add_option("--grace-period", options_.grace_period, "Seconds SIGTERM lets open connections finish")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds(0));
 }
 
 int ForwardCommand::run_config() {

@@ -1,6 +1,8 @@
 // `nuri get`: the browser's side of HTTP. Sends requests as a browser or curl would and shows,
 // with --trace, each step the lecture describes: DNS, the TCP handshake, the request, the
 // response's status line and headers, the body.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "base/terminal.h"
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "client/cookie_jar.h"
 #include "client/form.h"
 #include "client/http_client.h"
@@ -151,12 +154,12 @@ void GetCommand::add_to(CLI::App& app) {
   command_->add_option("-b,--cookie", cookie_in_, "Cookies to send: 'a=1; b=2', or a Netscape cookie file to read");
   command_->add_option("-c,--cookie-jar", cookie_out_, "Write every cookie at the end to this Netscape cookie file (curl reads it)");
   command_->add_flag("-L,--location", follow_, "Follow redirects (301, 302, 303: POST becomes GET; 307, 308: method and body kept)");
-  command_->add_option("--max-redirs", max_redirects_, "Redirects followed per URL with -L")->check(CLI::Range(0, 100));
+  command_->add_option("--max-redirs", max_redirects_, "Redirects followed per URL with -L")->check(whole_number(0, 100));
   command_->add_flag("-I,--head", head_only_, "Send HEAD and print the status line and headers");
   command_->add_option("-o,--output", outputs_, "Write the body to FILE instead of stdout (one per URL, in order)")
       ->allow_extra_args(false);
   command_->add_option("-m,--max-time", max_time_, "Seconds each URL may take, redirects included (0: no limit)")
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(seconds(0, 86400));
   command_->add_flag("-f,--fail", fail_, "Exit 22 (and write no body) when the status is 400 or more");
   command_->add_flag("--trace", trace_, "Show each step with its time on stderr, and a timing summary");
   command_->add_flag("--json", json_, "Print one JSON object describing the transfers (status, headers, sizes, "
@@ -302,7 +305,8 @@ int GetCommand::run() {
     std::string failure;
     double total_ms = 0;
     nlohmann::ordered_json redirects = nlohmann::ordered_json::array();
-    http.set_deadline_in(static_cast<int>(max_time_ * 1000));
+    // 0 is "no limit": a limit under a millisecond rounds up to one, not down to none.
+    http.set_deadline_in(max_time_ > 0 ? std::max(1, static_cast<int>(std::ceil(max_time_ * 1000))) : 0);
     client::Request request{method, *url, headers, body, has_body};
     for (int hops = 0;; ++hops) {
       client::Request sent = request;

@@ -8,6 +8,7 @@
 
 #include "base/terminal.h"
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "dns/lookup.h"
 #include "dns/message.h"
 
@@ -77,8 +78,8 @@ void ResolveCommand::add_to(CLI::App& app) {
   command_->add_option("NAME", name_, "Host name (www.example.com) or address (192.0.2.1, 2001:db8::1)")->required();
   command_->add_option("-t,--type", type_, "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, PTR, SRV, CAA or TYPEnnn (default A; PTR for an address)");
   command_->add_option("-s,--server", server_, "DNS server IP[:PORT] to ask (default: the servers of /etc/resolv.conf, in order)");
-  command_->add_option("--timeout", timeout_, "Seconds to wait for each reply")->check(CLI::Range(0.05, 60.0));
-  command_->add_option("--tries", tries_, "Queries sent to each server before giving up on it")->check(CLI::Range(1, 10));
+  command_->add_option("--timeout", timeout_, "Seconds to wait for each reply")->check(seconds(0.05, 60));
+  command_->add_option("--tries", tries_, "Queries sent to each server before giving up on it")->check(whole_number(1, 10));
   command_->add_flag("--no-hosts", no_hosts_, "Do not look in /etc/hosts; ask DNS");
   command_->add_flag("--json", json_, "One JSON object instead of text");
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "server/server.h"
 
 namespace nuri::cli {
@@ -22,28 +23,28 @@ void ServeCommand::add_to(CLI::App& app) {
   command_->add_option("--listen", listen_, "ADDR:PORT to listen on, repeatable (IPv6: [::1]:8080; port 0: any free)")
       ->take_all();
   command_->add_option("--workers", c.workers, "Worker threads, each with its own event loop (0: one per core)")
-      ->check(CLI::Range(0u, 1024u));
+      ->check(whole_number(0, 1024));
   command_->add_option("--access-log", c.access_log, "Access log file in Combined Log Format, '-' for stdout (default: off)");
   command_->add_flag("--server-tokens", c.server_tokens, "Send a 'Server: nuri/VERSION' header");
   command_->add_flag("--dotfiles", dotfiles_, "Serve files whose names start with '.' (.git, .env); else 404");
   command_->add_option("--max-connections", l.max_connections, "Connections per worker; past it: 503 and close")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, UINT32_MAX));
   command_->add_option("--header-timeout", l.header_timeout, "Seconds to receive a request head, then 408")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   command_->add_option("--idle-timeout", l.idle_timeout, "Seconds an idle keep-alive connection is kept")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   command_->add_option("--body-timeout", l.body_timeout, "Seconds between two reads of a request body, then 408")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   command_->add_option("--send-timeout", l.send_timeout, "Seconds without progress sending a response, then close")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   command_->add_option("--grace-period", l.grace_period, "Seconds SIGTERM waits for requests in flight")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seconds(0));
   command_->add_option("--max-body-size", l.max_body_size, "Largest request body in bytes, past it 413")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, INT64_MAX));
   command_->add_option("--max-header-size", l.max_header_size, "Largest request head in bytes, past it 431")
-      ->check(CLI::Range(256u, 1u << 20));
+      ->check(whole_number(256, 1 << 20));
   command_->add_option("--max-uri-size", l.max_uri_size, "Longest request target in bytes, past it 414")
-      ->check(CLI::Range(64u, 1u << 20));
+      ->check(whole_number(64, 1 << 20));
 }
 
 int ServeCommand::run() {

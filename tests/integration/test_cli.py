@@ -125,6 +125,41 @@ def test_invalid_options(nuri, args):
     _bad_usage("--listen", "127.0.0.1:0", *args)
 
 
+# NaN passes a range check made of < and >, and 1e20 seconds overflowed when turned into
+# milliseconds: both became a zero timeout (every connection closed at once, every head 408).
+@pytest.mark.parametrize("args", [
+    ["--header-timeout", "nan"],
+    ["--idle-timeout", "1e20"],
+    ["--body-timeout", "inf"],
+    ["--send-timeout", "0"],
+    ["--grace-period", "-1"],
+    ["--grace-period", "1e300"],
+    ["--max-connections", "0"],
+])
+def test_timeouts_and_counts_must_be_finite_and_in_range(nuri, args):
+    _bad_usage("--listen", "127.0.0.1:0", *args, mention=re.escape(args[0]) + r": " + re.escape(args[1]) + " is not")
+
+
+@pytest.mark.parametrize("command", [
+    ["forward", "--connect-timeout", "nan", "127.0.0.1:1", "127.0.0.1:2"],
+    ["forward", "--idle-timeout", "1e300", "127.0.0.1:1", "127.0.0.1:2"],
+    ["forward", "--grace-period", "inf", "127.0.0.1:1", "127.0.0.1:2"],
+    ["get", "--max-time", "nan", "http://127.0.0.1:1/"],
+    ["resolve", "--timeout", "nan", "example.test"],
+    ["doctor", "--timeout", "nan", "127.0.0.1:1"],
+    ["conns", "--watch", "--duration", "nan"],
+    ["conns", "--pid", "0"],
+    ["capture", "--port", "1", "--duration", "nan"],
+    ["capture", "--port", "1", "--count", "-1"],
+])
+def test_other_commands_reject_numbers_out_of_range(command):
+    p = run_nuri(*command, timeout=5)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 2, f"{command}: exit {p.returncode}; {err!r}"
+    assert len(err.strip().splitlines()) == 1 and " is not a " in err, err
+    assert "runtime error" not in err and "179769313486231570" not in err, err
+
+
 def test_unknown_subcommand():
     p = run_nuri("no-such-subcommand")
     assert p.returncode > 0

@@ -391,6 +391,16 @@ def test_max_time_against_a_server_that_never_answers():
     assert elapsed < 0.5 + SLACK
 
 
+def test_max_time_under_a_millisecond_is_a_limit_not_none():
+    """0 means no limit; 0.0004 s used to round down to 0 ms, and so to no limit at all."""
+    holder, port = free_port_holder()
+    try:
+        r = get("--max-time", "0.0004", f"http://127.0.0.1:{port}/", timeout=5)
+    finally:
+        holder.close()
+    one_line_error(r, 28)
+
+
 @contextlib.contextmanager
 def socket_server(reply: bytes):
     """A TCP server that answers every connection with `reply` and closes it. Stopped with
