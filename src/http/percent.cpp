@@ -38,4 +38,20 @@ bool percent_decode_append(std::string_view in, std::string& out, bool plus_as_s
   return true;
 }
 
+void percent_encode_path_append(std::string_view in, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : in) {
+    auto b = static_cast<unsigned char>(c);
+    bool unreserved = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') ||
+                      b == '-' || b == '.' || b == '_' || b == '~' || b == '/';
+    if (unreserved) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[b >> 4];
+      out += kHex[b & 0x0F];
+    }
+  }
+}
+
 }  // namespace nuri::http

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "http/percent.h"
+
 namespace nuri::server {
 namespace {
 
@@ -188,24 +190,6 @@ void append_html(std::string& out, std::string_view text) {
   }
 }
 
-// RFC 3986 §2.3: only unreserved characters (and '/') stay as they are, so any name, raw bytes
-// included, becomes a relative reference that resolves back to exactly that name.
-void append_percent_encoded(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char c : text) {
-    auto b = static_cast<unsigned char>(c);
-    bool unreserved = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') ||
-                      b == '-' || b == '.' || b == '_' || b == '~' || b == '/';
-    if (unreserved) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[b >> 4];
-      out += kHex[b & 0x0F];
-    }
-  }
-}
-
 constexpr std::string_view kHtmlHead = R"(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -281,7 +265,7 @@ void render_html(const Listing& listing, std::string_view url_path, std::string&
     out += is_dir ? '0' : '1';
     append_html(out, e.name);
     out += "\"><a href=\"";
-    append_percent_encoded(out, e.name);
+    http::percent_encode_path_append(e.name, out);
     if (is_dir) out += '/';
     out += "\">";
     append_html(out, e.name);

@@ -9,6 +9,7 @@
 
 #include "http/conditional.h"
 #include "http/path.h"
+#include "http/percent.h"
 #include "http/range.h"
 #include "net/cidr.h"
 #include "server/basic_auth.h"
@@ -261,11 +262,15 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
   Lookup found = lookup(location, path_, now_ms);
   if (found.kind == LookupKind::directory) {
     if (path_.back() != '/') {
-      // RFC 9110 §15.4.2: the same resource with the trailing slash; the path as the client
-      // sent it (still percent-encoded, so nothing decoded can inject into the header).
+      // RFC 9110 §15.4.2: the same resource with the trailing slash. Built from the normalized
+      // path, encoded again, never from the target as sent: "//evil.example/..%2fdir" names
+      // the directory /dir, and sent back as it came it would be a reference to another site
+      // (an open redirect). The normalized path starts with a single '/', and encoding keeps
+      // anything decoded from reaching the header.
       decided(Verdict::directory_slash);
       res.status = Status::moved_permanently;
-      std::string target(request.path);
+      std::string target;
+      http::percent_encode_path_append(path_, target);
       target += '/';
       if (!request.query.empty()) {
         target += '?';

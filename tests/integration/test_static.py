@@ -91,6 +91,16 @@ def test_directory_redirect_keeps_query(nuri, www):
     assert r.header("Location") == "/dir/?x=1&y=%2F"
 
 
+@pytest.mark.parametrize("target", ["//attacker.example/..%2fdir", "//dir", "http://x//dir", "/x/..%2Fdir"])
+def test_directory_redirect_never_names_another_site(nuri, www, target):
+    """The Location is built from the normalized path, not the target as sent: "//attacker.
+    example/..%2fdir" names the directory /dir, and sent back as it came ("//attacker.example/
+    ..%2fdir/") a browser reads it as a link to attacker.example (an open redirect)."""
+    s = nuri(root=www.root)
+    r = s.request(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert r.status == 301 and r.header("Location") == "/dir/", str(r)
+
+
 def test_nested_directory_redirect(nuri, www):
     s = nuri(root=www.root)
     r = s.get("/dir/sub")
