@@ -6,13 +6,13 @@
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "config/auth.h"
 #include "config/forward_rules.h"
@@ -22,6 +22,24 @@
 namespace nuri::config {
 
 namespace {
+
+// The whole file into `text`; false with errno set on any error, a read error included.
+bool read_whole_file(const std::string& path, std::string& text) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buffer[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      text.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      int error = errno;
+      ::close(fd);
+      errno = error;
+      return n == 0;
+    }
+  }
+}
 
 using detail::Reader;
 
@@ -569,18 +587,14 @@ std::optional<Config> load_config(const std::string& path, std::vector<std::stri
     errors.push_back(fmt::format("{}: cannot read the configuration: larger than 16 MiB", path));
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // read(2) itself, not a stream: streams turn a read error (EIO) into an early end of file,
+  // and the part read before it would pass for the whole configuration.
+  std::string text;
+  if (!read_whole_file(path, text)) {
     errors.push_back(fmt::format("{}: cannot read the configuration: {}", path, std::strerror(errno)));
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    errors.push_back(fmt::format("{}: cannot read the configuration: {}", path, std::strerror(errno)));
-    return std::nullopt;
-  }
-  return parse_config(text.str(), path, errors);
+  return parse_config(text, path, errors);
 }
 
 }  // namespace nuri::config

@@ -224,6 +224,15 @@ def test_user_file_that_is_not_a_regular_file(tmp_path, special):
     assert f'{path}:5:15: cannot read auth user_file "{special}": not a regular file' in err
 
 
+def test_config_that_fails_to_read_is_an_error_not_an_empty_file():
+    """/proc/self/mem is a regular file whose read fails (EIO): the error, not the defaults. A
+    stream read took the error for an early end of file, and the empty text was a valid
+    configuration."""
+    code, out, err = check("/proc/self/mem")
+    assert code == 2, out
+    assert "/proc/self/mem: cannot read the configuration: Input/output error" in err, err
+
+
 def test_config_that_is_not_a_regular_file():
     code, out, err = check("/dev/zero")
     assert code == 2
