@@ -1,4 +1,5 @@
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 
@@ -11,5 +12,9 @@ inline std::int64_t monotonic_ms() {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
+
+/// A timeout in seconds as milliseconds, rounded up: 0.0001 s is a short timeout, not none (a
+/// timer of 0 ms fires at once). The seconds are finite and at most a week (checked on input).
+inline std::int64_t timeout_ms(double seconds) { return static_cast<std::int64_t>(std::ceil(seconds * 1000.0)); }
 
 }  // namespace nuri::base

@@ -20,8 +20,6 @@ namespace nuri::forward {
 
 namespace {
 
-std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
-
 // 256 KiB pipes: a quarter of the syscalls of the default 64 KiB on bulk transfers. The kernel
 // only holds pages for bytes actually in flight, so an idle connection costs no more.
 constexpr int kPipeSize = 256 * 1024;
@@ -47,11 +45,11 @@ Worker::Worker(std::vector<std::unique_ptr<RuleState>>& rules, std::vector<Liste
       listeners_(std::move(listeners)),
       log_fd_(log_fd),
       log_json_(log_json),
-      grace_ms_(to_ms(grace_period)) {
+      grace_ms_(base::timeout_ms(grace_period)) {
   now_ms_ = base::monotonic_ms();
   for (const auto& r : rules_) {
     std::lock_guard lock(r->addresses_mutex);
-    local_.push_back({server::TimerList(to_ms(r->rule.connect_timeout)), server::TimerList(to_ms(r->rule.idle_timeout)), 0,
+    local_.push_back({server::TimerList(base::timeout_ms(r->rule.connect_timeout)), server::TimerList(base::timeout_ms(r->rule.idle_timeout)), 0,
                       std::vector<std::int64_t>(r->addresses.size(), 0), r->addresses,
                       r->addresses_version.load()});
   }

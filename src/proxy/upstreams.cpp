@@ -75,7 +75,7 @@ void Group::report_failure(std::size_t i, std::int64_t now) const {
   if (config_.max_fails == 0) return;
   if (s.fails.fetch_add(1, std::memory_order_relaxed) + 1 >= config_.max_fails) {
     s.fails.store(0, std::memory_order_relaxed);
-    auto until = now + static_cast<std::int64_t>(config_.fail_timeout * 1000);
+    auto until = now + base::timeout_ms(config_.fail_timeout);
     if (s.down_until_ms.exchange(until, std::memory_order_relaxed) <= now) {
       base::log_warn("upstream {} failed {} time(s) in a row: skipped for {} s", s.name(), config_.max_fails,
                      config_.fail_timeout);
@@ -156,7 +156,7 @@ void Monitor::resolve(Watched& w, std::int64_t now) {
 void Monitor::check(Watched& w, std::int64_t now) {
   const config::Proxy& cfg = w.group->config();
   Server& s = w.group->server(w.index);
-  w.check_due_ms = now + static_cast<std::int64_t>(cfg.health_interval * 1000);
+  w.check_due_ms = now + base::timeout_ms(cfg.health_interval);
   auto addresses = s.addresses();
   std::string why = "no address";
   int timeout = static_cast<int>(std::min(cfg.connect_timeout + cfg.timeout, std::max(cfg.health_interval, 1.0)) * 1000);

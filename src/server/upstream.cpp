@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "http/chars.h"
 #include "http/field_values.h"
@@ -329,7 +330,7 @@ void UpstreamConnection::abandon() {
 }
 
 void UpstreamConnection::schedule(double seconds) {
-  pool_.timers_.schedule_at(timer, worker_.now_ms() + static_cast<std::int64_t>(seconds * 1000));
+  pool_.timers_.schedule_at(timer, worker_.now_ms() + base::timeout_ms(seconds));
 }
 
 void UpstreamConnection::on_event(std::uint32_t events) {

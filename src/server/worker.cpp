@@ -19,8 +19,6 @@ namespace nuri::server {
 
 namespace {
 
-std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
-
 // Sent, best effort, to a connection refused at accept: for lack of room (503) or because its
 // address has all the connections it may have (429). It is never left hanging.
 struct Refusal {
@@ -63,10 +61,10 @@ class Worker::Acceptor final : public net::EventHandler {
 
 Worker::Worker(std::shared_ptr<const Site> site, std::vector<ListenSocket> listeners, int log_fd, ServerState& state,
                std::size_t index)
-    : header_timers(to_ms(site->config().limits.header_timeout)),
-      idle_timers(to_ms(site->config().limits.idle_timeout)),
-      body_timers(to_ms(site->config().limits.body_timeout)),
-      send_timers(to_ms(site->config().limits.send_timeout)),
+    : header_timers(base::timeout_ms(site->config().limits.header_timeout)),
+      idle_timers(base::timeout_ms(site->config().limits.idle_timeout)),
+      body_timers(base::timeout_ms(site->config().limits.body_timeout)),
+      send_timers(base::timeout_ms(site->config().limits.send_timeout)),
       linger_timers(2000),
       site_(std::move(site)),
       state_(state),
@@ -144,10 +142,10 @@ void Worker::apply_reload() {
   handler_ = std::make_unique<StaticHandler>(*site_);
 
   const config::Limits& l = site_->config().limits;
-  header_timers.set_duration(to_ms(l.header_timeout));
-  idle_timers.set_duration(to_ms(l.idle_timeout));
-  body_timers.set_duration(to_ms(l.body_timeout));
-  send_timers.set_duration(to_ms(l.send_timeout));
+  header_timers.set_duration(base::timeout_ms(l.header_timeout));
+  idle_timers.set_duration(base::timeout_ms(l.idle_timeout));
+  body_timers.set_duration(base::timeout_ms(l.body_timeout));
+  send_timers.set_duration(base::timeout_ms(l.send_timeout));
   std::size_t size = l.max_header_size + 4096;
   if (size != buffer_size_) {
     // Connections holding a buffer keep it until their request is read; new ones get the new size.
@@ -343,7 +341,7 @@ std::vector<ConnectionInfo> Worker::describe_connections() const {
 void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
-  drain_deadline_ms_ = now_ms_ + to_ms(limits().grace_period);
+  drain_deadline_ms_ = now_ms_ + base::timeout_ms(limits().grace_period);
   for (auto& a : acceptors_) loop_.remove(a->fd());
   listeners_.clear();  // closing them refuses new connections
   upstreams_.close_idle();
