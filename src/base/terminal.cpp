@@ -81,6 +81,22 @@ std::string paint(bool on, Role role, std::string_view text) {
   return fmt::format("\x1b[{}m{}\x1b[0m", sgr, text);
 }
 
+std::string printable(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
+
 Role status_role(int status) {
   if (status >= 500) return Role::error;
   if (status >= 400) return Role::warning;

@@ -49,6 +49,12 @@ enum class Role : std::uint8_t {
 /// `text` wrapped in the role's SGR escape and a reset when `on`; `text` itself otherwise.
 std::string paint(bool on, Role role, std::string_view text);
 
+/// Bytes from outside (the network, another process, the command line) made safe to print on a
+/// terminal: printable ASCII as is, a tab as \t, every other byte as \xNN. Bytes >= 0x80 are
+/// escaped too, because a C1 control works both raw (\x9b is CSI) and in UTF-8 (\xc2\x9b): a
+/// peer must not be able to move the cursor, clear the screen or retitle the window.
+std::string printable(std::string_view bytes);
+
 /// The role of an HTTP status by its class: 2xx good, 1xx and 3xx info, 4xx warning, 5xx error.
 Role status_role(int status);
 

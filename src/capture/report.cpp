@@ -83,10 +83,14 @@ std::string format_text(const Connection& c, bool headers, bool color) {
     std::string states = state_changes(s);
     if (!states.empty()) line += "  [" + states + "]";
     out += line + "\n";
+    // Bytes from the wire, escaped as `nuri get --trace` does: the parser lets obs-text
+    // (>= 0x80) through, and a raw or UTF-8 C1 control is a terminal escape.
     for (const HttpMessage& m : s.http) {
-      out += fmt::format("{:>16}{}\n", "", m.start_line);
+      out += fmt::format("{:>16}{}\n", "", term::printable(m.start_line));
       if (!headers) continue;
-      for (const auto& [name, value] : m.headers) out += fmt::format("{:>16}{}: {}\n", "", name, value);
+      for (const auto& [name, value] : m.headers) {
+        out += fmt::format("{:>16}{}: {}\n", "", term::printable(name), term::printable(value));
+      }
     }
   }
   if (c.segments_omitted > 0) out += fmt::format("  ... {} more segments not shown\n", c.segments_omitted);

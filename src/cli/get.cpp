@@ -53,6 +53,12 @@ int exit_code(client::Error e) {
   return kExitBadResponse;
 }
 
+// "nuri get: WHAT" on stderr. WHAT holds bytes the user typed (a URL, an option) or the server
+// sent (a reason phrase, a Location): escaped, so that neither can put a control on the terminal.
+void print_error(std::string_view what) {
+  std::fprintf(stderr, "nuri get: %s\n", term::printable(what).c_str());
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -135,10 +141,11 @@ void GetCommand::add_to(CLI::App& app) {
       "\n"
       "Exit codes (curl's numbers): 0 done (whatever the status, unless --fail); 1 unsupported scheme (https);\n"
       "  2 usage error; 3 malformed URL; 6 could not resolve the host; 7 could not connect (refused, unreachable);\n"
-      "  8 malformed response (bad status line, header or chunked body; bad redirect); 22 status >= 400 with --fail;\n"
+      "  8 malformed response (bad status line, header or chunked body; bad redirect; over 100 1xx responses);\n"
+      "  22 status >= 400 with --fail;\n"
       "  23 write error (-o, stdout, -c); 26 read error (a file of -d @, --data-urlencode @ or -F @);\n"
       "  28 timeout (--max-time); 47 more than --max-redirs redirects; 52 empty reply (closed without a byte);\n"
-      "  56 connection closed or reset before the body ended.");
+      "  56 connection reset, or closed before the body ended.");
   command_->add_option("URL", urls_, "http://host[:port]/path?query (http:// may be left out)")->required();
   command_->add_option("-X,--request", method_, "Request method (default GET; POST with -d/-F; HEAD with -I)");
   command_->add_option("-H,--header", headers_, "Extra header 'Name: value' (repeatable); 'Name:' removes a default one")
@@ -175,14 +182,14 @@ int GetCommand::run() {
     std::size_t colon = h.find(':');
     std::string_view name = std::string_view(h).substr(0, colon);
     if (colon == std::string::npos || !is_token(name)) {
-      std::fprintf(stderr, "nuri get: -H '%s': expected 'Name: value' with a token name\n", h.c_str());
+      print_error(fmt::format("-H '{}': expected 'Name: value' with a token name", h));
       return kExitUsage;
     }
     std::string_view value = std::string_view(h).substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
-      std::fprintf(stderr, "nuri get: -H '%s': a header value cannot hold CR, LF or NUL\n", name.data());
+      print_error(fmt::format("-H '{}': a header value cannot hold CR, LF or NUL", h));
       return kExitUsage;
     }
     headers.emplace_back(std::string(name), std::string(value));
@@ -202,7 +209,7 @@ int GetCommand::run() {
   for (const std::string& d : data_) {
     std::string part;
     if (!client::data_argument(d, part, error)) {
-      std::fprintf(stderr, "nuri get: -d: %s\n", error.c_str());
+      print_error("-d: " + error);
       return kExitRead;
     }
     body += (has_body ? "&" : "") + part;
@@ -211,7 +218,7 @@ int GetCommand::run() {
   for (const std::string& d : data_urlencode_) {
     std::string part;
     if (!client::data_urlencode(d, part, error)) {
-      std::fprintf(stderr, "nuri get: --data-urlencode: %s\n", error.c_str());
+      print_error("--data-urlencode: " + error);
       return kExitRead;
     }
     body += (has_body ? "&" : "") + part;
@@ -223,7 +230,7 @@ int GetCommand::run() {
     for (const std::string& f : form_) {
       client::FormPart part;
       if (!client::form_argument(f, part, error)) {
-        std::fprintf(stderr, "nuri get: %s\n", error.c_str());
+        print_error(error);
         return f.find('=') == std::string::npos ? kExitUsage : kExitRead;
       }
       parts.push_back(std::move(part));
@@ -245,7 +252,7 @@ int GetCommand::run() {
   }
   if (!method_.empty()) {
     if (!is_token(method_)) {
-      std::fprintf(stderr, "nuri get: -X '%s': a method is a token (GET, POST, DELETE...)\n", method_.c_str());
+      print_error(fmt::format("-X '{}': a method is a token (GET, POST, DELETE...)", method_));
       return kExitUsage;
     }
     method = method_;
@@ -258,7 +265,7 @@ int GetCommand::run() {
       jar.add_literal(cookie_in_);
     } else if (!jar.load(cookie_in_, error) && trace_) {
       // A jar that does not exist yet is not an error (-b jar -c jar on the first run), as in curl.
-      std::fprintf(stderr, "* %s: starting with no cookies\n", error.c_str());
+      std::fprintf(stderr, "* %s: starting with no cookies\n", term::printable(error).c_str());
     }
   }
 
@@ -284,7 +291,7 @@ int GetCommand::run() {
     client::UrlError kind;
     auto url = client::parse_url(urls_[i], kind, error);
     if (!url) {
-      std::fprintf(stderr, "nuri get: %s: %s\n", urls_[i].c_str(), error.c_str());
+      print_error(fmt::format("{}: {}", urls_[i], error));
       status_code = kind == client::UrlError::unsupported ? kExitUnsupported : kExitBadUrl;
       report(error);
       break;
@@ -295,7 +302,7 @@ int GetCommand::run() {
     if (to_file) {
       file = std::fopen(outputs_[i].c_str(), "wb");
       if (!file) {
-        std::fprintf(stderr, "nuri get: -o %s: cannot open for writing\n", outputs_[i].c_str());
+        print_error(fmt::format("-o {}: cannot open for writing", outputs_[i]));
         status_code = kExitWrite;
         report("cannot open " + outputs_[i] + " for writing");
         break;
@@ -321,7 +328,7 @@ int GetCommand::run() {
       transfer["method"] = sent.method;
       if (out.error != client::Error::none) {
         progress.abandon();
-        std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), out.message.c_str());
+        print_error(fmt::format("{}: {}", sent.url.to_string(), out.message));
         status_code = exit_code(out.error);
         failure = out.message;
         break;
@@ -337,7 +344,7 @@ int GetCommand::run() {
       for (const std::string& set : out.head.all("Set-Cookie")) {
         bool kept = jar.store(set, sent.url, now);
         if (trace_) {
-          std::string note = fmt::format("* cookie {}: {}", kept ? "stored" : "ignored", set);
+          std::string note = fmt::format("* cookie {}: {}", kept ? "stored" : "ignored", term::printable(set));
           std::fprintf(stderr, "%s\n", term::paint(term::use_color(stderr), term::Role::quiet, note).c_str());
         }
       }
@@ -346,21 +353,21 @@ int GetCommand::run() {
       if (!follow_ || !is_redirect(s) || !location) {
         if (fail_ && s >= 400) {
           failure = fmt::format("the server answered {} {}", s, out.head.reason);
-          std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), failure.c_str());
+          print_error(fmt::format("{}: {}", sent.url.to_string(), failure));
           status_code = kExitHttpError;
         }
         break;
       }
       if (hops == max_redirects_) {
         failure = fmt::format("more than {} redirects", max_redirects_);
-        std::fprintf(stderr, "nuri get: %s: %s\n", urls_[i].c_str(), failure.c_str());
+        print_error(fmt::format("{}: {}", urls_[i], failure));
         status_code = kExitRedirects;
         break;
       }
       auto next = client::resolve_reference(sent.url, *location, kind, error);
       if (!next) {
         failure = fmt::format("bad redirect to '{}': {}", *location, error);
-        std::fprintf(stderr, "nuri get: %s: %s\n", sent.url.to_string().c_str(), failure.c_str());
+        print_error(fmt::format("{}: {}", sent.url.to_string(), failure));
         status_code = kind == client::UrlError::unsupported ? kExitUnsupported : kExitBadResponse;
         break;
       }
@@ -388,7 +395,7 @@ int GetCommand::run() {
     }
     if (to_file) {
       if (std::fclose(file) != 0 && status_code == kExitOk) {
-        std::fprintf(stderr, "nuri get: -o %s: write error\n", outputs_[i].c_str());
+        print_error(fmt::format("-o {}: write error", outputs_[i]));
         status_code = kExitWrite;
         failure = "write error on " + outputs_[i];
       }
@@ -402,7 +409,7 @@ int GetCommand::run() {
     report(failure);
   }
   if (!cookie_out_.empty() && !jar.save(cookie_out_, now, error)) {
-    std::fprintf(stderr, "nuri get: -c: %s\n", error.c_str());
+    print_error("-c: " + error);
     if (status_code == kExitOk) status_code = kExitWrite;
   }
   if (json_) {

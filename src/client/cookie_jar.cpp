@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "http/date.h"
@@ -66,6 +67,18 @@ bool parse_int64(std::string_view s, std::int64_t& v) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+// RFC 6265 §5.2.2: a '-' or a digit, then digits only. A number too large for 64 bits still
+// means a far future (the latest time, capped below) or a far past (expired), not "no Max-Age".
+std::optional<std::int64_t> parse_max_age(std::string_view s) {
+  if (s.empty() || !(s[0] == '-' || std::isdigit(static_cast<unsigned char>(s[0])))) return std::nullopt;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (p != s.data() + s.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range) return s[0] == '-' ? INT64_MIN : INT64_MAX;
+  if (ec != std::errc()) return std::nullopt;
+  return v;
+}
+
 }  // namespace
 
 bool parse_set_cookie(std::string_view header, const Url& url, std::int64_t now, StoredCookie& out, bool& expired) {
@@ -99,10 +112,7 @@ bool parse_set_cookie(std::string_view header, const Url& url, std::int64_t now,
     if (key == "expires") {
       if (auto t = http::parse_http_date(val)) expires = static_cast<std::int64_t>(*t);
     } else if (key == "max-age") {
-      std::int64_t v = 0;
-      if (!val.empty() && (val[0] == '-' || std::isdigit(static_cast<unsigned char>(val[0]))) && parse_int64(val, v)) {
-        max_age = v;
-      }
+      if (auto seconds = parse_max_age(val)) max_age = seconds;
     } else if (key == "domain") {
       std::string_view d = val;
       if (!d.empty() && d[0] == '.') d.remove_prefix(1);

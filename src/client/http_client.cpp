@@ -23,26 +23,14 @@ namespace nuri::client {
 
 namespace {
 
+// Interim responses accepted before the final one. A server sends one or two (100 Continue,
+// 103 Early Hints); without a bound, one that sends 1xx forever keeps the client busy forever.
+constexpr int kMaxInterimResponses = 100;
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-// Shows bytes of a head or body in a trace: printable ASCII as is, the rest as \xNN.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else if (ch == '\t') {
-      out += "\\t";
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  return out;
 }
 
 std::string local_address(int fd) {
@@ -133,13 +121,13 @@ void Client::trace(const char* format, ...) {
 }
 
 void Client::trace_request_line(std::string_view line) {
-  std::fprintf(trace_, "%s\n", term::paint(color_, term::Role::info, "> " + printable(line)).c_str());
+  std::fprintf(trace_, "%s\n", term::paint(color_, term::Role::info, "> " + term::printable(line)).c_str());
 }
 
 // "< HTTP/1.1 404 Not Found" with the status coloured by its class; "< Name: value" with the
 // name in bold, so that the fields stand out from their values.
 void Client::trace_response_line(std::string_view line, bool status_line) {
-  std::string text = printable(line);
+  std::string text = term::printable(line);
   if (color_) {
     std::size_t space = text.find(' ');
     if (status_line && space != std::string::npos) {
@@ -151,6 +139,17 @@ void Client::trace_response_line(std::string_view line, bool status_line) {
     }
   }
   std::fprintf(trace_, "< %s\n", text.c_str());
+}
+
+void Client::trace_response_head(std::string_view head) {
+  if (!trace_) return;
+  bool first = true;
+  while (!head.empty()) {
+    std::size_t eol = head.find("\r\n");
+    trace_response_line(head.substr(0, eol), first);
+    first = false;
+    head.remove_prefix(eol + 2);
+  }
 }
 
 // Waits for `events` on fd until the deadline: 1 ready, 0 timed out.
@@ -359,15 +358,20 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
   };
 
   std::size_t consumed = 0;
+  int interim_responses = 0;
   while (true) {
     http::ResponseResult r = parser.parse(in, method, response);
     if (r.state == http::ParseState::error) {
-      trace("malformed head; the bytes received: %s", printable(std::string_view(in).substr(0, 1024)).c_str());
+      trace("malformed head; the bytes received: %s", term::printable(std::string_view(in).substr(0, 1024)).c_str());
       return fail(Error::bad_response, fmt::format("malformed response from {}: {}", peer_, http::describe(r.error)));
     }
     if (r.state == http::ParseState::complete) {
       if (response.framing == http::ResponseFraming::interim) {
-        if (trace_) trace_response_line(std::string_view(in).substr(0, r.consumed - 4), true);
+        trace_response_head(std::string_view(in).substr(0, r.consumed - 2));
+        if (++interim_responses > kMaxInterimResponses) {
+          return fail(Error::bad_response, fmt::format("more than {} interim (1xx) responses to one request",
+                                                       kMaxInterimResponses));
+        }
         trace("interim response %d; the final one follows", response.status);
         in.erase(0, r.consumed);
         continue;
@@ -383,10 +387,14 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
         close();
         return out;
       }
-      if (received == 0) {
-        return fail(Error::empty_reply, n == 0 ? "the server closed the connection without answering (empty reply)"
-                                               : fmt::format("connection failed before any reply: {}", std::strerror(errno)));
+      // curl's split: a failed read (a reset) is a receive failure wherever it happens; a clean
+      // close is an empty reply before any byte, and a malformed one inside the head.
+      if (n < 0) {
+        return fail(Error::truncated, fmt::format("receive failure {}: {}",
+                                                  received == 0 ? "before any reply" : "in the middle of the response head",
+                                                  std::strerror(errno)));
       }
+      if (received == 0) return fail(Error::empty_reply, "the server closed the connection without answering (empty reply)");
       return fail(Error::bad_response, "the connection ended in the middle of the response head");
     }
     in.append(buf, static_cast<std::size_t>(n));
@@ -401,16 +409,7 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
     head.headers.emplace_back(std::string(response.headers[i].name), std::string(response.headers[i].value));
   }
   head.raw = in.substr(0, consumed);
-  if (trace_) {
-    std::string_view h = std::string_view(head.raw).substr(0, consumed - 2);
-    bool first = true;
-    while (!h.empty()) {
-      std::size_t eol = h.find("\r\n");
-      trace_response_line(h.substr(0, eol), first);
-      first = false;
-      h.remove_prefix(eol + 2);
-    }
-  }
+  trace_response_head(std::string_view(head.raw).substr(0, consumed - 2));
   static constexpr const char* kFraming[] = {"no body", "Content-Length", "chunked", "until the server closes",
                                              "interim", "switching protocols", "tunnel"};
   const char* framing = kFraming[static_cast<int>(response.framing)];
@@ -432,7 +431,7 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
     pending.erase(0, r.consumed);
     if (r.state == http::ParseState::complete) break;
     if (r.state == http::ParseState::error) {
-      trace("malformed head; the bytes received: %s", printable(std::string_view(in).substr(0, 1024)).c_str());
+      trace("malformed head; the bytes received: %s", term::printable(std::string_view(in).substr(0, 1024)).c_str());
       return fail(r.error == http::BodyError::bad_chunk ? Error::bad_response : Error::truncated,
                   r.error == http::BodyError::bad_chunk ? "malformed chunked body" : "body too large");
     }

@@ -56,7 +56,7 @@ enum class Error : std::uint8_t {
   timeout,       ///< the deadline passed
   empty_reply,   ///< the server closed without sending a byte
   bad_response,  ///< not a valid HTTP/1.x response head, or a malformed chunked body
-  truncated,     ///< the connection ended (or was reset) before the body did
+  truncated,     ///< a read failed (a reset), or the connection ended before the body did
   write,         ///< the sink refused the bytes
 };
 
@@ -106,6 +106,8 @@ class Client {
   void trace(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
   void trace_request_line(std::string_view line);
   void trace_response_line(std::string_view line, bool status_line);
+  /// One `<` line per line of `head` (a status line and its fields, without the empty line).
+  void trace_response_head(std::string_view head);
   double elapsed_ms() const;
   int remaining_ms() const;  // -1: no deadline
 

@@ -46,9 +46,11 @@ bool is_listening(const Socket& s) {
   return s.state == TcpState::listen || (s.protocol == Protocol::udp && s.state == TcpState::close);
 }
 
+// "812/nuri (+3)". The name is escaped: any local user picks the name of their process, and it
+// ends up on root's terminal.
 std::string owner_text(const std::vector<Owner>& owners) {
   if (owners.empty()) return "-";
-  std::string text = fmt::format("{}/{}", owners[0].pid, owners[0].program);
+  std::string text = fmt::format("{}/{}", owners[0].pid, term::printable(owners[0].program));
   if (owners.size() > 1) text += fmt::format(" (+{})", owners.size() - 1);
   return text;
 }
@@ -262,15 +264,19 @@ std::string state_column(Protocol protocol, TcpState state, std::size_t width, b
 }  // namespace
 
 std::string format_table(const std::vector<Row>& rows, bool info, bool color) {
-  std::string out = fmt::format("{:<5} {:<11} {:<28} {:<28} {:<20} {:>6} {:>6}", "Proto", "State",
-                                "Local Address", "Remote Address", "PID/Program", "Recv-Q", "Send-Q");
+  // As wide as its widest entry, so that a long (or escaped) name does not push the columns
+  // after it out of line.
+  std::size_t owner_width = 20;
+  for (const Row& row : rows) owner_width = std::max(owner_width, owner_text(row.owners).size());
+  std::string out = fmt::format("{:<5} {:<11} {:<28} {:<28} {:<{}} {:>6} {:>6}", "Proto", "State", "Local Address",
+                                "Remote Address", "PID/Program", owner_width, "Recv-Q", "Send-Q");
   if (info) out += fmt::format(" {:>9} {:>7} {:>5}", "RTT(ms)", "Retrans", "Cwnd");
   out += "  Note\n";
   for (const Row& row : rows) {
     const Socket& s = row.socket;
-    out += fmt::format("{:<5} {} {:<28} {:<28} {:<20} {:>6} {:>6}",
+    out += fmt::format("{:<5} {} {:<28} {:<28} {:<{}} {:>6} {:>6}",
                        s.protocol == Protocol::tcp ? "tcp" : "udp", state_column(s.protocol, s.state, 11, color),
-                       s.local.to_string(), remote_text(s), owner_text(row.owners), s.recv_q, s.send_q);
+                       s.local.to_string(), remote_text(s), owner_text(row.owners), owner_width, s.recv_q, s.send_q);
     if (info) {
       if (s.has_info) {
         out += fmt::format(" {:>9.3f} {:>7} {:>5}", s.info.rtt_us / 1000.0, s.info.retransmits, s.info.snd_cwnd);

@@ -7,12 +7,14 @@
 #include <map>
 #include <set>
 
+#include "base/terminal.h"
 #include "doctor/checks.h"
 
 namespace nuri::doctor {
 namespace {
 
-// "nuri (pid 812)", "python3 (pids 40, 41)", "nuri (pid 1) and python3 (pid 2)".
+// "nuri (pid 812)", "python3 (pids 40, 41)", "nuri (pid 1) and python3 (pid 2)". Names escaped:
+// any local user picks the name of their process, and it ends up on root's terminal.
 std::string who(const std::vector<conns::Owner>& owners) {
   if (owners.empty()) return "a process this user may not inspect (run as root to see it)";
   std::map<std::string, std::vector<int>> by_program;
@@ -21,7 +23,7 @@ std::string who(const std::vector<conns::Owner>& owners) {
   std::size_t n = 0;
   for (const auto& [program, pids] : by_program) {
     if (n++ > 0) out += n == by_program.size() ? " and " : ", ";
-    out += fmt::format("{} (pid{} {})", program, pids.size() > 1 ? "s" : "", fmt::join(pids, ", "));
+    out += fmt::format("{} (pid{} {})", term::printable(program), pids.size() > 1 ? "s" : "", fmt::join(pids, ", "));
   }
   return out;
 }

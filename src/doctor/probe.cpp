@@ -9,9 +9,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "base/terminal.h"
 #include "client/http_client.h"
 #include "doctor/checks.h"
 #include "http/response_parser.h"
@@ -175,16 +177,7 @@ ConnectResult probe_connect(const net::SocketAddress& address, int timeout_ms, n
 }
 
 std::string printable_excerpt(std::string_view bytes, std::size_t max) {
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c == '\r' || c == '\n') break;
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
+  std::string out = term::printable(bytes.substr(0, std::min(bytes.find_first_of("\r\n"), max)));
   if (bytes.size() > max && out.size() >= max) out += "...";
   return out;
 }

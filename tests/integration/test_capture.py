@@ -22,8 +22,9 @@ def flag_bits(text):
 
 
 def start_capture(*args, banner="capturing on lo, link type EN10MB"):
+    # surrogateescape: a raw byte >= 0x80 stays distinguishable from its escaped form.
     p = subprocess.Popen([str(nuri_bin()), "capture", *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, errors="surrogateescape")
     line = p.stderr.readline()  # printed once the capture is active
     assert line.startswith("nuri capture: " + banner), line + p.stderr.read()
     return p
@@ -163,6 +164,30 @@ def test_refused_connection_is_a_reset():
     assert "reset by the server" in c["segments"][1]["note"]
     assert c["summary"]["ended"] == "rst"
     assert (c["summary"]["client_state"], c["summary"]["server_state"]) == ("CLOSED", "CLOSED")
+
+
+def test_head_bytes_from_the_wire_are_escaped():
+    """obs-text (bytes >= 0x80) passes the parsers; a raw C1 CSI (0x9b), the same in UTF-8 and
+    0xff must not reach the terminal in a request's or a response's head."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    p = start_capture("--port", str(port), "--connections", "1", "--duration", str(15 * TIME_SCALE))
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"GET /highbit HTTP/1.1\r\nHost: x\r\nX-Evil: a\x9b2J\xc2\x9b31m\xff\r\n\r\n")
+    a, _ = srv.accept()
+    a.recv(65536)
+    a.sendall(b"HTTP/1.1 200 O\x9bK\r\nX-Evil: \xc2\x9b31m\xff\r\nContent-Length: 0\r\n\r\n")
+    a.close()
+    assert c.recv(65536).startswith(b"HTTP/1.1 200")
+    c.close()
+    out, err = finish(p)
+    srv.close()
+    assert p.returncode == 0, err
+    assert all(ch == "\n" or " " <= ch <= "~" for ch in out), out
+    assert "X-Evil: a\\x9b2J\\xc2\\x9b31m\\xff\n" in out, out
+    assert "HTTP/1.1 200 O\\x9bK\n" in out and "X-Evil: \\xc2\\x9b31m\\xff\n" in out, out
 
 
 def test_sigint_stops_a_live_capture(tmp_path):

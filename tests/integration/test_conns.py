@@ -2,11 +2,13 @@
 an ESTABLISHED pair, TIME_WAIT after an active close, unconnected UDP) are reported with their
 owner, reachability and TIME_WAIT time left; the same set as `ss -tanp` on this machine; --watch
 sees a connection go from ESTABLISHED to TIME_WAIT."""
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -61,6 +63,28 @@ def time_wait_pair(lsock):
     assert a.recv(10) == b""         # the server sees the end
     a.close()                       # server FIN: server LAST_ACK, client TIME_WAIT
     return cport
+
+
+# A process name that clears the screen and retitles the window when printed raw: any local user
+# can name a process so (prctl PR_SET_NAME), and root runs `nuri conns` and `nuri doctor`.
+HOSTILE_NAME = b"e\x1b[2J\x1b]0;X\x07"
+HOSTILE_NAME_ESCAPED = "e\\x1b[2J\\x1b]0;X\\x07"
+
+
+@contextlib.contextmanager
+def listener_named(name: bytes):
+    """Another process, called `name` in /proc/PID/comm, listening on 127.0.0.1. Yields (pid, port)."""
+    code = ("import ctypes, socket, sys\n"
+            "ctypes.CDLL(None).prctl(15, bytes.fromhex(sys.argv[1]), 0, 0, 0)\n"  # PR_SET_NAME
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "print(s.getsockname()[1], flush=True); sys.stdin.read()")
+    p = subprocess.Popen([sys.executable, "-c", code, name.hex()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        yield p.pid, int(p.stdout.readline())
+    finally:
+        p.stdin.close()  # its read ends: it exits
+        p.wait(5)
 
 
 def find(rs, state, lport=None, rport=None):
@@ -232,6 +256,18 @@ def test_watch_sees_established_to_time_wait():
     # The server's end: ESTABLISHED, CLOSE_WAIT, then gone (LAST_ACK lasts one round trip).
     assert "new ESTABLISHED" in server[0] and "ESTABLISHED -> CLOSE_WAIT" in server[1], server
     assert "gone" in server[-1], server
+
+
+def test_program_names_are_escaped_and_the_columns_stay_aligned():
+    with listener_named(HOSTILE_NAME) as (pid, port):
+        table = conns("--port", str(port)).stdout
+        watch = conns("--watch", "--port", str(port), "--duration", "0.1").stdout
+    for text in (table, watch):
+        assert "\x1b" not in text and "\x07" not in text, text
+    header, row = table.splitlines()[:2]
+    assert f"{pid}/{HOSTILE_NAME_ESCAPED}" in row, table
+    assert row.index("this machine only") == header.index("Note"), table
+    assert f"is LISTEN  {pid}/{HOSTILE_NAME_ESCAPED}" in watch, watch
 
 
 def test_bad_options_exit_2():

@@ -22,6 +22,7 @@ import pytest
 
 from forward_helpers import Target, run_cmd
 from nuri_helpers import SANITIZER_MARKERS, SLACK, TIME_SCALE, nuri_bin, run_nuri
+from test_conns import HOSTILE_NAME, HOSTILE_NAME_ESCAPED, listener_named
 # Fixtures: the lecture's lab (client, router, server namespaces) and python TCP servers.
 from forward_helpers import rst_close
 from forward_helpers import lab  # noqa: F401 (a fixture)
@@ -396,6 +397,14 @@ def test_full_accept_queue_is_named():
 
 # ----------------------------------------------------------------------------------------------
 # Names, the JSON document, usage errors
+
+
+def test_program_names_are_escaped():
+    with listener_named(HOSTILE_NAME) as (pid, port):
+        p = doctor(f"127.0.0.1:{port}", "--no-http")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "\x1b" not in p.stdout and "\x07" not in p.stdout, p.stdout
+    assert f"{HOSTILE_NAME_ESCAPED} (pid {pid}) listens" in p.stdout, p.stdout
 
 
 def test_name_that_does_not_resolve():

@@ -10,6 +10,7 @@ import http.server
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -402,10 +403,12 @@ def test_max_time_under_a_millisecond_is_a_limit_not_none():
 
 
 @contextlib.contextmanager
-def socket_server(reply: bytes):
-    """A TCP server that answers every connection with `reply` and closes it. Stopped with
-    shutdown() and joined before its socket is closed: closing a listening socket that another
-    thread is about to accept on would let that thread accept on whatever reuses the number."""
+def socket_server(reply: bytes = b"", answer=None):
+    """A TCP server that answers every connection with `reply` (or calls `answer(conn)` instead)
+    and closes it. Stopped with shutdown() and joined before its socket is closed: closing a
+    listening socket that another thread is about to accept on would let that thread accept on
+    whatever reuses the number."""
+    answer = answer or (lambda c: c.sendall(reply))
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
@@ -419,7 +422,7 @@ def socket_server(reply: bytes):
             c.settimeout(2)
             try:
                 c.recv(65536)
-                c.sendall(reply)
+                answer(c)
             except OSError:
                 pass
             c.close()
@@ -445,6 +448,83 @@ def socket_server(reply: bytes):
 def test_bad_responses(reply, code):
     with socket_server(reply) as url:
         one_line_error(get(url), code)
+
+
+def reset_without_a_byte(c):
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() sends a RST
+
+
+def test_reset_before_any_byte_is_a_receive_failure_as_in_curl():
+    with socket_server(answer=reset_without_a_byte) as url:
+        r = get(url)
+    one_line_error(r, 56)
+    assert b"reset" in r.stderr, r.stderr
+
+
+def endless_continues(c):
+    while True:  # until the client gives up and the send fails
+        c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 64)
+
+
+def test_endless_interim_responses_are_a_malformed_reply():
+    with socket_server(answer=endless_continues) as url:
+        r = get(url, timeout=10)
+    one_line_error(r, 8)
+    assert b"more than 100 interim (1xx) responses" in r.stderr, r.stderr
+
+
+def test_interim_response_fields_are_traced_one_line_each():
+    reply = (b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    with socket_server(reply) as url:
+        r = get("--trace", url)
+    assert r.returncode == 0 and r.stdout == b"ok", r.stderr
+    assert b"\n< HTTP/1.1 103 Early Hints\n< Link: </s.css>; rel=preload\n" in r.stderr, r.stderr
+
+
+def test_huge_max_age_keeps_the_cookie_persistent(tmp_path):
+    """RFC 6265 §5.2.2: a Max-Age past 64 bits is the latest time (nuri caps at 400 days), and a
+    hugely negative one expires the cookie now."""
+    reply = (b"HTTP/1.1 200 OK\r\nSet-Cookie: big=1; Max-Age=99999999999999999999\r\n"
+             b"Set-Cookie: gone=1\r\nSet-Cookie: gone=1; Max-Age=-99999999999999999999\r\n"
+             b"Content-Length: 0\r\n\r\n")
+    jar = tmp_path / "jar.txt"
+    with socket_server(reply) as url:
+        r = get("-c", jar, url)
+    assert r.returncode == 0, r.stderr
+    cookies = {f[5]: f for f in (l.split("\t") for l in jar.read_text().splitlines()) if len(f) == 7}
+    assert set(cookies) == {"big"}, cookies
+    assert int(cookies["big"][4]) >= time.time() + 399 * 86400, cookies
+
+
+def assert_terminal_safe(text: bytes):
+    """Nothing a terminal acts on: printable ASCII and line ends only."""
+    assert all(0x20 <= b < 0x7f or b == 0x0a for b in text), text
+
+
+@pytest.mark.parametrize("reply,args,code,shown", [
+    # A Location whose host is not a host name: the error line quotes it.
+    (b"HTTP/1.1 302 Found\r\nLocation: http://a\x9b2J\xc3\xa9b:1/\r\nContent-Length: 0\r\n\r\n", ["-L"], 8,
+     rb"http://a\x9b2J\xc3\xa9b:1/"),
+    # --fail quotes the reason phrase.
+    (b"HTTP/1.1 404 Not\x9b2JFound\xff\r\nContent-Length: 0\r\n\r\n", ["--fail"], 22, rb"404 Not\x9b2JFound\xff"),
+    # The cookie trace lines quote the Set-Cookie value.
+    (b"HTTP/1.1 200 OK\r\nSet-Cookie: \xff\xfe=\x80\r\nSet-Cookie: a\tb=c\td\r\nContent-Length: 0\r\n\r\n",
+     ["--trace"], 0, rb"* cookie stored: \xff\xfe=\x80" + b"\n" + rb"* cookie ignored: a\tb=c\td"),
+], ids=["bad-redirect", "fail-reason", "cookie-trace"])
+def test_server_bytes_on_stderr_are_escaped(reply, args, code, shown):
+    with socket_server(reply) as url:
+        r = get(*args, url)
+    assert r.returncode == code, r.stderr
+    assert_terminal_safe(r.stderr)
+    assert shown in r.stderr, r.stderr
+
+
+def test_typed_url_is_escaped_in_its_error_line():
+    r = get("http://a\x1b[2Jb/")
+    one_line_error(r, 3)
+    assert_terminal_safe(r.stderr)
+    assert rb"http://a\x1b[2Jb/" in r.stderr, r.stderr
 
 
 def test_usage_errors(recorder, tmp_path):

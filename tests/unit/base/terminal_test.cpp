@@ -36,6 +36,16 @@ TEST(Terminal, PaintWrapsOnlyWhenOn) {
   EXPECT_EQ(paint(true, Role::good, "ok"), "\x1b[32mok\x1b[0m");
 }
 
+TEST(Terminal, PrintableEscapesEveryControlAndEveryHighByte) {
+  EXPECT_EQ(printable("GET / HTTP/1.1 ~"), "GET / HTTP/1.1 ~");
+  EXPECT_EQ(printable("a\tb"), "a\\tb");
+  EXPECT_EQ(printable("e\x1b[2J\x1b]0;X\x07"), "e\\x1b[2J\\x1b]0;X\\x07");
+  // A raw C1 CSI, the same in UTF-8, DEL, 0xff and NUL.
+  EXPECT_EQ(printable("\x9b" "2J\xc2\x9b\x7f\xff"), "\\x9b2J\\xc2\\x9b\\x7f\\xff");
+  EXPECT_EQ(printable(std::string_view("\0", 1)), "\\x00");
+  EXPECT_EQ(printable(""), "");
+}
+
 TEST(Terminal, StatusRoleByClass) {
   EXPECT_EQ(status_role(200), Role::good);
   EXPECT_EQ(status_role(204), Role::good);

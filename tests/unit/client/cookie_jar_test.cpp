@@ -56,6 +56,23 @@ TEST(CookieJar, ExpiryAndDeletion) {
   EXPECT_EQ(jar.header_for(u, kNow), "c=3");
 }
 
+TEST(CookieJar, MaxAgeTooLargeForSixtyFourBitsStaysPersistent) {
+  // RFC 6265 §5.2.2: too large is the latest time nuri keeps (400 days), not a session cookie.
+  StoredCookie c;
+  bool expired = true;
+  ASSERT_TRUE(parse_set_cookie("a=1; Max-Age=99999999999999999999", url("http://h.test/"), kNow, c, expired));
+  EXPECT_FALSE(expired);
+  EXPECT_EQ(c.expires, kNow + 400 * 86400);
+  // Too negative is expired now, as -1 is.
+  ASSERT_TRUE(parse_set_cookie("a=1; Max-Age=-99999999999999999999", url("http://h.test/"), kNow, c, expired));
+  EXPECT_TRUE(expired);
+  // Not a number: the attribute is ignored, whatever its size.
+  ASSERT_TRUE(parse_set_cookie("a=1; Max-Age=99999999999999999999x", url("http://h.test/"), kNow, c, expired));
+  EXPECT_EQ(c.expires, 0);
+  ASSERT_TRUE(parse_set_cookie("a=1; Max-Age=-", url("http://h.test/"), kNow, c, expired));
+  EXPECT_EQ(c.expires, 0);
+}
+
 TEST(CookieJar, NetscapeFileRoundTrip) {
   CookieJar jar;
   jar.store("sid=abc; Path=/; HttpOnly", url("http://127.0.0.1:8080/x"), kNow);

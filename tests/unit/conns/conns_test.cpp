@@ -7,6 +7,7 @@
 #include <linux/sock_diag.h>
 
 #include <cstring>
+#include <sstream>
 
 using namespace nuri::conns;
 
@@ -105,6 +106,26 @@ TEST(Conns, TableAndJson) {
   std::string json = format_json({listen, tw}, true);
   EXPECT_NE(json.find("\"time_wait_ms_left\": 1"), std::string::npos) << json;
   EXPECT_NE(json.find("\"reachable_from\""), std::string::npos);
+}
+
+TEST(Conns, ProgramNamesAreEscapedAndTheColumnsStayAligned) {
+  Row evil = row(TcpState::listen, "127.0.0.1:8080", "0.0.0.0:0");
+  evil.owners.push_back({4242, "e\x1b[2J\x1b]0;X\x07"});
+  Row plain = row(TcpState::listen, "127.0.0.1:8081", "0.0.0.0:0");
+  plain.owners.push_back({7, "nuri"});
+  const std::string table = format_table({evil, plain}, false);
+  EXPECT_EQ(table.find('\x1b'), std::string::npos) << table;
+  EXPECT_NE(table.find("4242/e\\x1b[2J\\x1b]0;X\\x07"), std::string::npos) << table;
+  // Every row's Note starts under the title's.
+  std::istringstream lines(table);
+  std::string header, first, second;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(first.find("this machine only"), header.find("Note")) << table;
+  EXPECT_EQ(second.find("this machine only"), header.find("Note")) << table;
+  Change change{Change::Kind::added, evil, TcpState::close};
+  EXPECT_EQ(format_change(change, "t").find('\x1b'), std::string::npos);
 }
 
 // A netlink answer built by hand: one IPv4 socket with a tcp_info attribute, then DONE.

@@ -168,6 +168,14 @@ TEST(DoctorLocal, DescribesListenersSharingAndFullQueues) {
   EXPECT_NE(out[0].text.find("run as root"), std::string::npos);
 }
 
+TEST(DoctorLocal, ProgramNamesAreEscaped) {
+  std::vector<Finding> out;
+  describe_listeners(group_listeners({listener("0.0.0.0:80", 7, "e\x1b[2J\x9b")}), {addr("10.0.0.1:80")}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].text.find('\x1b'), std::string::npos) << out[0].text;
+  EXPECT_NE(out[0].text.find("e\\x1b[2J\\x9b (pid 7) listens"), std::string::npos) << out[0].text;
+}
+
 TEST(DoctorLocal, LocalInterfaces) {
   const std::vector<std::string> interfaces = {"127.0.0.1 (lo)", "192.168.17.17 (eth0)", "fe80::1 (eth0)"};
   EXPECT_EQ(local_interface(addr("192.168.17.17:80"), interfaces), "eth0");
