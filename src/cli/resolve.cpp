@@ -60,6 +60,11 @@ std::string fqdn(std::string name) {
   return name;
 }
 
+// QTYPE * (ANY) is answered by records of every type (RFC 1035 §3.2.3).
+bool answers(const dns::Record& record, std::uint16_t type) {
+  return type == static_cast<std::uint16_t>(dns::Type::any) || record.type == type;
+}
+
 }  // namespace
 
 void ResolveCommand::add_to(CLI::App& app) {
@@ -76,7 +81,7 @@ void ResolveCommand::add_to(CLI::App& app) {
       "  3 NXDOMAIN (no such name); 4 SERVFAIL (the server failed); 5 REFUSED (the server will not answer);\n"
       "  6 timeout (no reply); 7 unreachable (port closed, network down); 8 malformed reply or other error code.");
   command_->add_option("NAME", name_, "Host name (www.example.com) or address (192.0.2.1, 2001:db8::1)")->required();
-  command_->add_option("-t,--type", type_, "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, PTR, SRV, CAA or TYPEnnn (default A; PTR for an address)");
+  command_->add_option("-t,--type", type_, "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, PTR, SRV, CAA, ANY or TYPEnnn (default A; PTR for an address)");
   command_->add_option("-s,--server", server_, "DNS server IP[:PORT] to ask (default: the servers of /etc/resolv.conf, in order)");
   command_->add_option("--timeout", timeout_, "Seconds to wait for each reply")->check(seconds(0.05, 60));
   command_->add_option("--tries", tries_, "Queries sent to each server before giving up on it")->check(whole_number(1, 10));
@@ -104,10 +109,19 @@ int ResolveCommand::run() {
     type = static_cast<std::uint16_t>(dns::Type::ptr);
     name = *reverse;
   }
-  const std::string question = fmt::format("{} IN {}", fqdn(name), dns::type_name(type));
+  std::string error;
+  // The name as the query carries it, escapes parsed ("a\.b", "\027"), shown as dig shows names.
+  const std::optional<std::string> asked = dns::presentation_name(name, error);
+  if (!asked) {
+    std::fprintf(stderr, "nuri resolve: '%s': %s\n", name.c_str(), error.c_str());
+    return kResolveExitUsage;
+  }
+  const std::string question = fmt::format("{} IN {}", *asked, dns::type_name(type));
+  // Given empty, --server is a bad server, not "the servers of /etc/resolv.conf".
+  const std::optional<std::string> server = command_->count("--server") ? std::optional(server_) : std::nullopt;
 
   // /etc/hosts first, as getaddrinfo would (only for questions it can answer).
-  bool use_hosts = server_.empty() && !no_hosts_ &&
+  bool use_hosts = !server && !no_hosts_ &&
                    (type == static_cast<std::uint16_t>(dns::Type::a) || type == static_cast<std::uint16_t>(dns::Type::aaaa) ||
                     (reverse && type == static_cast<std::uint16_t>(dns::Type::ptr)));
   if (use_hosts) {
@@ -119,21 +133,21 @@ int ResolveCommand::run() {
     }
     if (!found.empty()) {
       if (json_) {
-        nlohmann::json j = {{"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+        nlohmann::json j = {{"question", {{"name", *asked}, {"type", dns::type_name(type)}, {"class", "IN"}}},
                             {"source", "/etc/hosts"}, {"answers", nlohmann::json::array()}};
-        for (const auto& f : found) j["answers"].push_back({{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"data", f}});
+        for (const auto& f : found) j["answers"].push_back({{"name", *asked}, {"type", dns::type_name(type)}, {"data", f}});
         std::printf("%s\n", j.dump(2).c_str());
         return kResolveExitOk;
       }
       std::printf("question:  %s\n", question.c_str());
       std::printf("source:    /etc/hosts answered, not DNS (the system resolver reads it first; --no-hosts asks DNS)\n");
       std::printf("answers:   %zu\n", found.size());
-      for (const auto& f : found) std::printf("  %s  %s  %s\n", fqdn(name).c_str(), dns::type_name(type).c_str(), f.c_str());
+      for (const auto& f : found) std::printf("  %s  %s  %s\n", asked->c_str(), dns::type_name(type).c_str(), f.c_str());
       return kResolveExitOk;
     }
   }
 
-  dns::Client client(server_, static_cast<int>(timeout_ * 1000), tries_);
+  dns::Client client(server, static_cast<int>(timeout_ * 1000), tries_);
   if (!client.error().empty()) {
     std::fprintf(stderr, "nuri resolve: %s\n", client.error().c_str());
     return kResolveExitUsage;
@@ -143,14 +157,10 @@ int ResolveCommand::run() {
     int code = kResolveExitBadReply;
     if (ex.failure == dns::Failure::timeout) code = kResolveExitTimeout;
     if (ex.failure == dns::Failure::unreachable) code = kResolveExitUnreachable;
-    if (ex.failure == dns::Failure::other && ex.server.empty()) {  // the name itself is bad
-      std::fprintf(stderr, "nuri resolve: '%s': %s\n", name.c_str(), ex.error.c_str());
-      return kResolveExitUsage;
-    }
     std::string what = ex.failure == dns::Failure::timeout ? "timeout: no reply" : ex.error;
     if (json_) {
       // Scripts get an object whatever happened; "error" says what, the exit code how.
-      nlohmann::json j = {{"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+      nlohmann::json j = {{"question", {{"name", *asked}, {"type", dns::type_name(type)}, {"class", "IN"}}},
                           {"source", "dns"},
                           {"server", ex.server},
                           {"ms", ex.ms},
@@ -165,9 +175,9 @@ int ResolveCommand::run() {
     return code;
   }
   const dns::Message& m = *ex.reply;
-  auto chain = dns::cname_chain(m.answers, fqdn(name));
+  auto chain = dns::cname_chain(m.answers, *asked);
   std::size_t wanted = 0;
-  for (const auto& r : m.answers) wanted += r.type == type;
+  for (const auto& r : m.answers) wanted += answers(r, type);
 
   int code = kResolveExitOk;
   std::string why;
@@ -186,7 +196,7 @@ int ResolveCommand::run() {
 
   if (json_) {
     nlohmann::json j = {
-        {"question", {{"name", fqdn(name)}, {"type", dns::type_name(type)}, {"class", "IN"}}},
+        {"question", {{"name", *asked}, {"type", dns::type_name(type)}, {"class", "IN"}}},
         {"source", "dns"},
         {"server", ex.server},
         {"ms", ex.ms},
@@ -214,7 +224,7 @@ int ResolveCommand::run() {
     std::printf("answers:   %zu\n", m.answers.size());
     print_records(m.answers);
     if (!chain.empty()) {
-      std::string text = fqdn(name);
+      std::string text = *asked;
       for (const auto& c : chain) text += " -> " + c;
       std::printf("chain:     %s (CNAME: an alias, resolved to the name that has the records)\n", text.c_str());
     }

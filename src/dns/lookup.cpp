@@ -5,10 +5,14 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <random>
 
@@ -26,27 +30,97 @@ bool library_ready(std::string& error) {
   return init == ARES_SUCCESS;
 }
 
-// "IP", "IP:PORT", "[IP6]:PORT" or "IP6" into "ADDR:PORT" as c-ares' csv wants it.
+// "IP", "IP:PORT", "[IP6]:PORT" or "IP6" into "ADDR:PORT" as c-ares' csv wants it. Port 0 is
+// no server's port: c-ares would fail on it only when sending.
 std::optional<std::string> server_text(const std::string& text) {
-  if (auto a = net::SocketAddress::parse(text)) return a->to_string();
+  if (auto a = net::SocketAddress::parse(text)) {
+    if (a->port() == 0) return std::nullopt;
+    return a->to_string();
+  }
   unsigned char buf[16];
   if (inet_pton(AF_INET, text.c_str(), buf) == 1) return text + ":53";
   if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return "[" + text + "]:53";
   return std::nullopt;
 }
 
-struct SendState {
+}  // namespace
+
+// One query sent once (one try) and what came of it. c-ares' callback gives the reply or a
+// status; the socket functions below see the bytes first, because c-ares 1.18 drops a datagram
+// that cannot be the reply (too short, another question) without a word, so that the try would
+// end as a timeout, and reports a TCP connection the server closed as ECONNREFUSED.
+struct Attempt {
   bool done = false;
   int status = ARES_SUCCESS;
   std::string reply;
+  std::string query;        // as c-ares sent it over UDP: the ID and question to match
+  std::string not_a_reply;  // why a datagram from the server cannot be the reply
+  bool tcp_closed = false;  // the server closed or reset the TCP connection (after a truncated reply)
 };
 
+namespace {
+
 void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-  auto* s = static_cast<SendState*>(arg);
-  s->done = true;
-  s->status = status;
-  if (status == ARES_SUCCESS && abuf && alen > 0) s->reply.assign(reinterpret_cast<char*>(abuf), static_cast<std::size_t>(alen));
+  auto* a = static_cast<Attempt*>(arg);
+  a->done = true;
+  a->status = status;
+  if (status == ARES_SUCCESS && abuf && alen > 0) a->reply.assign(reinterpret_cast<char*>(abuf), static_cast<std::size_t>(alen));
 }
+
+bool is_datagram_socket(ares_socket_t s) {
+  int type = 0;
+  socklen_t length = sizeof type;
+  return getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_DGRAM;
+}
+
+// The socket functions c-ares calls instead of its own (ares_set_socket_functions): each does
+// what c-ares would, and tells the Attempt in `arg` what went over the wire. c-ares then sets no
+// socket option: non-blocking and close-on-exec are set here, as c-ares sets them.
+ares_socket_t open_socket(int family, int type, int protocol, void* /*arg*/) {
+  return ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+}
+
+int close_socket(ares_socket_t s, void* /*arg*/) { return ::close(s); }
+
+int connect_socket(ares_socket_t s, const sockaddr* address, ares_socklen_t length, void* /*arg*/) {
+  return ::connect(s, address, length);
+}
+
+// Whether a TCP read or write that returned `n` means the server closed or reset a connection
+// that was up: c-ares then says ECONNREFUSED, as when nothing listens on the port.
+bool closed_by_server(ares_ssize_t n, int error) {
+  return n == 0 || (n < 0 && error != EAGAIN && error != EWOULDBLOCK && error != EINTR && error != ECONNREFUSED);
+}
+
+ares_ssize_t send_vector(ares_socket_t s, const iovec* parts, int count, void* arg) {
+  auto* a = static_cast<Attempt*>(arg);
+  const bool datagram = is_datagram_socket(s);
+  if (datagram && count == 1) a->query.assign(static_cast<const char*>(parts[0].iov_base), parts[0].iov_len);
+  msghdr message{};
+  message.msg_iov = const_cast<iovec*>(parts);
+  message.msg_iovlen = static_cast<std::size_t>(count);
+  ares_ssize_t n = ::sendmsg(s, &message, MSG_NOSIGNAL);  // a closed TCP connection: EPIPE, no signal
+  if (!datagram && n < 0 && closed_by_server(n, errno)) a->tcp_closed = true;
+  return n;
+}
+
+ares_ssize_t receive(ares_socket_t s, void* buffer, std::size_t size, int flags, sockaddr* from,
+                     ares_socklen_t* from_length, void* arg) {
+  auto* a = static_cast<Attempt*>(arg);
+  const bool datagram = is_datagram_socket(s);
+  ares_ssize_t n = ::recvfrom(s, buffer, size, flags, from, from_length);
+  if (!datagram && closed_by_server(n, errno)) a->tcp_closed = true;
+  // The UDP socket is connected to the server: whatever comes in is from it.
+  if (datagram && n > 0 && a->not_a_reply.empty()) {
+    a->not_a_reply = reply_mismatch(a->query, {static_cast<const char*>(buffer), static_cast<std::size_t>(n)});
+    if (!a->not_a_reply.empty()) a->done = true;
+  }
+  return n;
+}
+
+constexpr ares_socket_functions kWatchedSockets = {open_socket, close_socket, connect_socket, receive, send_vector};
+
+bool timed_out(int status) { return status == ARES_ETIMEOUT || status == ARES_ECANCELLED; }
 
 Failure failure_of(int status) {
   switch (status) {
@@ -98,11 +172,14 @@ void run_channel(ares_channel channel, const bool& done, std::chrono::steady_clo
 }
 
 
-Client::Client(const std::string& server, int timeout_ms, int tries) : timeout_ms_(timeout_ms) {
+Client::Client(const std::optional<std::string>& server, int timeout_ms, int tries)
+    : attempt_(std::make_unique<Attempt>()), timeout_ms_(timeout_ms), tries_(tries) {
   if (!library_ready(error_)) return;
   ares_options options{};
   options.timeout = timeout_ms;
-  options.tries = tries;
+  // c-ares 1.18 doubles the timeout on each of its own tries (timeout << try): --tries 3 would
+  // wait 7 timeouts. So it sends each query once, and ask() repeats it.
+  options.tries = 1;
   // NOCHECKRESP: SERVFAIL, REFUSED and NOTIMP replies come to us instead of being retried and
   // turned into a bare error code, so the user sees which server said what.
   options.flags = ARES_FLAG_NOCHECKRESP;
@@ -113,10 +190,12 @@ Client::Client(const std::string& server, int timeout_ms, int tries) : timeout_m
     return;
   }
   channel_ = channel;
-  if (!server.empty()) {
-    auto text = server_text(server);
+  ares_set_socket_functions(channel, &kWatchedSockets, attempt_.get());
+  if (server) {
+    auto text = server_text(*server);
     if (!text) {
-      error_ = fmt::format("--server '{}': expected IP or IP:PORT (127.0.0.1:5353, [::1]:53)", server);
+      error_ = fmt::format("bad --server '{}': expected IP or IP:PORT, a port from 1 to 65535 (127.0.0.1:5353, [::1]:53)",
+                           *server);
       return;
     }
     servers_.push_back(*text);
@@ -146,7 +225,6 @@ Exchange Client::query(const std::string& name, std::uint16_t type) {
     ex.error = error_;
     return ex;
   }
-  auto channel = static_cast<ares_channel>(channel_);
   std::string packet;
   std::random_device random;
   if (!build_query(name, type, static_cast<std::uint16_t>(random()), packet, ex.error)) {
@@ -156,36 +234,58 @@ Exchange Client::query(const std::string& name, std::uint16_t type) {
   // One server at a time, so that the answer can be attributed to the server that gave it.
   for (const std::string& server : servers_) {
     ex.server = server;
-    int rc = ares_set_servers_ports_csv(channel, server.c_str());
+    int rc = ares_set_servers_ports_csv(static_cast<ares_channel>(channel_), server.c_str());
     if (rc != ARES_SUCCESS) {
       ex.failure = Failure::other;
       ex.error = fmt::format("server {}: {}", server, ares_strerror(rc));
       continue;
     }
-    SendState state;
-    auto start = std::chrono::steady_clock::now();
-    ares_send(channel, reinterpret_cast<const unsigned char*>(packet.data()), static_cast<int>(packet.size()),
-              on_reply, &state);
-    run_channel(channel, state.done, start, 0);
-    ex.ms = ms_since(start);
-    if (state.status != ARES_SUCCESS) {
-      ex.failure = failure_of(state.status);
-      ex.error = state.status == ARES_ECONNREFUSED ? "connection refused (nothing listens on that port)"
-                                                    : ares_strerror(state.status);
-      continue;
-    }
-    std::string why;
-    ex.reply = decode(state.reply, why);
-    if (!ex.reply) {
-      ex.failure = Failure::bad_reply;
-      ex.error = "malformed reply: " + why;
-      continue;
-    }
+    ask(packet, ex);
+    if (!ex.reply) continue;
     ex.failure = Failure::none;
     ex.error.clear();
     return ex;
   }
   return ex;
+}
+
+// Sends `packet` to the channel's server until a try ends otherwise than by a timeout, at most
+// tries_ times, and fills `ex` with what the last try gave.
+void Client::ask(const std::string& packet, Exchange& ex) {
+  const Attempt& a = *attempt_;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < tries_; ++i) {
+    send_once(packet);
+    if (!timed_out(a.status) || !a.not_a_reply.empty()) break;
+  }
+  ex.ms = ms_since(start);
+  std::string why;
+  if (a.status == ARES_SUCCESS) {
+    ex.reply = decode(a.reply, why);
+  } else if (!a.not_a_reply.empty()) {
+    why = a.not_a_reply;
+  } else if (a.status == ARES_ECONNREFUSED && a.tcp_closed) {
+    why = "the server closed the TCP connection before its whole reply (asked over TCP after a truncated UDP reply)";
+  } else {
+    ex.failure = failure_of(a.status);
+    ex.error = a.status == ARES_ECONNREFUSED ? "connection refused (nothing listens on that port)" : ares_strerror(a.status);
+    return;
+  }
+  if (!ex.reply) {
+    ex.failure = Failure::bad_reply;
+    ex.error = "malformed reply: " + why;
+  }
+}
+
+// Sends `packet` once and runs the channel until its reply, a failure, a datagram that cannot
+// be the reply, or timeout_ms_ (which also bounds the TCP query after a truncated reply).
+void Client::send_once(const std::string& packet) {
+  auto channel = static_cast<ares_channel>(channel_);
+  *attempt_ = Attempt{};
+  ares_send(channel, reinterpret_cast<const unsigned char*>(packet.data()), static_cast<int>(packet.size()),
+            on_reply, attempt_.get());
+  run_channel(channel, attempt_->done, std::chrono::steady_clock::now(), timeout_ms_);
+  ares_cancel(channel);  // c-ares still waits when a datagram that cannot be the reply ended the run
 }
 
 std::vector<std::string> hosts_addresses(const std::string& name, int family) {

@@ -4,6 +4,7 @@
 // seen as the server sent it. Blocking: for the command line (`nuri resolve`, `nuri get`), not
 // for the event loop.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,12 +32,15 @@ struct Exchange {
   std::optional<Message> reply;
 };
 
+struct Attempt;  // one query sent once, watched on its sockets (lookup.cpp)
+
 /// A c-ares channel bound to the DNS servers to ask.
 class Client {
  public:
-  /// `server`: "IP", "IP:PORT", "[IPv6]:PORT", or empty for /etc/resolv.conf's servers.
-  /// `timeout_ms` and `tries` are per server.
-  Client(const std::string& server, int timeout_ms, int tries);
+  /// `server`: "IP", "IP:PORT" (port 1-65535), "[IPv6]:PORT", or nullopt for /etc/resolv.conf's
+  /// servers. Each server is sent the query up to `tries` times, each time waiting `timeout_ms`
+  /// for its reply.
+  Client(const std::optional<std::string>& server, int timeout_ms, int tries);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -47,15 +51,21 @@ class Client {
   /// The servers that will be asked, in order ("127.0.0.53:53").
   const std::vector<std::string>& servers() const { return servers_; }
 
-  /// Sends one query for `name` and `type` to each server in turn until one replies (whatever
-  /// its response code: NXDOMAIN and SERVFAIL are replies). Recursion desired.
+  /// Sends one query for `name` (as build_query reads it) and `type` to each server in turn
+  /// until one replies (whatever its response code: NXDOMAIN and SERVFAIL are replies).
+  /// Recursion desired.
   Exchange query(const std::string& name, std::uint16_t type);
 
  private:
+  void ask(const std::string& packet, Exchange& ex);
+  void send_once(const std::string& packet);
+
   void* channel_ = nullptr;  // ares_channel, kept out of this header
+  std::unique_ptr<Attempt> attempt_;
   std::string error_;
   std::vector<std::string> servers_;
   int timeout_ms_;
+  int tries_;
 };
 
 /// What the hosts file (/etc/hosts, as c-ares and glibc read it) says about `name`: its

@@ -224,6 +224,106 @@ bool read_record(Reader& r, Record& rec, std::string& error) {
   return true;
 }
 
+struct Header {
+  std::uint16_t id = 0, flags = 0, qd = 0, an = 0, ns = 0, ar = 0;
+};
+
+bool read_header(Reader& r, Header& h, std::string& error) {
+  if (!r.u16(h.id) || !r.u16(h.flags) || !r.u16(h.qd) || !r.u16(h.an) || !r.u16(h.ns) || !r.u16(h.ar)) {
+    error = "shorter than a DNS header (12 bytes)";
+    return false;
+  }
+  return true;
+}
+
+bool read_questions(Reader& r, unsigned count, std::vector<Question>& out, std::string& error) {
+  for (unsigned i = 0; i < count; ++i) {
+    Question q;
+    if (!r.name(q.name) || !r.u16(q.type) || !r.u16(q.klass)) {
+      error = "question cut short or bad name";
+      return false;
+    }
+    out.push_back(std::move(q));
+  }
+  return true;
+}
+
+// A message's header and question section, without its records.
+bool read_head(std::string_view bytes, Header& h, std::vector<Question>& questions, std::string& error) {
+  Reader r(bytes);
+  return read_header(r, h, error) && read_questions(r, h.qd, questions, error);
+}
+
+bool same_question(const Question& a, const Question& b) {
+  return iequals(a.name, b.name) && a.type == b.type && a.klass == b.klass;
+}
+
+// After a backslash at text[i] (RFC 1035 §5.1): "\DDD" is the byte of decimal DDD, "\X" is X
+// itself. Leaves `i` on the escape's last character.
+bool read_escape(std::string_view text, std::size_t& i, char& out, std::string& error) {
+  if (i + 1 == text.size()) {
+    error = "bad escape: a backslash at the end";
+    return false;
+  }
+  if (!std::isdigit(static_cast<unsigned char>(text[i + 1]))) {
+    out = text[++i];
+    return true;
+  }
+  std::string_view digits = text.substr(i + 1, 3);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + 3 || value > 255) {
+    error = fmt::format("bad escape '\\{}': \\DDD is three decimal digits, at most 255", digits);
+    return false;
+  }
+  out = static_cast<char>(value);
+  i += 3;
+  return true;
+}
+
+bool end_label(std::string& label, std::string& wire, std::string& error) {
+  if (label.empty()) {
+    error = "empty label (two dots in a row, or a leading dot)";
+    return false;
+  }
+  if (label.size() > 63) {
+    error = fmt::format("label '{}' is longer than 63 bytes", label);
+    return false;
+  }
+  wire += static_cast<char>(label.size());
+  wire += label;
+  label.clear();
+  return true;
+}
+
+// A name in master-file text into its wire form (labels, then the root's zero byte).
+bool encode_name(std::string_view text, std::string& wire, std::string& error) {
+  wire.clear();
+  if (text.empty()) {
+    error = "empty name";
+    return false;
+  }
+  if (text != ".") {  // the root alone has no label; "a." is absolute, ".." two empty labels
+    std::string label;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      char c = text[i];
+      if (c == '.') {
+        if (!end_label(label, wire, error)) return false;
+        continue;
+      }
+      if (c == '\\' && !read_escape(text, i, c, error)) return false;
+      label += c;
+    }
+    if (!label.empty() && !end_label(label, wire, error)) return false;  // a name without the final dot
+  }
+  wire += '\0';
+  if (wire.size() > 255) {
+    error = "name longer than 255 bytes";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string type_name(std::uint16_t type) {
@@ -257,11 +357,10 @@ std::string rcode_name(int rcode) {
 std::optional<Message> decode(std::string_view bytes, std::string& error) {
   Reader r(bytes);
   Message m;
-  std::uint16_t flags = 0, qd = 0, an = 0, ns = 0, ar = 0;
-  if (!r.u16(m.id) || !r.u16(flags) || !r.u16(qd) || !r.u16(an) || !r.u16(ns) || !r.u16(ar)) {
-    error = "shorter than a DNS header (12 bytes)";
-    return std::nullopt;
-  }
+  Header h;
+  if (!read_header(r, h, error)) return std::nullopt;
+  const std::uint16_t flags = h.flags, qd = h.qd, an = h.an, ns = h.ns, ar = h.ar;
+  m.id = h.id;
   m.response = flags & 0x8000;
   m.opcode = static_cast<std::uint8_t>((flags >> 11) & 0xF);
   m.authoritative = flags & 0x0400;
@@ -275,14 +374,7 @@ std::optional<Message> decode(std::string_view bytes, std::string& error) {
     error = "section counts larger than the message";
     return std::nullopt;
   }
-  for (unsigned i = 0; i < qd; ++i) {
-    Question q;
-    if (!r.name(q.name) || !r.u16(q.type) || !r.u16(q.klass)) {
-      error = "question cut short or bad name";
-      return std::nullopt;
-    }
-    m.questions.push_back(std::move(q));
-  }
+  if (!read_questions(r, qd, m.questions, error)) return std::nullopt;
   std::vector<Record>* sections[] = {&m.answers, &m.authority, &m.additional};
   std::uint16_t counts[] = {an, ns, ar};
   for (int s = 0; s < 3; ++s) {
@@ -306,6 +398,8 @@ std::optional<Message> decode(std::string_view bytes, std::string& error) {
 
 bool build_query(std::string_view name, std::uint16_t type, std::uint16_t id, std::string& out,
                  std::string& error) {
+  std::string wire;
+  if (!encode_name(name, wire, error)) return false;
   out.clear();
   auto put16 = [&](unsigned v) {
     out += static_cast<char>((v >> 8) & 0xFF);
@@ -317,40 +411,34 @@ bool build_query(std::string_view name, std::uint16_t type, std::uint16_t id, st
   put16(0);
   put16(0);
   put16(0);
-  if (name.size() > 1 && name.back() == '.') name.remove_suffix(1);
-  if (name.empty()) {
-    error = "empty name";
-    return false;
-  }
-  std::size_t wire = 1;
-  if (name != ".") {
-    std::size_t start = 0;
-    while (start <= name.size()) {
-      std::size_t dot = name.find('.', start);
-      if (dot == std::string_view::npos) dot = name.size();
-      std::string_view label = name.substr(start, dot - start);
-      if (label.empty()) {
-        error = "empty label (two dots in a row, or a leading dot)";
-        return false;
-      }
-      if (label.size() > 63) {
-        error = fmt::format("label '{}' is longer than 63 bytes", label);
-        return false;
-      }
-      wire += 1 + label.size();
-      out += static_cast<char>(label.size());
-      out += label;
-      start = dot + 1;
-    }
-  }
-  if (wire > 255) {
-    error = "name longer than 255 bytes";
-    return false;
-  }
-  out += '\0';
+  out += wire;
   put16(type);
   put16(1);  // IN
   return true;
+}
+
+std::optional<std::string> presentation_name(std::string_view name, std::string& error) {
+  std::string wire, text;
+  if (!encode_name(name, wire, error)) return std::nullopt;
+  Reader(wire).name(text);  // a name encode_name wrote always reads back
+  return text;
+}
+
+std::string reply_mismatch(std::string_view query, std::string_view reply) {
+  Header asked_head, head;
+  std::vector<Question> asked, questions;
+  std::string error;
+  if (!read_head(query, asked_head, asked, error)) return {};  // no query to match against
+  Reader r(reply);
+  if (!read_header(r, head, error)) return error;
+  if (head.id != asked_head.id) return {};
+  if (head.qd != asked_head.qd) return fmt::format("{} questions in the reply, {} asked", head.qd, asked_head.qd);
+  if (!read_questions(r, head.qd, questions, error)) return error;
+  if (!std::equal(asked.begin(), asked.end(), questions.begin(), same_question)) {
+    return fmt::format("the reply's question ({} {}) is not the one asked ({} {})", questions[0].name,
+                       type_name(questions[0].type), asked[0].name, type_name(asked[0].type));
+  }
+  return {};
 }
 
 std::optional<std::string> reverse_name(std::string_view text) {

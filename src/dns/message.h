@@ -13,6 +13,7 @@ namespace nuri::dns {
 /// Record types nuri names; any other number is shown as "TYPEnnn" (RFC 3597).
 enum class Type : std::uint16_t {
   a = 1, ns = 2, cname = 5, soa = 6, ptr = 12, mx = 15, txt = 16, aaaa = 28, srv = 33, opt = 41,
+  any = 255,  ///< QTYPE *: records of every type (RFC 1035 §3.2.3)
 };
 
 /// "A", "MX", ... or "TYPE99" for numbers nuri has no name for.
@@ -62,11 +63,25 @@ struct Message {
 /// must be used exactly by its type's fields. On failure returns nullopt and says why in `error`.
 std::optional<Message> decode(std::string_view bytes, std::string& error);
 
-/// Builds a standard query (RD set, one question, no EDNS) for `name` ("example.com" or
-/// "example.com."). Returns false and says why when the name is not a valid domain name
-/// (empty label, label over 63 bytes, name over 255 bytes).
+/// Builds a standard query (RD set, one question, no EDNS) for `name`, written as in a master
+/// file and as dig reads it (RFC 1035 §5.1): "example.com" or "example.com.", "." the root,
+/// "a\.b" a label holding a dot, "\DDD" the byte DDD (decimal, at most 255). Returns false
+/// and says why when the name is not a valid domain name (empty label, bad escape, label over
+/// 63 bytes, name over 255 bytes).
 bool build_query(std::string_view name, std::uint16_t type, std::uint16_t id, std::string& out,
                  std::string& error);
+
+/// The name a query for `name` carries, in the presentation form decode() gives the names of a
+/// reply (escapes as dig writes them, a final dot): "a\.b.test." stays itself, a raw ESC byte
+/// comes out as "\027". nullopt, and why in `error`, when build_query would refuse `name`.
+std::optional<std::string> presentation_name(std::string_view name, std::string& error);
+
+/// Why `reply` cannot be the reply to `query` (both whole messages), or empty when it can. This
+/// is how c-ares matches a reply to its query before handing it over, and it drops the others
+/// without a word: shorter than a header, or a question section other than the query's. A reply
+/// with another query's ID is not this query's (a late reply): empty, as dig waits on too. Only
+/// the header and the questions are read, since a truncated reply's records may be cut short.
+std::string reply_mismatch(std::string_view query, std::string_view reply);
 
 /// The reverse-lookup name of an IPv4 or IPv6 address ("4.3.2.1.in-addr.arpa.",
 /// nibbles under "ip6.arpa."), or nullopt when `text` is not an address.

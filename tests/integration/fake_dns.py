@@ -5,29 +5,45 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
+from typing import Callable
 
 
 class FakeDns:
     """Answers every name with `records` ({'A': [...], 'AAAA': [...]}, changeable at any time)
     and `ttl`. With `rcode` (2 SERVFAIL, 3 NXDOMAIN...) it answers every question with that code
-    and no record instead; with `garbage` it claims an answer that is not in the message.
-    `queries` counts the questions; `port` and `address` ("127.0.0.1:PORT") say where it is."""
+    and no record instead; with `garbage` it claims an answer that is not in the message; with
+    `reply` it sends what reply(query) returns (None: nothing). With `tcp_reply` it also listens
+    on TCP on the same port, sends those bytes to each connection and closes it.
+    `queries` counts the questions and `received` keeps them, with `times` their arrival
+    (time.monotonic()); `port` and `address` ("127.0.0.1:PORT") say where it is."""
 
-    def __init__(self, records: dict | None = None, ttl: int = 1, rcode: int = 0, garbage: bool = False):
+    def __init__(self, records: dict | None = None, ttl: int = 1, rcode: int = 0, garbage: bool = False,
+                 reply: Callable[[bytes], bytes | None] | None = None, tcp_reply: bytes | None = None):
         self.records = records or {}
         self.ttl = ttl
-        self.rcode, self.garbage = rcode, garbage
+        self.rcode, self.garbage, self.reply = rcode, garbage, reply
         self.queries = 0
+        self.received: list[bytes] = []
+        self.times: list[float] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
         self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, daemon=True)]
+        self.tcp = None
+        if tcp_reply is not None:
+            self.tcp = socket.create_server(("127.0.0.1", self.port))
+            self.tcp.settimeout(0.05)
+            self._threads.append(threading.Thread(target=self._serve_tcp, args=(tcp_reply,), daemon=True))
+        for t in self._threads:
+            t.start()
 
-    def _answer(self, query: bytes) -> bytes:
+    def _answer(self, query: bytes) -> bytes | None:
+        if self.reply:
+            return self.reply(query)
         qid, flags = struct.unpack(">HH", query[:4])
         if self.garbage:  # one answer announced, none there
             return struct.pack(">HHHHHH", qid, 0x8180, 1, 1, 0, 0) + query[12:]
@@ -55,12 +71,30 @@ class FakeDns:
             except OSError:
                 return
             self.queries += 1
+            self.received.append(query)
+            self.times.append(time.monotonic())
             try:
-                self.sock.sendto(self._answer(query), peer)
+                answer = self._answer(query)
+                if answer is not None:
+                    self.sock.sendto(answer, peer)
             except (IndexError, struct.error, OSError):
                 pass  # a malformed question gets no answer
 
+    def _serve_tcp(self, data: bytes):
+        while not self._stop:
+            try:
+                conn, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.sendall(data)
+
     def close(self):
         self._stop = True
-        self._thread.join(2)
+        for t in self._threads:
+            t.join(2)
         self.sock.close()
+        if self.tcp:
+            self.tcp.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import struct
 import subprocess
 import time
 
@@ -225,3 +226,112 @@ def test_usage_errors():
     r = subprocess.run([str(nuri_bin()), "resolve", "--help"], capture_output=True, text=True)
     for text in ["3 NXDOMAIN", "4 SERVFAIL", "5 REFUSED", "6 timeout", "7 unreachable"]:
         assert text in r.stdout, text
+
+
+def reply_head(query, flags=0x8180, qd=1, an=0):
+    """A reply's header for `query`: its ID, then `flags` (QR RD RA by default) and the counts."""
+    return query[:2] + struct.pack(">HHHHH", flags, qd, an, 0, 0)
+
+
+def a_answer(query):
+    """The query's question, answered by one A record (192.0.2.1, TTL 300) whatever its type."""
+    return (reply_head(query, an=1) + query[12:]
+            + b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + socket.inet_aton("192.0.2.1"))
+
+
+def test_each_try_waits_the_timeout():
+    # c-ares 1.18 doubles its timeout on each retry: 0.3, 0.6, 1.2 s. Each try waits --timeout.
+    fake = FakeDns(reply=lambda query: None)
+    try:
+        t0 = time.monotonic()
+        r = resolve("x.test", "--server", fake.address, "--timeout", "0.3", "--tries", "3")
+        elapsed = time.monotonic() - t0
+    finally:
+        fake.close()
+    assert r.returncode == 6 and "timeout: no reply" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert fake.queries == 3
+    gaps = [b - a for a, b in zip(fake.times, fake.times[1:])]
+    assert all(0.25 < g < 0.45 for g in gaps), gaps
+    assert 0.9 <= elapsed < 0.9 + SLACK
+
+
+def test_any_question_is_answered_by_records_of_any_type():
+    fake = FakeDns(reply=a_answer)
+    try:
+        r = resolve("ok.test", "-t", "ANY", "--server", fake.address)
+    finally:
+        fake.close()
+    assert r.returncode == 0, r.stderr
+    assert "question:  ok.test. IN ANY" in r.stdout and "answers:   1" in r.stdout
+    assert any(line.split() == ["ok.test.", "300", "A", "192.0.2.1"] for line in r.stdout.splitlines()), r.stdout
+
+
+def test_bad_names_are_usage_errors_but_the_root_is_a_name():
+    for name in ["..", ".a", "a..", "a..b", "a\\999.test", "a\\12x.test", "a\\"]:
+        r = resolve(name, "--server", "127.0.0.1:9", "--timeout", "0.1", "--tries", "1")
+        assert r.returncode == 2 and r.stderr.startswith(f"nuri resolve: '{name}': ") and r.stderr.count("\n") == 1, (name, r.stderr)
+    fake = FakeDns(reply=a_answer)
+    try:
+        r = resolve(".", "--server", fake.address)  # as `dig .`: the root
+    finally:
+        fake.close()
+    assert r.returncode == 0 and r.stdout.startswith("question:  . IN A\n"), r.stdout
+    assert fake.received[0][12:] == b"\x00\x00\x01\x00\x01"
+
+
+@pytest.mark.parametrize("typed,wire,shown", [
+    ("a\x1bb.test", b"\x03a\x1bb\x04test\x00", "a\\027b.test."),   # a raw ESC byte, shown as dig shows it
+    ("a\\.b.test", b"\x03a.b\x04test\x00", "a\\.b.test."),         # an escaped dot is in the label
+    ("a\\\\b.test", b"\x03a\\b\x04test\x00", "a\\\\b.test."),  # an escaped backslash
+    ("\\065bc.test", b"\x03Abc\x04test\x00", "Abc.test."),           # \DDD: the byte DDD
+])
+def test_question_shows_the_labels_sent(typed, wire, shown):
+    fake = FakeDns(reply=a_answer)
+    try:
+        r = resolve(typed, "--server", fake.address)
+    finally:
+        fake.close()
+    assert r.returncode == 0, r.stderr
+    assert fake.received[0][12:-4] == wire
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"question:  {shown} IN A"
+    # The server's copy of the name (a pointer to the question) is escaped the same way.
+    assert any(line.split() == [shown, "300", "A", "192.0.2.1"] for line in lines), lines
+
+
+@pytest.mark.parametrize("reply,why", [
+    (lambda q: q[:3], "shorter than a DNS header"),
+    (lambda q: reply_head(q, qd=0, an=1), "0 questions in the reply, 1 asked"),
+    (lambda q: reply_head(q, qd=0), "0 questions in the reply, 1 asked"),
+    (lambda q: reply_head(q, qd=2) + q[12:] * 2, "2 questions in the reply, 1 asked"),
+    (lambda q: reply_head(q) + b"\x05other\x04test\x00\x00\x01\x00\x01",
+     "the reply's question (other.test. A) is not the one asked (x.test. A)"),
+], ids=["3 bytes", "header only, an answer", "no question", "two questions", "another question"])
+def test_replies_c_ares_drops_are_malformed_not_a_timeout(reply, why):
+    fake = FakeDns(reply=reply)
+    try:
+        t0 = time.monotonic()
+        r = resolve("x.test", "--server", fake.address, "--timeout", "5", "--tries", "1")
+        elapsed = time.monotonic() - t0
+    finally:
+        fake.close()
+    assert r.returncode == 8 and f"malformed reply: {why}" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert elapsed < 5
+
+
+def test_tcp_reply_cut_short_is_malformed_not_refused():
+    # Truncated over UDP, so asked again over TCP, where the server sends 1 byte and closes.
+    fake = FakeDns(reply=lambda q: reply_head(q, flags=0x8380) + q[12:], tcp_reply=b"\x00")
+    try:
+        r = resolve("x.test", "--server", fake.address, "--timeout", "2", "--tries", "1")
+    finally:
+        fake.close()
+    assert r.returncode == 8 and "the server closed the TCP connection" in r.stderr, r.stderr
+    assert "refused" not in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:0", ""])
+def test_bad_server_is_a_usage_error(server):
+    r = resolve("x.test", "--server", server, "--timeout", "0.1", "--tries", "1")
+    assert r.returncode == 2 and r.stderr.startswith(f"nuri resolve: bad --server '{server}': "), r.stderr
+    assert r.stderr.count("\n") == 1

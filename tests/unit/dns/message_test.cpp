@@ -81,6 +81,42 @@ TEST(DnsMessage, BuildQueryRoundTrips) {
   EXPECT_FALSE(build_query("", 1, 1, q, error));
 }
 
+TEST(DnsMessage, BuildQueryReadsMasterFileEscapes) {
+  std::string q, error;
+  ASSERT_TRUE(build_query("a\\.b.\\065\\\\.", 1, 1, q, error)) << error;
+  EXPECT_EQ(q.substr(12, 8), "\x03" "a.b\x02" "A\\\x00"s);
+  ASSERT_TRUE(build_query(".", 1, 1, q, error)) << error;
+  EXPECT_EQ(q.substr(12), "\x00\x00\x01\x00\x01"s);
+  for (const char* bad : {"..", ".a", "a..", "a\\999", "a\\12", "a\\1x2", "a\\"}) {
+    EXPECT_FALSE(build_query(bad, 1, 1, q, error)) << bad;
+  }
+}
+
+TEST(DnsMessage, PresentationNameIsTheNameSentEscapedAsReplies) {
+  std::string error;
+  EXPECT_EQ(presentation_name("a\x1b" "b.test", error), "a\\027b.test.");
+  EXPECT_EQ(presentation_name("a\\.b.test.", error), "a\\.b.test.");
+  EXPECT_EQ(presentation_name("\\065bc", error), "Abc.");
+  EXPECT_EQ(presentation_name(".", error), ".");
+  EXPECT_FALSE(presentation_name("..", error));
+  EXPECT_EQ(error, "empty label (two dots in a row, or a leading dot)");
+}
+
+TEST(DnsMessage, ReplyMismatchIsWhatCaresDrops) {
+  std::string query, error;
+  ASSERT_TRUE(build_query("x.test", 1, 0x1234, query, error)) << error;
+  const std::string question = query.substr(12);
+  const std::string head = "\x12\x34\x81\x80"s;
+  EXPECT_EQ(reply_mismatch(query, head + "\x00\x01\x00\x00\x00\x00\x00\x00"s + question), "");
+  EXPECT_EQ(reply_mismatch(query, "\x56\x78\x81\x80\x00\x00\x00\x00\x00\x00\x00\x00"s), "");  // another query's
+  EXPECT_EQ(reply_mismatch(query, "\x12\x34\x81"s), "shorter than a DNS header (12 bytes)");
+  EXPECT_EQ(reply_mismatch(query, head + "\x00\x00\x00\x01\x00\x00\x00\x00"s), "0 questions in the reply, 1 asked");
+  EXPECT_EQ(reply_mismatch(query, head + "\x00\x01\x00\x00\x00\x00\x00\x00"s + "\x01y\x04test\x00\x00\x01\x00\x01"s),
+            "the reply's question (y.test. A) is not the one asked (x.test. A)");
+  // A truncated reply's records may be cut short: only its question counts.
+  EXPECT_EQ(reply_mismatch(query, "\x12\x34\x83\x80\x00\x01\x00\x05\x00\x00\x00\x00"s + question + "\xc0"s), "");
+}
+
 TEST(DnsMessage, ReverseNames) {
   EXPECT_EQ(reverse_name("192.0.2.7"), "7.2.0.192.in-addr.arpa.");
   EXPECT_EQ(reverse_name("2001:db8::1"),
