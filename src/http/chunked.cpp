@@ -100,9 +100,12 @@ Line scan_size_line(std::string_view input, std::size_t max_line, std::uint64_t 
   Cursor c(input, max_line);
   std::uint64_t size = 0;
   int digits = 0;
+  int significant = 0;  // leading zeros are allowed (1*HEXDIG), however many: max_line bounds them
   for (; !c.at_end() && is(c.peek(), kHex); c.next()) {
+    ++digits;
+    if (size != 0 || c.peek() != '0') ++significant;
     // Sizes past 2^63-1 are refused like Content-Length's; so are more than 16 digits.
-    if (++digits > 16 || size > (std::numeric_limits<std::int64_t>::max() >> 4)) {
+    if (significant > 16 || size > (std::numeric_limits<std::int64_t>::max() >> 4)) {
       return {Scan::bad};
     }
     size = size * 16 + hex_value(c.peek());

@@ -20,12 +20,14 @@ inline std::string_view trim_ows(std::string_view s) {
 }
 
 /// Content-Length = 1*DIGIT (RFC 9110 §8.6), as a list of identical values at most. False for
-/// anything else, and for values past 2^63-1.
+/// anything else, and for values past 2^63-1. Leading zeros are digits of the number, not of its
+/// size: "000...05" is 5, however many zeros (the head's size limit bounds them).
 inline bool parse_content_length(std::string_view value, std::uint64_t& out) {
   bool first = true;
   while (true) {
     const std::size_t comma = value.find(',');
-    const std::string_view element = trim_ows(value.substr(0, comma));
+    std::string_view element = trim_ows(value.substr(0, comma));
+    while (element.size() > 1 && element[0] == '0') element.remove_prefix(1);
     if (element.empty() || element.size() > 19) return false;
     std::uint64_t n = 0;
     for (const char c : element) {

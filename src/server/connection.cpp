@@ -667,7 +667,10 @@ bool Connection::proxy_head(const http::Response& up, bool tunnel, bool via) {
   // the connection (HTTP/1.0).
   stream_chunked_ = !tunnel && !bodiless && !length_known && req.version_minor >= 1;
   const bool close_delimited = !tunnel && !bodiless && !length_known && !stream_chunked_;
-  stream_keep_alive_ = !tunnel && !close_delimited && req.keep_alive && !draining_ && !close_after_output_;
+  // An answer before the whole request body came ends the connection (end_proxied_early): it
+  // says so (RFC 9112 §9.6).
+  stream_keep_alive_ = !tunnel && !close_delimited && req.keep_alive && !draining_ && !close_after_output_ &&
+                       state_ != State::body;
   stream_body_ = tunnel || !bodiless;
   stream_status_ = status;
   stream_bytes_ = 0;
@@ -833,7 +836,9 @@ void Connection::respond_error(Status status, std::string_view request_line) {
   set_error_response(res, status);
   res.close = true;  // after a framing error nothing that follows can be trusted
   linger_needed_ = true;
-  queue_response(nullptr, res, request_line);
+  // There is no Request, but a first line that names HEAD still gets no body (RFC 9110 §9.3.2):
+  // a client reading the answer to a HEAD takes no body after the head, whatever the status.
+  queue_response(nullptr, res, request_line, request_line.starts_with("HEAD "));
 }
 
 void Connection::queue_bytes(std::size_t begin) {
@@ -860,7 +865,7 @@ void Connection::append_head_start(int status, const Response& res) {
   out_ += res.headers;
 }
 
-void Connection::queue_response(const http::Request* req, Response& res, std::string_view request_line) {
+void Connection::queue_response(const http::Request* req, Response& res, std::string_view request_line, bool head) {
   int status = http::code(res.status);
   // A 400 means the client sent something malformed; like nginx, trust nothing after it.
   bool keep_alive = req && req->keep_alive && !res.close && !draining_ && !close_after_output_ &&
@@ -880,7 +885,7 @@ void Connection::queue_response(const http::Request* req, Response& res, std::st
   out_ += "\r\n";
 
   // HEAD: the same head as GET, the body only announced (RFC 9110 §9.3.2).
-  bool send_body = !bodiless_status && !(req && req->method == http::Method::head);
+  bool send_body = !bodiless_status && !(req ? req->method == http::Method::head : head);
   if (send_body) {
     if (res.segments.empty()) {
       out_ += res.body;

@@ -120,7 +120,9 @@ class Connection final : public net::EventHandler, private Deferrer {
   void record_response(const http::Request* req, int status, std::uint64_t body_bytes, std::string_view request_line);
   void respond_error(http::Status status, std::string_view request_line);
   void serve_status(StatusEndpoint endpoint, const http::Request& request, Response& response);
-  void queue_response(const http::Request* request, Response& response, std::string_view request_line);
+  // `head`: no body, for a response to a HEAD request whose head failed to parse (no `request`).
+  void queue_response(const http::Request* request, Response& response, std::string_view request_line,
+                      bool head = false);
   void queue_bytes(std::size_t begin);
   void queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length);
   void flush();

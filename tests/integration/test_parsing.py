@@ -120,6 +120,26 @@ def test_rejected_and_connection_closed(nuri, www, name, bad, status):
     assert s.get("/a.txt").body == b"hello"
 
 
+@pytest.mark.parametrize("bad,status", [
+    (b"HEAD /a.txt HTTP/1.1\r\n\r\n", 400),
+    (b"HEAD /a.txt HTTP/1.1\r\n" + H + b"X-A : b\r\n\r\n", 400),
+    (b"HEAD /a.txt HTTP/1.1\r\n" + H + b"Content-Length: 99999999\r\n\r\n", 413),
+    (b"HEAD /a.txt HTTP/1.1\r\n" + H + b"Expect: foo\r\n\r\n", 417),
+    (b"HEAD /a.txt HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (b"HEAD /a.txt HTTP/2.0\r\n" + H + b"\r\n", 505),
+], ids=["no_host", "bad_field", "too_large", "expect", "unknown_coding", "version"])
+def test_error_for_a_head_request_has_no_body(nuri, www, bad, status):
+    """RFC 9110 §9.3.2: no content in a response to HEAD, an error found while parsing the head
+    included (nginx sends none either). The length may be announced; no byte may follow."""
+    s = nuri(root=www.root)
+    c = s.connect()
+    c.send(bad)
+    data, closed = c.read_until_close(3)
+    assert closed and data.startswith(b"HTTP/1.1 %d " % status), data[:200]
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert body == b"", f"{len(body)} body bytes after the head: {data[:400]!r}"
+
+
 def test_http_1_2_is_served_as_http_1_1(nuri, www):
     """RFC 9110 §6.2: a later minor version of HTTP/1 is processed as HTTP/1.1 and answered in
     HTTP/1.1, and the connection persists as HTTP/1.1's does."""
@@ -195,6 +215,17 @@ def test_valid_requests_are_accepted(nuri, www, name):
 def test_leading_zeros_in_content_length_are_a_number(nuri, www):
     s = nuri(root=www.root)
     rs = s.exchange(POST + b"Content-Length: 005\r\n\r\nhello" + req("/b.txt"), ["POST", "GET"])
+    assert rs[0].status == 405 and rs[1].body == www.files["/b.txt"]
+
+
+def test_leading_zeros_do_not_count_toward_the_digit_limits(nuri, www):
+    """1*DIGIT and 1*HEXDIG: zeros in front do not make the number larger. 30 digits of
+    Content-Length and a 29-digit chunk size for 5 bytes were 400 (nginx takes both)."""
+    s = nuri(root=www.root)
+    rs = s.exchange(POST + b"Content-Length: " + b"0" * 29 + b"5\r\n\r\nhello" + req("/b.txt"), ["POST", "GET"])
+    assert rs[0].status == 405 and rs[1].body == www.files["/b.txt"]
+    chunked = b"0" * 28 + b"5\r\nhello\r\n" + b"0" * 20 + b"\r\n\r\n"
+    rs = s.exchange(POST + b"Transfer-Encoding: chunked\r\n\r\n" + chunked + req("/b.txt"), ["POST", "GET"])
     assert rs[0].status == 405 and rs[1].body == www.files["/b.txt"]
 
 

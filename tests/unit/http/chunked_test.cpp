@@ -121,6 +121,9 @@ std::vector<ValidBody> valid_bodies() {
        "0123456789abcdefghij"},
       {"Leading_zeros", "0005\r\nhello\r\n000\r\n\r\n", "hello"},
       {"Sixteen_digits", "0000000000000005\r\nhello\r\n0000000000000000\r\n\r\n", "hello"},
+      // 1*HEXDIG: zeros before the number do not make it longer (nginx takes them too).
+      {"Leading_zeros_past_sixteen_digits", "00000000000000000000000000005\r\nhello\r\n00000000000000000000\r\n\r\n",
+       "hello"},
       {"Data_looks_like_framing", "9\r\n\r\n0\r\n\r\n\r\n\r\n0\r\n\r\n", "\r\n0\r\n\r\n\r\n"},
       {"Binary_data", "4\r\n\0\xff\r\n\r\n0\r\n\r\n"s, "\0\xff\r\n"s},
       {"Extension", "5;name=value\r\nhello\r\n0;last\r\n\r\n", "hello"},
@@ -197,7 +200,7 @@ std::vector<BadBody> bad_bodies() {
       {"Data_then_lf_cr", "5\r\nhello\n\r0\r\n\r\n", k400},
       {"Size_overflow_2_63", "8000000000000000\r\n", k400},
       {"Size_overflow_max", "FFFFFFFFFFFFFFFF\r\n", k400},
-      {"Size_seventeen_digits", "00000000000000005\r\nhello\r\n", k400},
+      {"Size_seventeen_significant_digits", "00010000000000000000\r\nhello\r\n", k400},
       {"Size_way_too_long", "123456789abcdef0123456789\r\n", k400},
       {"Body_over_limit_one_chunk", "B\r\nhello world\r\n0\r\n\r\n", k413, max10},
       {"Body_over_limit_second_chunk", "6\r\nabcdef\r\n5\r\nghijk\r\n0\r\n\r\n", k413, max10},

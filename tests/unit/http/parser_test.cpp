@@ -378,6 +378,9 @@ std::vector<ValidCase> valid_cases() {
       [](const Request& r) { EXPECT_EQ(r.content_length, 42u); });
   add("Content_length_leading_zeros", with_fields("Content-Length: 007\r\n"),
       [](const Request& r) { EXPECT_EQ(r.content_length, 7u); });
+  add("Content_length_leading_zeros_past_nineteen_digits",
+      with_fields("Content-Length: 000000000000000000000000000007\r\n"),
+      [](const Request& r) { EXPECT_EQ(r.content_length, 7u); });
   add("Content_length_largest", with_fields("Content-Length: 9223372036854775807\r\n"),
       [](const Request& r) { EXPECT_EQ(r.content_length, 9223372036854775807u); });
 
