@@ -28,8 +28,9 @@ PreconditionOutcome evaluate_preconditions(const Preconditions& p, bool get_or_h
                                            std::string_view etag, std::time_t mtime);
 
 /// Whether a Range should be honoured given the If-Range value (RFC 9110 §13.1.5): true when it
-/// is an entity tag that strongly matches `etag`, or an HTTP-date equal to `mtime`.
-bool if_range_matches(std::string_view if_range, std::string_view etag, std::time_t mtime);
+/// is an entity tag that strongly matches `etag`, or an HTTP-date equal to `mtime` that is a
+/// strong validator: `mtime` at least a second before `now`, the response's Date (§8.8.2.2).
+bool if_range_matches(std::string_view if_range, std::string_view etag, std::time_t mtime, std::time_t now);
 
 /// True if `list` (an If-Match / If-None-Match value: "*" or a comma-separated list of
 /// entity tags) contains a tag matching `etag`; weak comparison when `weak` is true.

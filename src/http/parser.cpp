@@ -255,6 +255,26 @@ std::optional<std::string_view> Request::find(std::string_view name) const {
   return std::nullopt;
 }
 
+std::optional<std::string_view> Request::find_list(std::string_view name, std::string& storage) const {
+  std::optional<std::string_view> first;
+  bool joined = false;
+  for (std::size_t i = 0; i < header_count; ++i) {
+    if (!iequals(headers[i].name, name)) continue;
+    if (!first) {
+      first = headers[i].value;
+      continue;
+    }
+    if (!joined) {
+      storage.assign(*first);
+      joined = true;
+    }
+    storage += ", ";
+    storage += headers[i].value;
+  }
+  if (joined) return std::string_view(storage);
+  return first;
+}
+
 // Stores a field line and hands the few names whose values the parser reads to
 // end_special_field(). Called for every field line, so it filters cheaply first: a name can only
 // be one of those if its length and first letter are those of one of them.

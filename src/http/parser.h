@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "http/status.h"
@@ -62,6 +63,10 @@ struct Request {
 
   /// The value of the first field named `name` (ASCII case-insensitive), or nullopt.
   std::optional<std::string_view> find(std::string_view name) const;
+  /// The values of every field named `name` as one comma-separated list, as RFC 9110 §5.3 says
+  /// repeated lines of a list field mean: the value itself when there is one field line, else
+  /// the values joined with ", " into `storage`. nullopt when there is none.
+  std::optional<std::string_view> find_list(std::string_view name, std::string& storage) const;
 };
 
 enum class ParseState : std::uint8_t { complete, incomplete, error };

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cerrno>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -380,8 +381,10 @@ void StaticHandler::apply_error_page(const SiteLocation& location, Response& res
 }
 
 void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Response& res) {
-  http::Preconditions pre{request.find("If-Match"), request.find("If-None-Match"), request.find("If-Modified-Since"),
-                          request.find("If-Unmodified-Since")};
+  // If-Match and If-None-Match are lists: two field lines are one list (RFC 9110 §5.3), and a
+  // tag in the second line counts as much as one in the first.
+  http::Preconditions pre{request.find_list("If-Match", if_match_list_), request.find_list("If-None-Match", if_none_match_list_),
+                          request.find("If-Modified-Since"), request.find("If-Unmodified-Since")};
   switch (http::evaluate_preconditions(pre, true, file->etag, file->mtime)) {
     case http::PreconditionOutcome::not_modified:
       // RFC 9110 §15.4.5: the validators a 200 would have carried, no body.
@@ -407,7 +410,8 @@ void StaticHandler::serve_file(const http::Request& request, OpenFile* file, Res
   // RFC 9110 §14.2: Range only on GET; If-Range decides whether it still applies.
   auto range = request.method == Method::get ? request.find("Range") : std::nullopt;
   if (range) {
-    if (auto if_range = request.find("If-Range"); if_range && !http::if_range_matches(*if_range, file->etag, file->mtime)) {
+    auto if_range = request.find("If-Range");
+    if (if_range && !http::if_range_matches(*if_range, file->etag, file->mtime, std::time(nullptr))) {
       range.reset();
     }
   }

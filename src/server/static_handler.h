@@ -59,8 +59,10 @@ class StaticHandler {
 
   const Site& site_;
   std::vector<std::unique_ptr<FileCache>> caches_;  // by root index
-  std::string path_;     // scratch: the normalized path
-  std::string scratch_;  // scratch: index and error page paths
+  std::string path_;                // scratch: the normalized path
+  std::string scratch_;             // scratch: index and error page paths
+  std::string if_match_list_;       // scratch: If-Match field lines joined into one list
+  std::string if_none_match_list_;  // scratch: the same for If-None-Match
   Trace* trace_ = nullptr;
 };
 

@@ -113,6 +113,25 @@ def test_if_match_matching_is_200(srv):
     assert r.status == 200 and r.body == LETTERS
 
 
+@pytest.mark.parametrize("order", ["tag_second", "tag_first"])
+def test_if_match_in_two_field_lines_is_one_list(srv, order):
+    """RFC 9110 §5.3: two If-Match lines are one list; the current tag in either matches.
+    Only the first line was read: with the tag second the answer was 412."""
+    lines = [("If-Match", '"x"'), ("If-Match", srv.etag)]
+    if order == "tag_first":
+        lines.reverse()
+    r = srv.request(req("/letters.txt", headers=lines))
+    assert r.status == 200 and r.body == LETTERS, str(r)
+
+
+@pytest.mark.parametrize("order", ["tag_second", "tag_first"])
+def test_if_none_match_in_two_field_lines_is_one_list(srv, order):
+    lines = [("If-None-Match", '"x"'), ("If-None-Match", srv.etag)]
+    if order == "tag_first":
+        lines.reverse()
+    _assert_304(srv, lines)
+
+
 def test_if_match_star_is_200(srv):
     r = _get(srv, If_Match="*")
     assert r.status == 200 and r.body == LETTERS
@@ -257,6 +276,23 @@ def test_if_range_matching_date_is_206(srv):
 def test_if_range_older_date_is_full_200(srv):
     r = _get(srv, Range="bytes=10-19", If_Range=http_date(MTIME - 100))
     assert r.status == 200 and r.body == LETTERS
+
+
+def test_if_range_date_not_a_second_before_the_response_is_weak(nuri, www):
+    """RFC 9110 §13.1.5 and §8.8.2.2: a Last-Modified date is a strong validator only once its
+    second is over (it is before the response's Date); a weak If-Range is false, so the whole
+    file comes back. Else a file written twice within one second could have a range of its new
+    content spliced onto a download of the old. A date in the future is never a second before."""
+    import time
+    future = int(time.time()) + 3600
+    os.utime(www.root / "letters.txt", (future, future))
+    s = nuri(root=www.root)
+    r = _get(s, Range="bytes=10-19", If_Range=http_date(future))
+    assert r.status == 200 and r.body == LETTERS, str(r)
+    past = int(time.time()) - 10
+    os.utime(www.root / "letters.txt", (past, past))
+    r = _get(s, Range="bytes=10-19", If_Range=http_date(past))
+    assert r.status == 206 and r.body == LETTERS[10:20], str(r)
 
 
 def test_multiple_ranges_in_a_large_file(nuri, big):

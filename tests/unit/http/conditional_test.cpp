@@ -10,6 +10,7 @@ namespace {
 
 constexpr std::string_view kEtag = "\"abc\"";
 constexpr std::time_t kMtime = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+constexpr std::time_t kNow = kMtime + 3600;  // the response's Date: an hour after the change
 constexpr std::string_view kBefore = "Sun, 06 Nov 1994 08:49:36 GMT";  // mtime > date
 constexpr std::string_view kAt = "Sun, 06 Nov 1994 08:49:37 GMT";
 constexpr std::string_view kAfter = "Sun, 06 Nov 1994 08:49:38 GMT";
@@ -197,26 +198,33 @@ TEST(ConditionalEtagList, Table) {
 }
 
 TEST(ConditionalIfRange, EntityTags) {
-  EXPECT_TRUE(if_range_matches("\"abc\"", kEtag, kMtime));
-  EXPECT_TRUE(if_range_matches(" \"abc\" ", kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches("\"xyz\"", kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches("W/\"abc\"", kEtag, kMtime));  // a weak tag never matches
-  EXPECT_FALSE(if_range_matches("\"abc\"", "W/\"abc\"", kMtime));
-  EXPECT_FALSE(if_range_matches("\"abc\", \"abc\"", kEtag, kMtime));  // one tag, not a list
-  EXPECT_FALSE(if_range_matches("\"abc", kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches("*", kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches("", kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches("\"\"", "", kMtime));
+  EXPECT_TRUE(if_range_matches("\"abc\"", kEtag, kMtime, kNow));
+  EXPECT_TRUE(if_range_matches(" \"abc\" ", kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("\"xyz\"", kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("W/\"abc\"", kEtag, kMtime, kNow));  // a weak tag never matches
+  EXPECT_FALSE(if_range_matches("\"abc\"", "W/\"abc\"", kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("\"abc\", \"abc\"", kEtag, kMtime, kNow));  // one tag, not a list
+  EXPECT_FALSE(if_range_matches("\"abc", kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("*", kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("", kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("\"\"", "", kMtime, kNow));
+}
+
+TEST(ConditionalIfRange, ADateIsWeakWithinItsOwnSecond) {
+  // Last-Modified equal to the response's Date: the file may change again within that second.
+  EXPECT_FALSE(if_range_matches(kAt, kEtag, kMtime, kMtime));
+  EXPECT_TRUE(if_range_matches(kAt, kEtag, kMtime, kMtime + 1));
+  EXPECT_TRUE(if_range_matches("\"abc\"", kEtag, kMtime, kMtime));  // a tag is not a date
 }
 
 TEST(ConditionalIfRange, Dates) {
-  EXPECT_TRUE(if_range_matches(kAt, kEtag, kMtime));
-  EXPECT_TRUE(if_range_matches("Sun Nov  6 08:49:37 1994", kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches(kBefore, kEtag, kMtime));  // must be exactly equal
-  EXPECT_FALSE(if_range_matches(kAfter, kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches(kBadDate, kEtag, kMtime));
-  EXPECT_FALSE(if_range_matches("Mon, 06 Nov 1994 08:49:37 GMT", kEtag, kMtime));
-  EXPECT_TRUE(if_range_matches("Tue, 19 Jan 2038 03:14:08 GMT", kEtag, 2147483648));
+  EXPECT_TRUE(if_range_matches(kAt, kEtag, kMtime, kNow));
+  EXPECT_TRUE(if_range_matches("Sun Nov  6 08:49:37 1994", kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches(kBefore, kEtag, kMtime, kNow));  // must be exactly equal
+  EXPECT_FALSE(if_range_matches(kAfter, kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches(kBadDate, kEtag, kMtime, kNow));
+  EXPECT_FALSE(if_range_matches("Mon, 06 Nov 1994 08:49:37 GMT", kEtag, kMtime, kNow));
+  EXPECT_TRUE(if_range_matches("Tue, 19 Jan 2038 03:14:08 GMT", kEtag, 2147483648, 2147483648 + 1));
 }
 
 }  // namespace

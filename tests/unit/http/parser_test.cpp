@@ -1299,5 +1299,16 @@ TEST(ParserHelpers, FindIsCaseInsensitiveAndReturnsTheFirst) {
   EXPECT_EQ(req.find("X-"), std::nullopt);
 }
 
+TEST(ParserHelpers, FindListJoinsRepeatedFieldLinesIntoOneList) {
+  const std::string input = "GET / HTTP/1.1\r\nHost: h\r\nIf-Match: \"a\"\r\nX: y\r\nif-match: \"b\", \"c\"\r\n\r\n";
+  RequestParser parser;
+  Request req;
+  ASSERT_EQ(parser.parse(input, req).state, ParseState::complete);
+  std::string storage;
+  EXPECT_EQ(req.find_list("If-Match", storage), "\"a\", \"b\", \"c\"");
+  EXPECT_EQ(req.find_list("X", storage), "y");  // one line: the value itself
+  EXPECT_EQ(req.find_list("missing", storage), std::nullopt);
+}
+
 }  // namespace
 }  // namespace nuri::http
