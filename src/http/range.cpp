@@ -1,5 +1,6 @@
 #include "http/range.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "http/field_values.h"
@@ -97,29 +98,42 @@ SpecResult parse_spec(std::string_view spec, std::uint64_t size, ByteRange& rang
   return SpecResult::satisfiable;
 }
 
-/// Sorts by start and merges ranges that overlap or touch (§14.2 lets a server coalesce them;
-/// that also defuses "many small overlapping ranges" requests).
-void sort_and_merge(RangeSet& set) {
-  // Insertion sort: at most kMaxRanges elements, and usually already in order.
-  for (std::size_t i = 1; i < set.count; ++i) {
-    const ByteRange r = set.ranges[i];
-    std::size_t j = i;
-    while (j > 0 && set.ranges[j - 1].first > r.first) {
-      set.ranges[j] = set.ranges[j - 1];
-      --j;
+/// Merges ranges that overlap or touch (§14.2 lets a server coalesce them; that also defuses
+/// "many small overlapping ranges" requests), then puts the parts in the order they were asked
+/// for (§14.6: SHOULD), a merged part where the first of its ranges was.
+void merge_in_asked_order(RangeSet& set) {
+  struct Part {
+    ByteRange range;
+    std::size_t asked;  // its position in the request; of the earliest, for a merged part
+  };
+  Part parts[kMaxRanges];
+  for (std::size_t i = 0; i < set.count; ++i) parts[i] = {set.ranges[i], i};
+  // Insertion sorts: at most kMaxRanges elements, and usually already in order.
+  auto sort_by = [&parts](std::size_t count, auto key) {
+    for (std::size_t i = 1; i < count; ++i) {
+      const Part p = parts[i];
+      std::size_t j = i;
+      while (j > 0 && key(parts[j - 1]) > key(p)) {
+        parts[j] = parts[j - 1];
+        --j;
+      }
+      parts[j] = p;
     }
-    set.ranges[j] = r;
-  }
+  };
+  sort_by(set.count, [](const Part& p) { return p.range.first; });
   std::size_t n = 0;
   for (std::size_t i = 0; i < set.count; ++i) {
-    const ByteRange r = set.ranges[i];
+    const Part p = parts[i];
     // last < size ≤ 2^64-1, so last + 1 does not overflow.
-    if (n > 0 && r.first <= set.ranges[n - 1].last + 1) {
-      if (r.last > set.ranges[n - 1].last) set.ranges[n - 1].last = r.last;
+    if (n > 0 && p.range.first <= parts[n - 1].range.last + 1) {
+      parts[n - 1].range.last = std::max(parts[n - 1].range.last, p.range.last);
+      parts[n - 1].asked = std::min(parts[n - 1].asked, p.asked);
     } else {
-      set.ranges[n++] = r;
+      parts[n++] = p;
     }
   }
+  sort_by(n, [](const Part& p) { return p.asked; });
+  for (std::size_t i = 0; i < n; ++i) set.ranges[i] = parts[i].range;
   set.count = n;
 }
 
@@ -164,7 +178,7 @@ RangeOutcome parse_range(std::string_view value, std::uint64_t size, RangeSet& o
   }
   if (listed == 0) return RangeOutcome::ignore;
   if (out.count == 0) return RangeOutcome::unsatisfiable;
-  sort_and_merge(out);
+  merge_in_asked_order(out);
   return RangeOutcome::satisfiable;
 }
 

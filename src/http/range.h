@@ -16,7 +16,7 @@ struct ByteRange {
 inline constexpr std::size_t kMaxRanges = 16;
 
 /// The ranges to send, after overlapping and adjacent ranges were merged (RFC 9110 §14.2 lets
-/// a server coalesce) and sorted by start.
+/// a server coalesce), in the order they were asked for (§14.6).
 struct RangeSet {
   ByteRange ranges[kMaxRanges];
   std::size_t count = 0;

@@ -226,6 +226,13 @@ def test_multiple_ranges_with_suffix(srv):
     _check_multipart(r, [(100, 109), (SIZE - 3, SIZE - 1)])
 
 
+def test_multiple_ranges_come_in_the_order_asked(srv):
+    """RFC 9110 §14.6: the parts SHOULD follow the order of the range-specs (a client asking for
+    the end first, as a media player does, reads it first); merged ranges excepted."""
+    r = _get(srv, Range="bytes=-1,0-0,500-504")
+    _check_multipart(r, [(SIZE - 1, SIZE - 1), (0, 0), (500, 504)])
+
+
 def test_multiple_ranges_via_curl(srv):
     r = curl(srv.url("/letters.txt"), "-r", "0-4,500-504")
     _check_multipart(r.final, [(0, 4), (500, 504)])

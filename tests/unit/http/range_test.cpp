@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(RangeUnsatisfiable, RangeParse, ::testing::Values(
 
 INSTANTIATE_TEST_SUITE_P(RangeMultiple, RangeParse, ::testing::Values(
     RangeCase{"bytes=0-99,200-299", 1000, kOk, {{0, 99}, {200, 299}}},
-    RangeCase{"bytes=200-299,0-99", 1000, kOk, {{0, 99}, {200, 299}}},  // sorted
+    RangeCase{"bytes=200-299,0-99", 1000, kOk, {{200, 299}, {0, 99}}},  // in the order asked
     RangeCase{"bytes=0-99,100-199", 1000, kOk, {{0, 199}}},             // adjacent: merged
     RangeCase{"bytes=0-99,101-199", 1000, kOk, {{0, 99}, {101, 199}}},  // a gap of one byte
     RangeCase{"bytes=0-99,50-149", 1000, kOk, {{0, 149}}},              // overlapping
@@ -145,11 +145,14 @@ INSTANTIATE_TEST_SUITE_P(RangeMultiple, RangeParse, ::testing::Values(
     RangeCase{"bytes=0-0,0-0,0-0", 1000, kOk, {{0, 0}}},
     RangeCase{"bytes=500-,-100", 1000, kOk, {{500, 999}}},
     RangeCase{"bytes=0-9,-10", 1000, kOk, {{0, 9}, {990, 999}}},
-    RangeCase{"bytes=-10,0-9", 1000, kOk, {{0, 9}, {990, 999}}},
+    RangeCase{"bytes=-10,0-9", 1000, kOk, {{990, 999}, {0, 9}}},
     RangeCase{"bytes=0-1,4-5,2-3", 1000, kOk, {{0, 5}}},
     RangeCase{"bytes=8-9,6-7,4-5,2-3,0-1", 1000, kOk, {{0, 9}}},
     RangeCase{"bytes=10-19,30-39,20-29", 1000, kOk, {{10, 39}}},
-    RangeCase{"bytes=30-39,10-19,50-", 1000, kOk, {{10, 19}, {30, 39}, {50, 999}}},
+    RangeCase{"bytes=30-39,10-19,50-", 1000, kOk, {{30, 39}, {10, 19}, {50, 999}}},
+    // A merged part goes where the first of its ranges was asked.
+    RangeCase{"bytes=500-509,30-39,0-31", 1000, kOk, {{500, 509}, {0, 39}}},
+    RangeCase{"bytes=0-9,500-509,5-20,900-", 1000, kOk, {{0, 20}, {500, 509}, {900, 999}}},
     RangeCase{"bytes=0-5,3-", 10, kOk, {{0, 9}}},
     RangeCase{"bytes=0-,0-", 10, kOk, {{0, 9}}}));
 
