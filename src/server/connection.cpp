@@ -257,6 +257,16 @@ bool Connection::head_complete(std::size_t head_length) {
   if (!to_app_ && worker_.site().has_proxy()) {
     if (proxy::Group* upstreams = proxy_upstreams(req)) return start_proxy(*upstreams, has_body);
   }
+  if (has_body && req.expect_continue && !to_app_ && end_ - start_ == head_length) {
+    // The site's answer does not depend on the body: it goes out now, instead of a 100 that
+    // would have the client upload a body only for it to be dropped (a 405 for a POST to a
+    // file, a 404), as nginx does. Whatever body the client sends anyway is read and dropped
+    // while the answer goes out, then the connection closes, as after an early 413.
+    close_after_output_ = true;
+    linger_needed_ = true;
+    dispatch();  // never waits: only the application's answers do
+    return false;
+  }
   if (!has_body) {
     if (!dispatch()) {
       wait_for_app(start_ + head_length);

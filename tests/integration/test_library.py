@@ -74,6 +74,23 @@ def test_query_and_form(hello):
     assert status == 413
 
 
+def test_expect_100_continue_to_a_handler_that_reads_the_body(hello):
+    """A back-end route reads the body: the client waiting on Expect gets 100 Continue first
+    (only the static site, whose answer does not depend on the body, answers at once)."""
+    with socket.create_connection(hello.addrs[0], timeout=5) as c:
+        c.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\r\n")
+        interim = c.recv(4096)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n", interim
+        c.sendall(b"name=abc")
+        final = b""
+        while b"created abc" not in final:
+            chunk = c.recv(4096)
+            assert chunk, final
+            final += chunk
+        assert final.startswith(b"HTTP/1.1 201 "), final
+
+
 def test_cookies_and_redirects(hello):
     status, headers, body = curl(hello, "/")
     assert status == 200 and b"visit 1" in body
