@@ -1,9 +1,10 @@
 // The response-head parser (RFC 9112 §4-§7) and body reader. Same design as the request parser
 // (src/http/parser.cpp): one table lookup per byte, resumable where the bytes ran out, the
 // resume state a cache of what the bytes before `scanned_` said, so results depend on the bytes
-// alone. Stricter than the request parser on line ends (only CRLF: an upstream has no excuse, and
-// a proxy must not read a head differently from the client it forwards it to), and it has to
-// decide framings a server never sees (§6.3: until close, tunnel, 1xx).
+// alone. Line ends are the request parser's: CRLF, or a bare LF (RFC 9112 §2.2 lets a recipient
+// take one, as nginx and the request parser do; a proxy writes the head anew, so the client never
+// sees it); a bare CR is an error. It has to decide framings a server never sees (§6.3: until
+// close, tunnel, 1xx).
 #include "http/response_parser.h"
 
 #include <algorithm>
@@ -136,10 +137,10 @@ ResponseResult ResponseParser::resume(std::string_view buffer, Method method, Re
       case Step::reason:  // reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
         p = skip(p, end, kValue);
         if (p == end) break;
-        if (*p != '\r') return error(ResponseError::bad_status_line);  // bare LF, NUL, DEL...
+        if (*p != '\r' && *p != '\n') return error(ResponseError::bad_status_line);  // NUL, DEL...
         out.reason = std::string_view(base + g.mark, at(p) - g.mark);
+        g.step = *p == '\r' ? Step::status_line_cr : Step::field_start;
         ++p;
-        g.step = Step::status_line_cr;
         break;
 
       case Step::status_line_cr:
@@ -152,8 +153,10 @@ ResponseResult ResponseParser::resume(std::string_view buffer, Method method, Re
         if (*p == '\r') {
           ++p;
           g.step = Step::final_cr;
+        } else if (*p == '\n') {
+          return end_head(at(p) + 1, method, out);
         } else if (!is(*p, kTchar)) {
-          // RFC 9112 §5.2 obs-fold, a bare LF, or any byte no field name starts with.
+          // RFC 9112 §5.2 obs-fold, or any other byte no field name starts with.
           return error(ResponseError::bad_field);
         } else {
           g.start = at(p);
@@ -174,16 +177,20 @@ ResponseResult ResponseParser::resume(std::string_view buffer, Method method, Re
       case Step::field_value:
         p = skip(p, end, kValue);
         if (p == end) break;
-        if (*p != '\r') return error(ResponseError::bad_field);  // bare LF, NUL, DEL...
-        ++p;
-        g.step = Step::field_cr;
-        break;
+        if (*p == '\r') {
+          ++p;
+          g.step = Step::field_cr;
+          break;
+        }
+        if (*p != '\n') return error(ResponseError::bad_field);  // NUL, DEL...
+        [[fallthrough]];
 
       case Step::field_cr: {
         if (*p != '\n') return error(ResponseError::bad_field);  // bare CR
+        const std::size_t value_end = g.step == Step::field_cr ? at(p) - 1 : at(p);
         const std::string_view name(base + g.start, g.mark - g.start);
         const std::string_view value =
-            trim_ows(std::string_view(base + g.mark + 1, at(p) - 1 - g.mark - 1));
+            trim_ows(std::string_view(base + g.mark + 1, value_end - g.mark - 1));
         if (const ResponseError e = end_field(name, value, method, out); e != ResponseError::none) {
           return error(e);
         }
@@ -205,7 +212,7 @@ ResponseResult ResponseParser::resume(std::string_view buffer, Method method, Re
 ResponseError ResponseParser::end_field(std::string_view name, std::string_view value,
                                         Method method, Response& out) {
   Progress& g = progress_;
-  if (g.field_count >= std::min(limits_.max_field_count, kMaxHeaderCount)) {
+  if (g.field_count >= std::min(limits_.max_field_count, kMaxResponseFieldCount)) {
     return ResponseError::too_many_fields;
   }
   out.headers[g.field_count++] = {name, value};

@@ -1,8 +1,9 @@
 #pragma once
 // The HTTP/1.x response parser (RFC 9112 §4-§7): sans-I/O, zero-copy, strict. For the reverse
-// proxy (and `nuri get`): an upstream's head is parsed as strictly as a client's request, the
-// body framing is decided from the request method and the status (§6.3), and a body reader
-// tells a complete body from one cut short by a closed connection.
+// proxy (and `nuri get`): an upstream's head is parsed as strictly as a client's request (the
+// same line ends: CRLF or bare LF), the body framing is decided from the request method and the
+// status (§6.3), and a body reader tells a complete body from one cut short by a closed
+// connection.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -32,7 +33,7 @@ enum class ResponseError : std::uint8_t {
                           ///< reason byte or line end
   unsupported_version,    ///< well-formed, but neither HTTP/1.0 nor HTTP/1.1
   bad_field,              ///< malformed field line: obs-fold, whitespace before the colon,
-                          ///< byte outside the name or value grammar, bare CR or LF
+                          ///< byte outside the name or value grammar, bare CR
   head_too_large,         ///< no end of head within max_head_bytes
   too_many_fields,        ///< more than max_field_count field lines
   bad_content_length,     ///< not 1*DIGIT, past 2^63-1, or differing values
@@ -44,9 +45,14 @@ enum class ResponseError : std::uint8_t {
 /// A short English description of `e`, for logs.
 std::string_view describe(ResponseError e);
 
+/// The most field lines a Response holds (a fixed array: parsing allocates nothing). More than
+/// a request's kMaxHeaderCount: an application sets one cookie per Set-Cookie line, and a few
+/// hundred lines fit in max_head_bytes.
+inline constexpr std::size_t kMaxResponseFieldCount = 256;
+
 struct ResponseLimits {
-  std::size_t max_head_bytes = 16384;  ///< status line to final empty line
-  std::size_t max_field_count = 100;   ///< at most kMaxHeaderCount whatever this says
+  std::size_t max_head_bytes = 16384;                    ///< status line to final empty line
+  std::size_t max_field_count = kMaxResponseFieldCount;  ///< at most kMaxResponseFieldCount
 };
 
 /// At most this many transfer codings are kept; more is bad_transfer_encoding.
@@ -57,7 +63,7 @@ struct Response {
   int version_minor = 1;         ///< HTTP/1.<version_minor>: 0 or 1
   int status = 0;                ///< 100-599
   std::string_view reason;       ///< as sent, possibly empty
-  Header headers[kMaxHeaderCount];
+  Header headers[kMaxResponseFieldCount];
   std::size_t header_count = 0;
   bool connection_close = false;       ///< Connection names "close"
   bool connection_keep_alive = false;  ///< Connection names "keep-alive"
@@ -80,14 +86,15 @@ struct Response {
 
 struct ResponseResult {
   ParseState state = ParseState::incomplete;
-  std::size_t consumed = 0;  ///< complete: length of the head with its final CRLF; else 0
+  std::size_t consumed = 0;  ///< complete: length of the head with its final line end; else 0
   ResponseError error = ResponseError::none;
 };
 
 /// Parses response heads, resumably, like RequestParser: give it the bytes received so far of
 /// the current response (from its first byte) and the method of the request it answers (the
 /// same for every call of one response); call again with those bytes plus more while it says
-/// incomplete. Errors are reported as soon as the bytes show them. Only CRLF ends a line.
+/// incomplete. Errors are reported as soon as the bytes show them. A line ends with CRLF or a
+/// bare LF, as in a request (RFC 9112 §2.2); a bare CR is an error.
 /// After an interim (1xx) response, parse the bytes after `consumed` as the next response.
 class ResponseParser {
  public:

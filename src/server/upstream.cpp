@@ -119,6 +119,40 @@ bool append_joined(std::string& out, const Message& m, Field kind, std::string_v
   return any;
 }
 
+// Whether the body's transfer codings are ones nuri decodes: none, or chunked alone. RFC 9112
+// §6.1 lets a recipient remove only a coding it decodes, and the client gets the body with
+// nuri's own framing: "gzip, chunked" passed on as chunked would hand it gzip bytes as if plain.
+// Anything else is refused, as nginx refuses it, whatever the status (a HEAD or 304 answer
+// describes the body the request would have had).
+bool only_chunked(const http::Response& response) {
+  return response.transfer_coding_count == 0 ||
+         (response.transfer_coding_count == 1 && http::iequals(response.transfer_codings[0], "chunked"));
+}
+
+// Why the client cannot be given `head`, the final answer to a request that asked to switch
+// protocols or not (`upgrade`); empty when it can. Each is the upstream's fault: 502.
+std::string refusal(const http::Response& head, bool upgrade) {
+  using http::ResponseFraming;
+  if (head.framing == ResponseFraming::switching_protocols) {
+    if (!upgrade) return "101 Switching Protocols to a request that asked for no upgrade";
+    // RFC 9110 §15.2.2: a 101 names the protocol the connection switches to.
+    if (head.find("Upgrade").value_or("").empty()) return "101 Switching Protocols without Upgrade";
+  }
+  if (head.framing == ResponseFraming::tunnel) return "a tunnel answer to a request that was not CONNECT";
+  // RFC 9112 §6.3 lets a proxy drop Content-Length and go on, but a message framed two ways is
+  // how responses are split: refused, as such a request would be.
+  if (head.framing_conflict) return "a response with both Content-Length and Transfer-Encoding";
+  if (!only_chunked(head)) {
+    std::string why = "unknown Transfer-Encoding \"";
+    for (std::size_t i = 0; i < head.transfer_coding_count; ++i) {
+      if (i > 0) why += ", ";
+      why += head.transfer_codings[i];
+    }
+    return why + '"';
+  }
+  return {};
+}
+
 bool is_idempotent(http::Method m) {
   using http::Method;
   return m == Method::get || m == Method::head || m == Method::put || m == Method::delete_ ||
@@ -575,22 +609,12 @@ bool UpstreamConnection::take_head() {
     break;
   }
   got_head_ = true;
-  request_.group->report_success(server_);
-  if (head_.framing == http::ResponseFraming::switching_protocols) {
-    if (!request_.upgrade) {
-      retry_or_fail("101 Switching Protocols to a request that asked for no upgrade", true);
-      return false;
-    }
-    phase_ = Phase::tunnel;
-  } else if (head_.framing == http::ResponseFraming::tunnel) {
-    retry_or_fail("a tunnel answer to a request that was not CONNECT", true);
-    return false;
-  } else if (head_.framing_conflict) {
-    // RFC 9112 §6.3 lets a proxy drop Content-Length and go on, but a message framed two ways
-    // is how responses are split: refused, as such a request would be.
-    retry_or_fail("a response with both Content-Length and Transfer-Encoding", true);
+  if (const std::string why = refusal(head_, request_.upgrade); !why.empty()) {
+    retry_or_fail(why, true);
     return false;
   }
+  request_.group->report_success(server_);
+  if (head_.framing == http::ResponseFraming::switching_protocols) phase_ = Phase::tunnel;
   body_ = http::BodyReader();
   body_.start(head_);
   // The client connection re-reads its request head: views into ours stay valid (in_ is ours).

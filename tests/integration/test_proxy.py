@@ -27,8 +27,8 @@ import pytest
 from nuri_helpers import (REPO_ROOT, SLACK, TIME_SCALE, ProtocolError,
                           curl, curl_env, have_ipv6_loopback, parse_http_date, parse_response,
                           req, run_nuri, sha256, sha256_file, start_example)
-from upstreams import (CLOSE_DELIMITED_BODY, CLOSE_MID_BODY_LENGTH, HOP_RESPONSE_BODY, MIB,
-                       Blackhole, EchoUpstream, HttpServer, Nginx, RawUpstream, big_chunks,
+from upstreams import (CLOSE_DELIMITED_BODY, CLOSE_MID_BODY_LENGTH, GZIP_BODY, HOP_RESPONSE_BODY,
+                       MIB, Blackhole, EchoUpstream, HttpServer, Nginx, RawUpstream, big_chunks,
                        big_digest)
 
 # RSS growth allowed while 200 MiB stream through (ASan's quarantine keeps freed buffers).
@@ -1015,6 +1015,57 @@ def test_malformed_upstream_response_is_502(proxy, up, mode):
     assert b"2OO" not in r.body and b"X-Bad" not in r.body
 
 
+@pytest.mark.parametrize("mode", ["te-gzip-chunked", "te-gzip-two-fields", "te-gzip"])
+def test_unknown_transfer_coding_is_502_and_the_connection_is_not_reused(proxy, up, mode):
+    """RFC 9112 §6.1: a recipient may remove only a coding it decodes. nuri decodes chunked alone
+    and frames the body itself, so a gzip coding passed on would hand the client gzip bytes as if
+    plain: anything but exactly chunked is a 502, as in nginx, and the connection is closed."""
+    u = up.raw(mode)
+    s = proxy([u], proxy_max_fails=0)
+    for path in ("/a", "/b"):
+        r = get(s, path)
+        assert r.status == 502, str(r)
+        assert GZIP_BODY[:10] not in r.body
+    assert u.connections == 2, "the connection that brought an unknown coding was used again"
+    line = f'upstream 127.0.0.1:{u.port}: unknown Transfer-Encoding "gzip'
+    wait_until(lambda: s.stderr().count(line) == 2, SLACK, "the log to name the unknown coding")
+
+
+def test_large_set_of_response_fields_passes_and_one_more_is_502(proxy, up):
+    """An upstream head may hold 256 field lines (an application may set many cookies, one a
+    line); 257 are a 502 that the log explains."""
+    most = proxy([up.raw("cookies-255")])
+    r = get(most, "/")
+    assert r.status == 200, str(r)
+    assert r.all("Set-Cookie") == [f"c{i}={i}; Path=/" for i in range(255)]
+    over = proxy([up.raw("cookies-256")], proxy_max_fails=0)
+    assert get(over, "/").status == 502
+    wait_until(lambda: "too many header fields" in over.stderr(), SLACK, "the log to say why")
+
+
+def test_bare_lf_line_ends_in_a_response_head_are_read_as_in_a_request(proxy, up):
+    """RFC 9112 §2.2 lets a recipient take a bare LF as a line end; nuri's request parser does,
+    and so does the response parser (the client gets a head written anew, with CRLF)."""
+    r = get(proxy([up.raw("bare-lf")]), "/")
+    assert r.status == 200, str(r)
+    assert r.header("X-A") == "a" and r.body == b"hi"
+
+
+def test_an_answer_before_the_request_body_says_the_connection_closes(proxy, up):
+    """The upstream answers a POST's head before its body came: nuri closes the client connection
+    after that answer (the rest of the body is not read), so the answer says so (RFC 9112 §9.6),
+    as nuri's own early 413 does; a request pipelined behind the body is not answered."""
+    s = proxy([up.raw("early-403")])
+    c = s.connect()
+    c.send(req("/upload", "POST", [("Content-Length", "10")], host=HOST))
+    r = c.read_head()
+    assert r.status == 403, str(r)
+    assert "close" in r.tokens("Connection"), str(r)
+    c.send(b"0123456789" + req("/next", host=HOST))
+    data, closed = c.read_until_close(SLACK)
+    assert closed and data == b"nope", data
+
+
 def test_post_is_never_sent_twice(proxy, up):
     """Both upstreams reset after reading the request: the POST reached one of them, so it is
     not retried on the other; the client gets 502."""
@@ -1125,6 +1176,16 @@ def test_websocket_upgrade_is_tunnelled_both_ways(proxy, up):
     wait_until(lambda: u.eof_seen == 1, SLACK, "the upstream to see the client's close")
     data, closed = c.read_until_close(SLACK)
     assert closed and data == b""
+
+
+def test_101_without_upgrade_is_502(proxy, up):
+    """RFC 9110 §15.2.2: a 101 names the protocol it switches to; without Upgrade there is
+    nothing to tell the client, and no tunnel is opened."""
+    s = proxy([up.raw("upgrade-without-upgrade")], proxy_max_fails=0)
+    c = s.connect()
+    c.send(WS_REQUEST)
+    assert c.read_response().status == 502
+    wait_until(lambda: "101 Switching Protocols without Upgrade" in s.stderr(), SLACK, "the log to say why")
 
 
 def test_websocket_upstream_close_closes_the_client(proxy, up):

@@ -18,6 +18,7 @@ Run alone for manual checks: `python3 upstreams.py echo|raw MODE|http DIR|nginx 
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -402,6 +403,14 @@ RAW_MODES = (
     "reset-mid-head",     # half a head, then RST
     "reset-after-request",  # reads the whole request (head and body), then RST
     "close-delimited",    # HTTP/1.1 200 without length, body ends at FIN
+    "te-gzip-chunked",    # Transfer-Encoding: gzip, chunked; answers each request of the connection
+    "te-gzip-two-fields",  # the same codings in two Transfer-Encoding fields
+    "te-gzip",            # Transfer-Encoding: gzip, body ends at FIN
+    "early-403",          # 403 right after the request head, before reading its body
+    "upgrade-without-upgrade",  # 101 Switching Protocols with no Upgrade field
+    "cookies-255",        # 255 Set-Cookie and Content-Length: 256 field lines
+    "cookies-256",        # 256 Set-Cookie and Content-Length: 257 field lines
+    "bare-lf",            # a head whose lines end with a bare LF
     "hop-headers",        # a valid response full of hop-by-hop fields and a Date/Server
     "upgrade-echo",       # 101 Switching Protocols, then echoes every byte until EOF
     "upgrade-then-close",  # 101, "hello from upstream", FIN
@@ -411,6 +420,22 @@ CLOSE_MID_BODY_LENGTH = MIB
 CLOSE_MID_BODY_SENT = 64 * 1024
 CLOSE_DELIMITED_BODY = bytes(range(256)) * 64
 HOP_RESPONSE_BODY = b"hop-by-hop test body\n"
+GZIP_BODY = gzip.compress(b"plain text, gzipped\n" * 64)
+_GZIP_CHUNKED = b"%x\r\n%s\r\n0\r\n\r\n" % (len(GZIP_BODY), GZIP_BODY)
+UNKNOWN_CODING_RESPONSES = {
+    "te-gzip-chunked": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                       b"Transfer-Encoding: gzip, chunked\r\n\r\n" + _GZIP_CHUNKED,
+    "te-gzip-two-fields": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n" + _GZIP_CHUNKED,
+    "te-gzip": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip\r\n\r\n"
+               + GZIP_BODY,
+}
+
+
+def set_cookie_response(n: int) -> bytes:
+    """A 200 with `n` Set-Cookie fields and a Content-Length."""
+    cookies = b"".join(b"Set-Cookie: c%d=%d; Path=/\r\n" % (i, i) for i in range(n))
+    return b"HTTP/1.1 200 OK\r\n" + cookies + b"Content-Length: 2\r\n\r\nok"
 
 
 class RawUpstream:
@@ -470,8 +495,8 @@ class RawUpstream:
             self._threads.append(t)
             t.start()
 
-    def _read_request(self, conn):
-        """The request head and its Content-Length body, or None at EOF."""
+    def _read_request(self, conn, with_body: bool = True):
+        """The request head and (`with_body`) its Content-Length body, or None at EOF."""
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = conn.recv(65536)
@@ -480,7 +505,7 @@ class RawUpstream:
             buf += chunk
         head, _, rest = buf.partition(b"\r\n\r\n")
         m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
-        n = int(m[1]) if m else 0
+        n = int(m[1]) if m and with_body else 0
         while len(rest) < n:
             chunk = conn.recv(65536)
             if not chunk:
@@ -490,6 +515,13 @@ class RawUpstream:
         with self.lock:
             self.requests.append(request)
         return request
+
+    @staticmethod
+    def _drain(conn):
+        """Reads whatever nuri still sends until it closes."""
+        conn.settimeout(10)
+        while conn.recv(65536):
+            pass
 
     def _serve(self, conn):
         try:
@@ -505,7 +537,7 @@ class RawUpstream:
 
     def _serve_mode(self, conn):
         mode = self.mode
-        if self._read_request(conn) is None:
+        if self._read_request(conn, with_body=mode != "early-403") is None:
             return
         if mode == "bad-status":
             conn.sendall(b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok")
@@ -538,6 +570,23 @@ class RawUpstream:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                          b"Connection: close\r\n\r\n" + CLOSE_DELIMITED_BODY)
             conn.shutdown(socket.SHUT_WR)
+        elif mode in UNKNOWN_CODING_RESPONSES:
+            conn.sendall(UNKNOWN_CODING_RESPONSES[mode])
+            if mode == "te-gzip":
+                conn.shutdown(socket.SHUT_WR)
+                return
+            while self._read_request(conn) is not None:  # a reused connection would show here
+                conn.sendall(UNKNOWN_CODING_RESPONSES[mode])
+        elif mode == "early-403":
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope")
+            self._drain(conn)
+        elif mode == "upgrade-without-upgrade":
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n")
+            self._drain(conn)
+        elif mode.startswith("cookies-"):
+            conn.sendall(set_cookie_response(int(mode.removeprefix("cookies-"))))
+        elif mode == "bare-lf":
+            conn.sendall(b"HTTP/1.1 200 OK\nX-A: a\nContent-Length: 2\n\nhi")
         elif mode == "hop-headers":
             conn.sendall(b"HTTP/1.1 200 OK\r\n"
                          b"Date: Mon, 01 Jan 2001 00:00:00 GMT\r\n"
@@ -558,9 +607,7 @@ class RawUpstream:
             if mode == "upgrade-then-close":
                 conn.sendall(b"hello from upstream")
                 conn.shutdown(socket.SHUT_WR)
-                conn.settimeout(10)
-                while conn.recv(65536):
-                    pass
+                self._drain(conn)
                 return
             while True:
                 data = conn.recv(1 << 18)
