@@ -16,6 +16,7 @@ namespace {
 
 constexpr double kMaxTimeout = 7 * 24 * 3600;  // as for [limits]: beyond a week, a typo
 
+// Call after the listen address was read: a target that is the rule's own listener is an error.
 void read_targets(Reader& r, const toml::table& t, const toml::node& where, forward::Rule& rule) {
   const toml::node* one = t.get("target");
   const toml::node* many = t.get("targets");
@@ -39,7 +40,10 @@ void read_targets(Reader& r, const toml::table& t, const toml::node& where, forw
   }
   for (std::size_t i = 0; i < texts.size(); ++i) {
     std::string error;
-    if (auto spec = forward::parse_target(texts[i], error)) {
+    auto spec = forward::parse_target(texts[i], error);
+    // A literal address is checked here; a name is when `nuri forward` or `serve` resolves it.
+    if (spec && spec->address) error = forward::forwarding_loop(rule.listen, *spec, *spec->address);
+    if (spec && error.empty()) {
       rule.targets.push_back(std::move(*spec));
     } else {
       r.error(*nodes[i], error);

@@ -102,11 +102,22 @@ class TargetRefresher {
   /// "127.0.0.1:80 [::1]:80": what the name of `spec` resolved to.
   std::string describe(const TargetSpec& spec) const {
     std::vector<std::string> out;
-    for (const Entry& e : entries_) {
-      if (&rules_[e.rule]->rule.targets[e.spec] != &spec) continue;
-      for (const auto& a : e.addresses) out.push_back(a.to_string());
-    }
+    for (const auto& a : addresses_of(spec)) out.push_back(a.to_string());
     return fmt::format("{}", fmt::join(out, " "));
+  }
+
+  /// Why a rule would forward its connections to itself (forwarding_loop), names taken as they
+  /// resolved at start; empty when none does. What a name resolves to later is not checked.
+  std::string find_loop() const {
+    for (const auto& state : rules_) {
+      for (const TargetSpec& spec : state->rule.targets) {
+        for (const auto& address : addresses_of(spec)) {
+          std::string loop = forwarding_loop(state->rule.listen, spec, address);
+          if (!loop.empty()) return loop;
+        }
+      }
+    }
+    return {};
   }
 
   void refresh() {
@@ -139,6 +150,16 @@ class TargetRefresher {
     std::vector<net::SocketAddress> addresses;
     std::int64_t due_ms;
   };
+
+  // A numeric target's address, or what its name resolved to.
+  std::vector<net::SocketAddress> addresses_of(const TargetSpec& spec) const {
+    if (spec.address) return {*spec.address};
+    std::vector<net::SocketAddress> out;
+    for (const Entry& e : entries_) {
+      if (&rules_[e.rule]->rule.targets[e.spec] == &spec) out.insert(out.end(), e.addresses.begin(), e.addresses.end());
+    }
+    return out;
+  }
 
   static std::int64_t clamp_ttl(std::int64_t seconds) { return std::clamp<std::int64_t>(seconds, 1, 3600) * 1000; }
 
@@ -240,6 +261,9 @@ int Forwarding::prepare(Options options, std::string& error) {
   }
   p.refresher = std::make_unique<forward_detail::TargetRefresher>(p.rules, options.resolver);
   if (!p.refresher->resolve_all(error)) return 2;
+  // After the lookups, so that a name that resolves to the listener is caught as well.
+  error = p.refresher->find_loop();
+  if (!error.empty()) return 2;
   p.options = std::move(options);
   return 0;
 }

@@ -61,7 +61,8 @@ class Forwarding {
   /// Opens the log, binds every rule's listener (one socket per worker) and resolves target host
   /// names; nothing runs yet, so privileges may be dropped after it. 0, or an exit code with a
   /// one-line `error`: 1 when a socket or the log cannot be opened, 2 when a name cannot be
-  /// resolved or there is nothing to forward.
+  /// resolved, a rule would forward to its own listener (forwarding_loop) or there is nothing to
+  /// forward.
   int prepare(Options options, std::string& error);
   /// Prints "PROGRAM: listening on LISTEN (who can reach it), forwarding to TARGETS", a line per rule.
   void announce(std::string_view program, std::FILE* out = stdout) const;

@@ -91,20 +91,24 @@ void Session::on_event(Side& side, std::uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.hangup = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.writable = true;
   if (state_ == State::connecting) {
-    // Whatever the client sends meanwhile waits in its socket (readable stays set).
+    // Whatever the client sends meanwhile waits in its socket (readable stays set), and so does
+    // its FIN: a half-closed client still wants the answer. A client that reset is gone, though:
+    // ending now frees the pending connection rather than holding it until the connect timeout.
     if (&side == &target_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) check_connect(events);
+    if (&side == &client_ && (events & (EPOLLERR | EPOLLHUP))) pass_on_error(client_);
     return;
   }
   relay();
-  if (state_ != State::closed && (events & EPOLLERR)) {
-    // A reset that no read or write ran into yet (say, after this side's FIN): pass it on now.
-    int error = socket_error(side.fd);
-    if (error == ECONNRESET || error == EPIPE) {
-      reset_by(side);
-    } else if (error != 0) {
-      error_ = error;
-      finish(EndReason::error, true, true);
-    }
+  if (state_ != State::closed && (events & EPOLLERR)) pass_on_error(side);
+}
+
+void Session::pass_on_error(Side& side) {
+  int error = socket_error(side.fd);
+  if (error == ECONNRESET || error == EPIPE) {
+    reset_by(side);
+  } else if (error != 0) {
+    error_ = error;
+    finish(EndReason::error, true, true);
   }
 }
 

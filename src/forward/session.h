@@ -70,6 +70,9 @@ class Session final : public Timed {
   Pump pump(Direction& d, bool& progress);
   Pump copy(Direction& d, bool& moved);
   void reset_by(Side& broken);
+  /// A reset (or another error) on `side` that no read or write ran into yet, say after its FIN
+  /// or while the target is being connected: passed on now.
+  void pass_on_error(Side& side);
 
   Worker& worker_;
   std::size_t rule_;

@@ -1,10 +1,35 @@
 #include "forward/target.h"
 
 #include <fmt/format.h>
+#include <ifaddrs.h>
 
 #include <charconv>
 
 namespace nuri::forward {
+
+namespace {
+
+// An address of one of this machine's interfaces, up or not (one brought up later would close
+// the loop as well).
+bool is_interface_address(const net::SocketAddress& address) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  const socklen_t length = address.family() == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  bool found = false;
+  for (ifaddrs* it = list; it && !found; it = it->ifa_next) {
+    found = it->ifa_addr && it->ifa_addr->sa_family == address.family() &&
+            net::SocketAddress::from(it->ifa_addr, length).host() == address.host();
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+// Connecting to 0.0.0.0 or :: reaches this machine too (Linux takes it for loopback).
+bool is_this_machine(const net::SocketAddress& address) {
+  return address.is_loopback() || address.is_unspecified() || is_interface_address(address);
+}
+
+}  // namespace
 
 std::optional<TargetSpec> parse_target(std::string_view text, std::string& error) {
   TargetSpec spec;
@@ -41,6 +66,23 @@ std::optional<TargetSpec> parse_target(std::string_view text, std::string& error
   spec.host = std::string(host);
   spec.port = static_cast<std::uint16_t>(port);
   return spec;
+}
+
+std::string forwarding_loop(const net::SocketAddress& listen, const TargetSpec& target,
+                            const net::SocketAddress& address) {
+  // An IPv6 listener is IPv6 only (IPV6_V6ONLY), so a wildcard catches its own family alone.
+  // Port 0 (any free port, or no listen address yet) never matches a target's port.
+  if (address.port() != listen.port() || address.family() != listen.family()) return {};
+  const std::string name = target.host.empty() ? target.text : fmt::format("{} ({})", target.text, address.to_string());
+  const std::string consequence = "connections would loop back to this rule until out of file descriptors";
+  if (address.to_string() == listen.to_string()) {
+    return fmt::format("target {} is the listen address itself: {}", name, consequence);
+  }
+  if (listen.is_unspecified() && is_this_machine(address)) {
+    return fmt::format("target {} is on this machine, where {} listens on every address: {}", name,
+                       listen.to_string(), consequence);
+  }
+  return {};
 }
 
 }  // namespace nuri::forward

@@ -21,4 +21,12 @@ struct TargetSpec {
 /// ("target 'x': expected HOST:PORT ...", "300.1.2.3 is not a valid IPv4 address").
 std::optional<TargetSpec> parse_target(std::string_view text, std::string& error);
 
+/// Empty, or one line for the user saying why forwarding from `listen` to `address` (what
+/// `target` is, or what its name resolved to) would loop: the address is the listener itself,
+/// or the listener is a wildcard (0.0.0.0, [::]) on the same port and the address is one of this
+/// machine's (loopback, 0.0.0.0/::, or an interface's). Each connection would be forwarded to
+/// the forwarder again, and that one again, until the process ran out of descriptors.
+std::string forwarding_loop(const net::SocketAddress& listen, const TargetSpec& target,
+                            const net::SocketAddress& address);
+
 }  // namespace nuri::forward

@@ -22,7 +22,7 @@ from fake_dns import FakeDns
 from forward_helpers import (closed_port, echo, fd_kinds, lab, read_outcome, recv_all, rst_close,
                              run_cmd, stream_both_ways)
 from nuri_helpers import (SLACK, TIME_SCALE, NuriServer, assert_no_busy_loop, can_load_bpf,
-                          have_ipv6_loopback, nofile_limiter, run_nuri)
+                          have_ipv6_loopback, nofile_limiter, nuri_bin, run_nuri)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -51,6 +51,19 @@ def test_bad_addresses_are_one_clear_line(listen, target, expected):
     assert p.returncode == 2, err
     assert expected in err, err
     assert err.startswith("nuri forward: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("target,shown", [("127.0.0.1:{port}", "127.0.0.1:{port}"),
+                                          ("localhost:{port}", "localhost:{port} (127.0.0.1:{port})")])
+def test_a_target_that_is_the_listener_itself_is_refused(target, shown):
+    """Each connection would be forwarded to the forwarder again, until out of descriptors. A
+    name is checked as it resolves at start (localhost: /etc/hosts)."""
+    port = closed_port()
+    p = run_nuri("forward", f"127.0.0.1:{port}", target.format(port=port), timeout=5)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert err == (f"nuri forward: target {shown.format(port=port)} is the listen address itself: "
+                   "connections would loop back to this rule until out of file descriptors\n")
 
 
 def test_bad_cidr_is_one_clear_line():
@@ -357,6 +370,67 @@ def test_connect_timeout_to_blackholed_target(forward):
         assert outcome in ("rst", "eof"), outcome
         assert 0.8 <= elapsed <= 1 + SLACK, elapsed
         f.wait_log(end="connect-timeout")
+    finally:
+        for s in fillers:
+            s.close()
+        hole.close()
+
+
+def test_client_leaving_while_connecting_ends_the_session_at_once(forward):
+    """A client that resets while the target has not answered is gone: the session ends at once
+    as end=rst and gives its sockets back instead of holding them until --connect-timeout. A
+    client that only half-closed still wants the answer, and gets it once the target accepts."""
+    hole = socket.socket()  # a full accept queue drops SYNs, until the fillers are gone
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(hole.getsockname())
+            fillers.append(s)
+        time.sleep(0.2)
+        f = forward("127.0.0.1:%d" % hole.getsockname()[1], "--connect-timeout", "3")
+        clients = [f.connect() for _ in range(10)]
+        for c in clients:
+            c.sendall(b"a request nobody will answer")
+        time.sleep(0.2)
+        start = time.monotonic()
+        for c in clients:
+            rst_close(c)
+        entries = f.wait_log(count=10, timeout=1.5, end="rst")
+        assert [(e["up"], e["down"]) for e in entries] == [("0", "0")] * 10
+        while fd_kinds(f.pid)["socket"] > f.baseline["socket"] and time.monotonic() - start < 2:
+            time.sleep(0.02)
+        assert fd_kinds(f.pid)["socket"] == f.baseline["socket"]
+        assert time.monotonic() - start < 2, "the sockets waited for the connect timeout"
+
+        c = f.connect()
+        c.sendall(b"question")
+        c.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)  # the FIN arrives while the connect is still pending
+
+        def answer():
+            hole.settimeout(5 * TIME_SCALE)
+            while True:  # the filler that was queued comes first: it only closes
+                conn, _ = hole.accept()
+                with conn:
+                    conn.settimeout(5 * TIME_SCALE)
+                    if recv_all(conn) == b"question":
+                        conn.sendall(b"answer")
+                        return
+
+        for s in fillers:
+            s.close()
+        server = threading.Thread(target=answer, daemon=True)
+        server.start()
+        assert read_outcome(c, 5 * TIME_SCALE) == ("eof", b"answer")
+        c.close()
+        server.join(5 * TIME_SCALE)
+        (entry,) = f.wait_log(end="fin")
+        assert (entry["up"], entry["down"]) == ("8", "6")
+        assert all(e["end"] != "connect-timeout" for e in f.log_entries())
     finally:
         for s in fillers:
             s.close()
@@ -855,6 +929,25 @@ def test_udp_target_not_listening_is_refused(forward):
 
 # ----------------------------------------------------------------------------------------------
 # The lecture's lab: client -> router:65535 -> server 192.168.17.17:80
+
+
+def test_lab_router_refuses_to_forward_its_wildcard_port_to_itself(lab):
+    """0.0.0.0:65535 takes what arrives on port 65535 of any of the router's addresses, so a
+    target there would be the listener again; the web server's port 65535 is fine."""
+    def forward_on_router(target):
+        return subprocess.run(["ip", "netns", "exec", lab["router"], str(nuri_bin()), "forward", "0.0.0.0:65535",
+                               target, "--log", ""], capture_output=True, timeout=5 * TIME_SCALE)
+
+    for own in ("127.0.0.1", "127.0.0.2", lab["router_ip"], "192.168.17.1"):
+        p = forward_on_router(f"{own}:65535")
+        assert p.returncode == 2, p.stderr
+        assert p.stderr.decode() == (f"nuri forward: target {own}:65535 is on this machine, where 0.0.0.0:65535 "
+                                     "listens on every address: connections would loop back to this rule until "
+                                     "out of file descriptors\n")
+    p = run_cmd("ip", "netns", "exec", lab["router"], "timeout", "--preserve-status", "-s", "INT", "1", nuri_bin(),
+                "forward", "0.0.0.0:65535", "192.168.17.17:65535", "--log", "", check=False)
+    assert p.returncode == 0, p.stderr
+    assert b"forwarding to 192.168.17.17:65535" in p.stdout
 
 
 def test_lab_router_forwards_port_65535_to_the_web_server(lab, forward, tmp_path):

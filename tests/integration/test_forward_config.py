@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from forward_helpers import BANNER_RE, Target, echo
+from forward_helpers import BANNER_RE, Target, closed_port, echo
 from nuri_helpers import TIME_SCALE, nuri_bin, read_to_close, req, run_nuri
 from config_helpers import hup, read_log_lines, serve, tree
 
@@ -175,6 +175,35 @@ proxy_protocol = "v1"
     assert p.returncode == 0, p.stderr
     assert b"127.0.0.1:28081/udp (this machine only) -> 127.0.0.1:53" in p.stdout
     assert b"PROXY protocol v1" in p.stdout
+
+
+def test_a_table_that_forwards_to_its_own_listener_is_refused(tmp_path):
+    """Each connection would come back to the rule until out of descriptors. check-config points
+    at the target; a host name is checked when `nuri forward` resolves it at start."""
+    conf = tmp_path / "loop.toml"
+    conf.write_text("""[[forward]]
+listen = "127.0.0.1:28090"
+target = "127.0.0.1:28090"
+[[forward]]
+listen = "0.0.0.0:28091"
+targets = ["203.0.113.1:28091", "[::1]:28091", "127.0.0.1:28091"]
+""")
+    p = run_nuri("check-config", str(conf))
+    assert p.returncode == 2, p.stdout
+    err = p.stderr.decode()
+    loop = "connections would loop back to this rule until out of file descriptors"
+    assert f"loop.toml:3:10: target 127.0.0.1:28090 is the listen address itself: {loop}\n" in err, err
+    assert (f"loop.toml:6:48: target 127.0.0.1:28091 is on this machine, where 0.0.0.0:28091 listens on every "
+            f"address: {loop}\n") in err, err
+    assert err.count(loop) == 2, err  # another machine, or the other family, is fine
+
+    port = closed_port()
+    named = tmp_path / "named.toml"
+    named.write_text(f'[[forward]]\nlisten = "127.0.0.1:{port}"\ntarget = "localhost:{port}"\n')
+    p = run_nuri("forward", "--config", str(named), "--log", "", timeout=5)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.decode() == (f"nuri forward: target localhost:{port} (127.0.0.1:{port}) is the listen address "
+                                 f"itself: {loop}\n")
 
 
 def test_reload_keeps_the_running_rules(nuri, tmp_path, echo_target):

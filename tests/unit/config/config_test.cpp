@@ -624,6 +624,10 @@ TEST_F(ConfigTest, ForwardTableErrors) {
   ok("[[forward]]\nlisten = \"127.0.0.1:0\"\ntarget = \"a:1\"\n[[forward]]\nlisten = \"127.0.0.1:0\"\ntarget = \"a:1\"\n");
   expect_error("[[forward]]\nlisten = \"127.0.0.1:7\"\ntarget = \"a:1\"\n[[forward]]\nlisten = \"127.0.0.1:7\"\ntarget = \"a:1\"\n",
                "t.toml:5:10: 127.0.0.1:7 is already forwarded at 2:10");
+  // A target that is the rule's own listener would loop; the error points at the target.
+  expect_error("[[forward]]\nlisten = \"0.0.0.0:7\"\ntargets = [\"10.0.0.1:7\", \"127.0.0.1:7\"]\n",
+               "t.toml:3:26: target 127.0.0.1:7 is on this machine, where 0.0.0.0:7 listens on every address: "
+               "connections would loop back to this rule until out of file descriptors");
 }
 
 TEST_F(ConfigTest, ListenerProxyProtocol) {

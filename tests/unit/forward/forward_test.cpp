@@ -40,6 +40,44 @@ TEST(ForwardTarget, ErrorsAreOneLine) {
   }
 }
 
+// forwarding_loop(LISTEN, TARGET) for a numeric TARGET.
+std::string loop(const char* listen, const char* target) {
+  std::string error;
+  auto spec = parse_target(target, error);
+  return forwarding_loop(*net::SocketAddress::parse(listen), *spec, *spec->address);
+}
+
+TEST(ForwardTarget, ATargetThatIsTheListenerLoops) {
+  EXPECT_EQ(loop("127.0.0.1:8080", "127.0.0.1:8080"),
+            "target 127.0.0.1:8080 is the listen address itself: connections would loop back to this rule until "
+            "out of file descriptors");
+  EXPECT_NE(loop("[::1]:8080", "[::1]:8080"), "");
+  EXPECT_NE(loop("10.0.0.1:8080", "10.0.0.1:8080"), "");
+  // A wildcard listener takes what is sent to any address of this machine on its port.
+  EXPECT_EQ(loop("0.0.0.0:8080", "127.0.0.2:8080"),
+            "target 127.0.0.2:8080 is on this machine, where 0.0.0.0:8080 listens on every address: connections "
+            "would loop back to this rule until out of file descriptors");
+  EXPECT_NE(loop("0.0.0.0:8080", "0.0.0.0:8080"), "");
+  EXPECT_NE(loop("[::]:8080", "[::1]:8080"), "");
+}
+
+TEST(ForwardTarget, OtherPortsAddressesAndFamiliesDoNotLoop) {
+  EXPECT_EQ(loop("127.0.0.1:8080", "127.0.0.1:8081"), "");
+  EXPECT_EQ(loop("127.0.0.1:8080", "127.0.0.2:8080"), "");  // nothing listens on 127.0.0.2
+  EXPECT_EQ(loop("0.0.0.0:8080", "203.0.113.7:8080"), "");  // another machine
+  EXPECT_EQ(loop("[::]:8080", "127.0.0.1:8080"), "");       // [::] is IPv6 only (IPV6_V6ONLY)
+  EXPECT_EQ(loop("0.0.0.0:0", "127.0.0.1:8080"), "");       // any free port
+}
+
+TEST(ForwardTarget, ALoopThroughANameSaysWhatItResolvedTo) {
+  std::string error;
+  auto spec = parse_target("localhost:8080", error);
+  ASSERT_TRUE(spec) << error;
+  auto listen = net::SocketAddress::parse("127.0.0.1:8080");
+  EXPECT_EQ(forwarding_loop(*listen, *spec, *listen).rfind("target localhost:8080 (127.0.0.1:8080) is the listen", 0),
+            0u);
+}
+
 TEST(ForwardResolver, LocalhostFromTheHostsFile) {
   Resolver resolver;
   ASSERT_EQ(resolver.error(), "");
