@@ -2,11 +2,39 @@
 // the library; nothing else lives in src/cli.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "base/terminal.h"
 #include "cli/commands.h"
+
+namespace {
+
+// "nuri SUBCOMMAND", for messages.
+std::string command_name(const CLI::App& app) {
+  std::string where = "nuri";
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App* s) { return s->parsed(); })) {
+    where += " " + sub->get_name();
+  }
+  return where;
+}
+
+// A command whose output did not all reach stdout (a full disk, a closed pipe) did not do its
+// job, whatever it returned: exit 23, curl's number for it, with one line. A command that failed
+// already said why and keeps its own code.
+int with_output_written(const CLI::App& app, int status) {
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int error = flush_failed ? errno : 0;
+  if (status != 0 || (!flush_failed && !std::ferror(stdout))) return status;
+  std::fprintf(stderr, "%s: could not write the output%s%s\n", command_name(app).c_str(), error ? ": " : "",
+               error ? std::strerror(error) : "");
+  return 23;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"nuri: a web server and network toolkit (HTTP/1.1 server, port forwarding, connection and packet views)"};
@@ -49,25 +77,23 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() != 0) {
       // One clear line that says where to look: the subcommand being parsed, if any.
-      std::string where = "nuri";
-      for (const CLI::App* sub : app.get_subcommands([](const CLI::App* s) { return s->parsed(); })) {
-        where += " " + sub->get_name();
-      }
+      const std::string where = command_name(app);
       std::fprintf(stderr, "%s: %s (see '%s --help')\n", where.c_str(), e.what(), where.c_str());
       return 2;
     }
     return app.exit(e);
   }
   nuri::term::set_color_mode(*nuri::term::parse_color_mode(color));
-  if (serve.selected()) return serve.run();
-  if (check_config.selected()) return check_config.run();
-  if (forward.selected()) return forward.run();
-  if (resolve.selected()) return resolve.run();
-  if (get.selected()) return get.run();
-  if (conns.selected()) return conns.run();
-  if (capture.selected()) return capture.run();
-  if (doctor.selected()) return doctor.run();
-  if (explain.selected()) return explain.run();
-  if (version.selected()) return version.run();
-  return 0;
+  int status = 0;
+  if (serve.selected()) status = serve.run();
+  if (check_config.selected()) status = check_config.run();
+  if (forward.selected()) status = forward.run();
+  if (resolve.selected()) status = resolve.run();
+  if (get.selected()) status = get.run();
+  if (conns.selected()) status = conns.run();
+  if (capture.selected()) status = capture.run();
+  if (doctor.selected()) status = doctor.run();
+  if (explain.selected()) status = explain.run();
+  if (version.selected()) status = version.run();
+  return with_output_written(app, status);
 }

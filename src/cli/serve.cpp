@@ -56,6 +56,14 @@ int ServeCommand::run() {
                    text.c_str());
       return 2;
     }
+    for (const config::Listener& earlier : listeners) {
+      // As in a configuration file: the same address twice is a mistake, not two listeners
+      // (port 0, any free port, never collides).
+      if (address->port() != 0 && earlier.address.to_string() == address->to_string()) {
+        std::fprintf(stderr, "nuri serve: --listen %s is given twice\n", text.c_str());
+        return 2;
+      }
+    }
     listeners.push_back({*address, {}, {}});
   }
   // Called at start and on each SIGHUP: the file as it is now, with the command line on top.

@@ -160,6 +160,14 @@ def test_other_commands_reject_numbers_out_of_range(command):
     assert "runtime error" not in err and "179769313486231570" not in err, err
 
 
+def test_the_same_listen_address_twice_is_a_usage_error(nuri):
+    """A configuration file that lists one address twice is an error; so is the command line
+    (it started and said 'listening on' twice)."""
+    holder, port = free_port_holder()
+    holder.close()
+    _bad_usage("--listen", f"127.0.0.1:{port}", "--listen", f"127.0.0.1:{port}", mention="given twice")
+
+
 def test_unknown_subcommand():
     p = run_nuri("no-such-subcommand")
     assert p.returncode > 0

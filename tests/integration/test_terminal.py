@@ -578,6 +578,22 @@ def test_usage_error_exits_2_with_one_line(subcommand):
     assert line.startswith(f"nuri {subcommand}: ") and f"(see 'nuri {subcommand} --help')" in line, line
 
 
+@pytest.mark.parametrize("args", [["conns"], ["conns", "--json"], ["version"], ["version", "--json"],
+                                  ["check-config", "--json", "CONFIG"],
+                                  ["explain", "GET", "http://127.0.0.1:8080/"]])
+def test_output_that_cannot_be_written_is_exit_23_with_one_line(args, tmp_path):
+    """stdout on a full disk: the job was not done. These exited 0 with nothing said."""
+    config = tmp_path / "nuri.toml"
+    config.write_text("workers = 1\n")
+    args = [str(config) if a == "CONFIG" else a for a in args]
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([str(nuri_bin()), *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=20)
+    assert p.returncode == 23, (args, p.returncode, p.stderr)
+    # The reason is known when the last flush failed, not when an earlier one did.
+    assert re.fullmatch(rf"nuri {args[0]}: could not write the output(: No space left on device)?\n", p.stderr), \
+        p.stderr
+
+
 def test_missing_subcommand_exits_2():
     assert "--help" in _assert_usage_error([])
 
