@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "base/terminal.h"
 #include "cli/commands.h"
@@ -19,6 +20,20 @@ std::string command_name(const CLI::App& app) {
     where += " " + sub->get_name();
   }
   return where;
+}
+
+// The first argument that is neither an option nor the value of --color: what was meant as the
+// subcommand, when none was recognised. Null when there is none.
+const char* first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--color") {
+      ++i;  // its value
+    } else if (!arg.starts_with('-')) {
+      return argv[i];
+    }
+  }
+  return nullptr;
 }
 
 // A command whose output did not all reach stdout (a full disk, a closed pipe) did not do its
@@ -78,6 +93,12 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() != 0) {
       // One clear line that says where to look: the subcommand being parsed, if any.
       const std::string where = command_name(app);
+      if (where == "nuri") {
+        if (const char* word = first_word(argc, argv)) {
+          std::fprintf(stderr, "nuri: unknown subcommand '%s' (see 'nuri --help')\n", word);
+          return 2;
+        }
+      }
       std::fprintf(stderr, "%s: %s (see '%s --help')\n", where.c_str(), e.what(), where.c_str());
       return 2;
     }

@@ -332,11 +332,19 @@ bool Explainer::choose_listener() {
   if (chosen == listeners.size()) {
     std::string all;
     for (const auto& l : listeners) all += (all.empty() ? "" : ", ") + l.address.to_string();
-    step("listener", "none", fmt::format("no listener on port {} (this configuration listens on {})", port_, all),
+    // Name the address too when the request gives one: the port may well be listened on, at
+    // another address ([::1]:8080 against 127.0.0.1:8080).
+    std::string where = fmt::format("port {}", port_);
+    if (literal) {
+      net::SocketAddress asked = *literal;
+      asked.set_port(port_);
+      where = asked.to_string();
+    }
+    step("listener", "none", fmt::format("no listener on {} (this configuration listens on {})", where, all),
          {{"port", port_}});
     out_.status = 0;
     out_.answer = "connection refused";
-    out_.why = fmt::format("nothing of this configuration listens on port {}", port_);
+    out_.why = fmt::format("nothing of this configuration listens on {}", where);
     return false;
   }
   listener_ = chosen;

@@ -170,8 +170,11 @@ def test_the_same_listen_address_twice_is_a_usage_error(nuri):
 
 def test_unknown_subcommand():
     p = run_nuri("no-such-subcommand")
-    assert p.returncode > 0
-    assert p.stderr.strip()
+    assert p.returncode == 2
+    # Not "A subcommand is required": one was given, and it is not known.
+    assert p.stderr.decode() == "nuri: unknown subcommand 'no-such-subcommand' (see 'nuri --help')\n"
+    p = run_nuri("--color", "never", "servee")
+    assert p.returncode == 2 and "unknown subcommand 'servee'" in p.stderr.decode(), p.stderr
 
 
 def test_all_options_with_fractional_timeouts_start(nuri, www, tmp_path):

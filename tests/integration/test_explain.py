@@ -334,6 +334,9 @@ def test_text_of_traversal_auth_redirect_proxy_and_hosts(site):
     assert out["status endpoint"][0].startswith("the status page /server-status")
     out = lines_of("--config", conf, "GET", "http://shop.local:1/")
     assert out["answer"][0].startswith("connection refused (why: nothing of this configuration listens on port 1")
+    # An address in the request: the port may be listened on, at another address.
+    out = lines_of("--config", conf, "GET", f"http://[::1]:{port}/")
+    assert out["listener"][0].startswith(f"none (why: no listener on [::1]:{port} (this configuration listens on "), out
 
 
 def test_json_shape(site):
