@@ -44,8 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           "more entries than the bytes can hold");
   for (const auto& q : m->questions) {
     check_name(q.name);
-    // A decoded name, escapes aside, must build into a query again when it has no escapes.
-    if (q.name.find('\\') == std::string::npos && q.name.size() > 1) {
+    // A decoded name, in presentation form with dig's escapes, builds into a query again, which
+    // build_query reads with the same escapes: the name comes back unchanged.
+    if (q.name.size() > 1) {
       std::string packet, why;
       if (nuri::dns::build_query(q.name, q.type, 1, packet, why)) {
         auto back = nuri::dns::decode(packet, why);
