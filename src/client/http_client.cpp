@@ -437,7 +437,12 @@ Outcome Client::attempt(const Request& request, Sink& sink, bool& retry) {
     }
     ssize_t n = receive();
     if (n == -2) return fail(Error::timeout, fmt::format("timeout while reading the body ({} bytes so far)", out.body_bytes));
-    if (n <= 0) {
+    if (n < 0) {
+      // A reset ends no body well, not even one that lasts until the server closes (curl: 56).
+      return fail(Error::truncated, fmt::format("receive failure after {} bytes of the body: {}", out.body_bytes,
+                                                std::strerror(errno)));
+    }
+    if (n == 0) {
       r = reader.end_of_input();
       if (r.state == http::ParseState::complete) {
         keep_alive = false;

@@ -461,6 +461,21 @@ def test_reset_before_any_byte_is_a_receive_failure_as_in_curl():
     assert b"reset" in r.stderr, r.stderr
 
 
+def close_delimited_body_then_reset(c):
+    c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of the body")
+    time.sleep(0.2)  # the head and the bytes are read before the reset comes
+    reset_without_a_byte(c)
+
+
+def test_reset_in_a_body_that_lasts_until_close_is_a_receive_failure():
+    """A body framed by the end of the connection ends well with a FIN, not with a reset: the
+    reset was taken for the end, and the cut body for the whole one (exit 0)."""
+    with socket_server(answer=close_delimited_body_then_reset) as url:
+        r = get(url)
+    one_line_error(r, 56)
+    assert b"receive failure after 16 bytes of the body" in r.stderr, r.stderr
+
+
 def endless_continues(c):
     while True:  # until the client gives up and the send fails
         c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 64)
