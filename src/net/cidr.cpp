@@ -150,8 +150,17 @@ bool Cidr::contains(const sockaddr* sa) const {
   } else {
     return false;
   }
-  if (family_ == AF_INET6) return same_prefix(client.data(), bytes_.data(), prefix_);
-  if (std::memcmp(client.data(), kMappedPrefix.data(), kMappedPrefix.size()) != 0) return false;
+  const bool ipv4_client = std::memcmp(client.data(), kMappedPrefix.data(), kMappedPrefix.size()) == 0;
+  if (family_ == AF_INET6) {
+    // An IPv6 range holds IPv4 clients only when written in mapped form (::ffff:a.b.c.d/96 and
+    // longer). Else "::/0" or "::/1", meant for IPv6 clients, would take in every IPv4 client
+    // too (as an allow), or shut them all out (as a deny). nginx keeps the two apart as well.
+    const bool mapped_range =
+        prefix_ >= 96 && std::memcmp(bytes_.data(), kMappedPrefix.data(), kMappedPrefix.size()) == 0;
+    if (ipv4_client && !mapped_range) return false;
+    return same_prefix(client.data(), bytes_.data(), prefix_);
+  }
+  if (!ipv4_client) return false;
   return same_prefix(client.data() + 12, bytes_.data(), prefix_);
 }
 

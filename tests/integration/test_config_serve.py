@@ -538,6 +538,31 @@ root = "{root}"
     assert code == 403 and b"\r\n\r\no" not in data, data
 
 
+def test_ipv6_ranges_do_not_hold_ipv4_clients(nuri, tmp_path):
+    """'::/0' and '::/1' name IPv6 clients. They held every IPv4 client too: a deny of '::/0'
+    shut IPv4 out, an allow of '::/1' let it in. A range in mapped form still holds IPv4."""
+    root = tree(tmp_path / "v6", {"pub/a.txt": "a", "admin/s.txt": "s", "mapped/m.txt": "m"})
+    conf = f"""
+[[listen]]
+address = "127.0.0.1:0"
+[[host]]
+root = "{root}"
+  [[host.location]]
+  prefix = "/pub/"
+  deny = ["::/0"]
+  [[host.location]]
+  prefix = "/admin/"
+  allow = ["2001:db8::/32", "::/1"]
+  [[host.location]]
+  prefix = "/mapped/"
+  allow = ["::ffff:127.0.0.0/104"]
+"""
+    s = serve(nuri, tmp_path / "n.toml", conf, root=root)
+    assert s.get("/pub/a.txt").status == 200
+    assert s.get("/admin/s.txt").status == 403
+    assert s.get("/mapped/m.txt").status == 200
+
+
 def test_listener_access_closes_before_any_byte(nuri, tmp_path):
     root = tree(tmp_path / "lacc", {"index.html": "HELLO"})
     conf = f"""

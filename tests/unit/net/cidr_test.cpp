@@ -127,6 +127,18 @@ TEST(Cidr, MappedClientsMatchIpv4Ranges) {
   EXPECT_TRUE(in("::ffff:0.0.0.0/96", "192.0.2.1"));
 }
 
+TEST(Cidr, Ipv6RangesDoNotHoldIpv4Clients) {
+  // "::/0" and "::/1" mean IPv6 clients: as an allow they let in every IPv4 client too, as a
+  // deny they shut them all out. Only a range written in mapped form holds IPv4 clients.
+  EXPECT_FALSE(in("::/0", "10.1.1.1"));
+  EXPECT_FALSE(in("::/1", "192.0.2.1"));
+  EXPECT_FALSE(in("::/0", "::ffff:10.1.1.1"));
+  EXPECT_FALSE(in("::/64", "0.0.0.1"));  // :: and ::1 share 64 bits with nothing of IPv4's
+  EXPECT_FALSE(in("::/80", "10.1.1.1"));  // holds ::ffff:0:0/96, but is not written in mapped form
+  EXPECT_TRUE(in("::/0", "::1"));
+  EXPECT_TRUE(in("::ffff:0.0.0.0/96", "::ffff:10.1.1.1"));
+}
+
 TEST(Cidr, AllMatchesEverything) {
   EXPECT_TRUE(in("all", "1.2.3.4"));
   EXPECT_TRUE(in("all", "::1"));
