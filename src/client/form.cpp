@@ -103,7 +103,7 @@ namespace {
 
 // RFC 7578 §4.2: names and file names in quoted strings; the bytes that would end the quoted
 // string or the header line are percent-encoded, as browsers do (HTML §4.10.21.8).
-std::string quoted(std::string_view s) {
+std::string quoted_string(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') {
@@ -135,8 +135,8 @@ std::string multipart_body(const std::vector<FormPart>& parts, std::string& boun
   std::string body;
   for (const auto& p : parts) {
     body += "--" + boundary + "\r\n";
-    body += "Content-Disposition: form-data; name=" + quoted(p.name);
-    if (p.filename) body += "; filename=" + quoted(*p.filename);
+    body += "Content-Disposition: form-data; name=" + quoted_string(p.name);
+    if (p.filename) body += "; filename=" + quoted_string(*p.filename);
     body += "\r\n";
     if (p.filename) body += "Content-Type: " + p.content_type + "\r\n";
     body += "\r\n";

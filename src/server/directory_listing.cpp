@@ -310,10 +310,20 @@ bool render_directory_listing(int dir_fd, std::string_view url_path, ListingForm
 }
 
 bool render_directory_listing(int dir_fd, std::string_view url_path, ListingFormat format,
-                              bool show_dotfiles, std::string& out, std::size_t max_entries) {
+                              bool show_dotfiles, std::string& out, std::size_t max_entries,
+                              std::span<const std::string> hidden) {
   out.clear();
   Listing listing;
   if (!read_listing(dir_fd, show_dotfiles, max_entries, listing)) return false;
+  if (!hidden.empty()) {
+    std::string path;
+    std::erase_if(listing.entries, [&](const Entry& e) {
+      path.assign(url_path);
+      path += e.name;
+      if (e.type == EntryType::directory) path += '/';
+      return std::any_of(hidden.begin(), hidden.end(), [&](const std::string& h) { return path.starts_with(h); });
+    });
+  }
   if (format == ListingFormat::json) {
     render_json(listing, url_path, out);
   } else {

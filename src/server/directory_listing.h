@@ -2,6 +2,7 @@
 // Directory listings (autoindex): an HTML page sortable by each column, or JSON for
 // `?format=json`. Sans-socket: it reads a directory and renders bytes, nothing else.
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,8 +33,11 @@ inline constexpr std::size_t kMaxListingEntries = 10'000;
 bool render_directory_listing(int dir_fd, std::string_view url_path, ListingFormat format,
                               bool show_dotfiles, std::string& out);
 
-/// The same with another cap than kMaxListingEntries (a configured limit, or a test's).
+/// The same with another cap than kMaxListingEntries (a configured limit, or a test's), and
+/// without the entries whose URL path starts with one of the `hidden` prefixes (a location's
+/// `hidden`: what is answered 404 is not listed either).
 bool render_directory_listing(int dir_fd, std::string_view url_path, ListingFormat format,
-                              bool show_dotfiles, std::string& out, std::size_t max_entries);
+                              bool show_dotfiles, std::string& out, std::size_t max_entries,
+                              std::span<const std::string> hidden = {});
 
 }  // namespace nuri::server

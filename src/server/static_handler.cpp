@@ -254,7 +254,9 @@ void StaticHandler::serve_location(const http::Request& request, Response& res, 
     return set_error_response(res, Status::not_found);
   }
   for (const std::string& hidden : cfg.hidden) {
-    if (path_.starts_with(hidden)) {
+    // "/private/" hides "/private" too: its 301 to "/private/" would say the directory exists.
+    bool the_directory_itself = hidden.ends_with('/') && path_.size() + 1 == hidden.size() && hidden.starts_with(path_);
+    if (path_.starts_with(hidden) || the_directory_itself) {
       decided(Verdict::hidden);
       return set_error_response(res, Status::not_found);
     }
@@ -342,7 +344,7 @@ void StaticHandler::list_directory(const http::Request& request, Response& res, 
     q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
   }
   bool ok = render_directory_listing(fd, path_, json ? ListingFormat::json : ListingFormat::html,
-                                     location.config->dotfiles, res.body);
+                                     location.config->dotfiles, res.body, kMaxListingEntries, location.config->hidden);
   ::close(fd);
   if (!ok) {
     decided(Verdict::listing_failed);

@@ -446,6 +446,12 @@ def listing_server(nuri, tmp_path):
         "withindex/index.html": "THE-INDEX",
         "withindex/other.txt": "o",
         "off/x.txt": "x",
+        "pub/open.txt": "o",
+        "pub/secretive.txt": "a file, not the hidden directory",
+        "pub/key.txt": "k",
+        "pub/draft-1.txt": "d",
+        "pub/drafts/d.txt": "d",
+        "pub/secret/s.txt": "s",
     })
     conf = f"""
 [[listen]]
@@ -458,8 +464,26 @@ root = "{root}"
   [[host.location]]
   prefix = "/withindex/"
   directory_listing = true
+  [[host.location]]
+  prefix = "/pub/"
+  directory_listing = true
+  hidden = ["/pub/secret/", "/pub/key.txt", "/pub/draft"]
 """
     return serve(nuri, tmp_path / "n.toml", conf, root=root)
+
+
+def test_directory_listing_leaves_out_hidden_paths(listing_server):
+    """What `hidden` answers 404 is not listed either; it was, with its size and time."""
+    for fmt in ("", "?format=json"):
+        r = get(listing_server, "/pub/" + fmt)
+        assert r.status == 200, str(r)
+        body = r.body.decode()
+        assert "open.txt" in body and "secretive.txt" in body, body[:2000]
+        for name in ("key.txt", "draft-1.txt", "drafts", '"secret"', ">secret/<", "secret/"):
+            assert name not in body, (name, body[:2000])
+    assert get(listing_server, "/pub/key.txt").status == 404
+    # Nor does a redirect to the hidden directory say it is there.
+    assert get(listing_server, "/pub/secret").status == 404
 
 
 def test_directory_listing_html_escapes_names(listing_server):
