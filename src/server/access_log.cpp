@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/utf8.h"
 
 namespace nuri::server {
 
@@ -28,20 +29,35 @@ void append_log_escaped(std::string& out, std::string_view text) {
   }
 }
 
+// Valid UTF-8 is kept as the characters it is ("café" stays café; as \u00c3\u00a9 each byte
+// became a Latin-1 character of its own). A byte that is not part of valid UTF-8 cannot be
+// written in a JSON string: it becomes U+FFFD, as in the status page's JSON.
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
+    } else if (c < 0x20 || c == 0x7f) {
       out += "\\u00";
       out += kHex[c >> 4];
       out += kHex[c & 15];
+    } else if (c >= 0x80) {
+      const std::size_t length = base::utf8_sequence_length(text.substr(i));
+      if (length == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(text, i, length);
+        i += length;
+      }
+      continue;
     } else {
       out += static_cast<char>(c);
     }
+    ++i;
   }
   out += '"';
 }

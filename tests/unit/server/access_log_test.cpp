@@ -79,10 +79,18 @@ TEST(AccessLog, JsonLinesEscapeEverything) {
   ASSERT_FALSE(line.empty());
   EXPECT_EQ(line.back(), '\n');
   EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
-  EXPECT_NE(line.find("\"client\":\"::1\",\"request\":\"GET /\\\"\\u0001\\u00ff HTTP/1.1\",\"status\":200,\"bytes\":5,"
+  EXPECT_NE(line.find("\"client\":\"::1\",\"request\":\"GET /\\\"\\u0001\\ufffd HTTP/1.1\",\"status\":200,\"bytes\":5,"
                       "\"referer\":\"\",\"user_agent\":\"a\\\\b\"}\n"),
             std::string::npos)
       << line;
+}
+
+TEST(AccessLog, JsonKeepsValidUtf8AndReplacesInvalidBytes) {
+  // "café" in UTF-8, then a lone continuation byte and a truncated sequence.
+  AccessRecord r{"::1", "GET /caf\xc3\xa9 HTTP/1.1", 200, 5, "", "x\x80y\xe2\x82"};
+  std::string line = logged_as(r, nuri::config::LogFormat::json);
+  EXPECT_NE(line.find("\"request\":\"GET /caf\xc3\xa9 HTTP/1.1\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"user_agent\":\"x\\ufffdy\\ufffd\\ufffd\""), std::string::npos) << line;
 }
 
 // A full disk, played by a non-blocking pipe nobody reads: lines are dropped and counted, the
