@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "config/auth.h"
@@ -527,6 +528,15 @@ std::optional<Config> parse_config(std::string_view text, const std::string& sou
     r.check_keys(*log, {"path", "format"}, "in [access_log]");
     if (r.read_string(*log, "path", config.access_log) && !config.access_log.empty() && config.access_log != "-") {
       config.access_log = r.resolve(config.access_log);
+      // What serve would fail on when it opens the log: checked here too, so that check-config
+      // (systemd's gate before a reload) does not pass a file serve then refuses.
+      std::error_code ec;
+      const std::filesystem::path log_path(config.access_log);
+      if (!std::filesystem::is_directory(log_path.parent_path(), ec)) {
+        r.error(*log->get("path"), fmt::format("access log \"{}\": its directory does not exist", config.access_log));
+      } else if (std::filesystem::is_directory(log_path, ec)) {
+        r.error(*log->get("path"), fmt::format("access log \"{}\" is a directory", config.access_log));
+      }
     }
     std::string format;
     if (r.read_string(*log, "format", format)) {

@@ -150,6 +150,7 @@ def test_shipped_example_is_valid(tmp_path):
 def test_full_config_summary(tmp_path):
     www = tmp_path / "www"
     (www / "docs").mkdir(parents=True)
+    (tmp_path / "logs").mkdir()  # serve does not create it: check-config says so (below)
     (tmp_path / "users").write_text(f"alice:{SHA512}\n")
     path = tmp_path / "full.toml"
     path.write_text(f"""workers = 4
@@ -222,6 +223,17 @@ def test_user_file_that_is_not_a_regular_file(tmp_path, special):
     code, out, err = check(path)
     assert code == 2
     assert f'{path}:5:15: cannot read auth user_file "{special}": not a regular file' in err
+
+
+@pytest.mark.parametrize("path,message", [("/nonexistent/x.log", "its directory does not exist"),
+                                          ("/tmp", "is a directory")])
+def test_access_log_that_serve_could_not_open_is_an_error(tmp_path, path, message):
+    """check-config is systemd's gate before a reload: it passed a log path serve then refused."""
+    conf = tmp_path / "n.toml"
+    conf.write_text(f'[access_log]\npath = "{path}"\n')
+    code, out, err = check(str(conf))
+    assert code == 2, out
+    assert f'{conf}:2:8: access log "{path}"' in err and message in err, err
 
 
 def test_config_that_fails_to_read_is_an_error_not_an_empty_file():

@@ -22,7 +22,7 @@ const std::string kSha256 = "$5$rounds=5000$salt$" + std::string(43, 'B');
 const std::string kBcrypt = "$2y$10$" + std::string(53, 'c');
 const std::string kYescrypt = "$y$j9T$salt$" + std::string(43, 'd');
 
-// A scratch directory with www/, docs/, a plain file and htpasswd files; "@DIR@" in a test's
+// A scratch directory with www/, docs/, logs/, a plain file and htpasswd files; "@DIR@" in a test's
 // TOML becomes its path. Error messages name the config "t.toml".
 class ConfigTest : public ::testing::Test {
  protected:
@@ -32,6 +32,7 @@ class ConfigTest : public ::testing::Test {
     dir_ = tmpl;
     std::filesystem::create_directories(dir_ + "/www");
     std::filesystem::create_directories(dir_ + "/docs");
+    std::filesystem::create_directories(dir_ + "/logs");
     std::ofstream(dir_ + "/file.txt") << "not a directory\n";
     std::ofstream(dir_ + "/htpasswd") << "# staff\n\nalice:" << kSha512 << "\r\nbob:" << kBcrypt << ":comment\n";
     std::ofstream(dir_ + "/bad-htpasswd") << "# staff\nalice:" << kSha512 << "\nno colon here\ncarol:$1$x$y\n"
