@@ -2,7 +2,7 @@
 // edit them in the browser before they leave. So this back end trusts nothing it receives:
 // every price and total is recomputed from its own catalog, and an order whose submitted price
 // or total differs is refused with 422 (the price edited down to 100 won). Quantities are
-// integers 1..99, unknown items are 404, a checkout that is not a form is 415.
+// integers 1..99, unknown items are 404, a checkout that is not a url-encoded form is 415.
 //
 //   build/release/nuri-example-shop 127.0.0.1:8080 examples/shop/public
 //
@@ -111,6 +111,10 @@ nlohmann::json cart_json(const Cart& cart) {
   return {{"lines", lines}, {"total", total}};
 }
 
+// The front end posts application/x-www-form-urlencoded, and only that is taken: is_form() alone
+// would let multipart/form-data in too.
+bool is_urlencoded_form(const nuri::Request& req) { return req.is_form() && !req.is_multipart(); }
+
 void refuse(nuri::Response& res, int status, const std::string& message) {
   res.status(status).html("<!doctype html><meta charset=\"utf-8\"><title>Order refused</title>"
                           "<h1>Order refused</h1><p id=\"message\">" +
@@ -143,7 +147,7 @@ int main(int argc, char** argv) {
   });
 
   server.post("/api/cart", [](const nuri::Request& req, nuri::Response& res) {
-    if (!req.is_form()) return refuse(res, 415, "send a form (application/x-www-form-urlencoded)");
+    if (!is_urlencoded_form(req)) return refuse(res, 415, "send a form (application/x-www-form-urlencoded)");
     auto id = to_int(req.form("item").value_or(""));
     auto quantity = to_int(req.form("quantity").value_or(""));
     if (!id || !find_item(*id)) return refuse(res, 404, "no such item");
@@ -165,7 +169,9 @@ int main(int argc, char** argv) {
   });
 
   server.post("/checkout", [](const nuri::Request& req, nuri::Response& res) {
-    if (!req.is_form()) return refuse(res, 415, "a checkout is a form (application/x-www-form-urlencoded)");
+    if (!is_urlencoded_form(req)) {
+      return refuse(res, 415, "a checkout is a form (application/x-www-form-urlencoded)");
+    }
     std::vector<std::string_view> items = req.form_all("item");
     std::vector<std::string_view> quantities = req.form_all("quantity");
     std::vector<std::string_view> prices = req.form_all("price");

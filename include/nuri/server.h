@@ -11,9 +11,9 @@
 //
 // Patterns: literal segments, {name} (one segment), {name:int} (an int64), {name:*} (the rest
 // of the path); the most specific route wins. A path no route matches is 404 (or a static file,
-// with static_files()); a path matched with another method is 405 with Allow. Query, cookies and
-// forms (url-encoded or multipart) and JSON bodies are parsed before the handler runs: malformed
-// ones get 400, oversized 413.
+// with static_files()); a path matched with another method is 405 with Allow; a path holding
+// "%00" is 400. Query, cookies and forms (url-encoded or multipart) and JSON bodies are parsed
+// before the handler runs: malformed ones get 400, oversized 413.
 //
 // Handlers run on the worker threads, several at once: whatever they share must be
 // thread-safe. A handler that throws gets the client a 500 naming a request id, which the
@@ -47,7 +47,11 @@ class Request {
  public:
   std::string_view method() const;
   std::string_view target() const;        ///< as sent: "/items/42?x=1"
-  std::string_view path() const;          ///< before '?', still percent-encoded
+  /// Before '?', percent-encoded but for the unreserved characters (letters, digits, "-._~"),
+  /// which are decoded (RFC 3986 §6.2.2.2): "/%61dmin" is "/admin", as the router matches it,
+  /// so a hook's check of a prefix cannot be passed by spelling the path another way. Other
+  /// escapes stay as sent ("/a%2Fb" is one segment, not two).
+  std::string_view path() const;
   std::string_view id() const;            ///< unique in this process ("0-2a"), as in the logs
   std::string_view client() const;        ///< the client's address ("127.0.0.1", "::1")
 
@@ -149,7 +153,8 @@ class Response {
   /// The body is the file at `path` (sent with sendfile, never read into memory), with
   /// Content-Type from its extension unless given, Last-Modified and ETag. The path is the
   /// back end's choice: never build it from what a client sent without checking it. Throws
-  /// std::system_error when it cannot be opened or is not a regular file (a 500, unless caught).
+  /// std::system_error when it cannot be opened or is not a regular file, or holds a NUL
+  /// (EINVAL: the name would end there) (a 500, unless caught).
   Response& file(std::string_view path, std::string_view content_type = {});
   /// `text` is JSON already serialized.
   Response& json_text(std::string_view text) { return body(text, "application/json"); }

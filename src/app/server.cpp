@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/json_depth.h"
+#include "app/request_path.h"
 #include "app/router.h"
 #include "config/config.h"
 #include "http/chars.h"
@@ -98,6 +99,7 @@ struct Request::State {
   State(const server::AppRequest& r, const std::vector<app::RouteParam>& p) : request(r), params(p) {}
   const server::AppRequest& request;
   const std::vector<app::RouteParam>& params;
+  std::string path;  // app::normalize_request_path's
   http::QueryParams query;
   http::QueryParams form;
   bool is_form = false;
@@ -112,7 +114,7 @@ struct Request::State {
 
 std::string_view Request::method() const { return state_.request.head.method_name; }
 std::string_view Request::target() const { return state_.request.head.target; }
-std::string_view Request::path() const { return state_.request.head.path; }
+std::string_view Request::path() const { return state_.path; }
 std::string_view Request::id() const { return state_.request.id; }
 std::string_view Request::client() const { return {state_.client, state_.client_length}; }
 std::string_view Request::body() const { return state_.request.body; }
@@ -246,6 +248,10 @@ Response& Response::body(std::string_view bytes, std::string_view content_type) 
 }
 
 Response& Response::file(std::string_view path, std::string_view content_type) {
+  // open() would read the path only up to a NUL: "a.txt\0.html" would send a.txt as HTML.
+  if (path.find('\0') != std::string_view::npos) {
+    throw std::system_error(EINVAL, std::generic_category(), "cannot send a path holding a NUL");
+  }
   server::OpenFile* f = server::open_standalone(std::string(path));
   if (!f) throw std::system_error(errno, std::generic_category(), fmt::format("cannot send {}", path));
   server::Response& r = state_.response;
@@ -350,7 +356,9 @@ struct Server::Parts final : server::Application {
 
   void handle(const server::AppRequest& request, server::Response& res) const override {
     const http::Request& head = request.head;
-    app::Router::Match match = router.match(head.method_name, head.path);
+    std::optional<std::string> path = app::normalize_request_path(head.path);
+    if (!path) return error_response(res, http::Status::bad_request);  // a NUL, as for static files
+    app::Router::Match match = router.match(head.method_name, *path);
     if (match.outcome == app::Router::Match::Outcome::not_found) return error_response(res, http::Status::not_found);
     if (match.outcome == app::Router::Match::Outcome::method_not_allowed) {
       error_response(res, http::Status::method_not_allowed);
@@ -358,6 +366,7 @@ struct Server::Parts final : server::Application {
       return;
     }
     Request::State state(request, match.params);
+    state.path = std::move(*path);
     // What the client sent is parsed before any handler sees it: malformed input is the
     // client's error (400, 413, 431), not the handler's to trip over.
     if (http::Status s = state.query.parse(head.query); s != http::Status::ok) return error_response(res, s);

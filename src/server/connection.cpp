@@ -247,7 +247,8 @@ bool Connection::head_complete(std::size_t head_length) {
   const http::Request& req = worker_.request();
   head_length_ = head_length;
   const Application* app = worker_.state().app;
-  to_app_ = app && req.method != http::Method::unknown && req.form == http::TargetForm::origin && app->wants(req);
+  to_app_ = app && req.method != http::Method::unknown &&
+            (req.form == http::TargetForm::origin || req.form == http::TargetForm::absolute) && app->wants(req);
   bool has_body = req.framing == http::BodyFraming::chunked ||
                   (req.framing == http::BodyFraming::content_length && req.content_length > 0);
   if (has_body && body_too_large(worker_.limits(), req)) {

@@ -100,12 +100,52 @@ def test_cookies_and_redirects(hello):
     assert status == 301 and headers["location"] == ["/"]
 
 
+@pytest.mark.parametrize("cookie, visit", [
+    ("visits=2147483647", b"visit 2147483648"),  # past an int: no overflow
+    ("visits=9223372036854775806", b"visit 9223372036854775807"),
+    ("visits=9223372036854775807", b"visit 1"),  # no room for one more
+    ("visits=99999999999999999999", b"visit 1"),
+    ("visits=-5", b"visit 1"),
+    ("visits=7x", b"visit 1"),
+])
+def test_a_visits_cookie_out_of_range_starts_over(hello, cookie, visit):
+    status, _, body = curl(hello, "/", "-b", cookie)
+    assert status == 200 and re.search(rb"visit -?\d+", body).group() == visit
+
+
 def test_middleware(hello):
     status, headers, body = curl(hello, "/admin")
     assert status == 401 and body == b"token required\n"
     assert re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", headers["x-request-id"][0])  # after() ran too
     status, _, body = curl(hello, "/admin", "-H", "X-Token: secret")
     assert status == 200 and body == b"welcome, admin\n"
+
+
+def test_every_spelling_of_a_path_meets_its_guard(hello):
+    """The router decodes escapes, so /%61dmin is the /admin route; path() decodes the
+    unreserved ones too, so the before hook's prefix check sees /admin as well."""
+    for path in ["/%61dmin", "/%61%64%6d%69%6e", "/%61%64%6D%69%6E", "/adm%69n"]:
+        status, _, body = curl(hello, path)
+        assert status == 401 and body == b"token required\n", path
+        status, _, body = curl(hello, path, "-H", "X-Token: secret")
+        assert status == 200 and body == b"welcome, admin\n", path
+    status, _, body = curl(hello, "/%41dmin")  # "/Admin": another path, no route
+    assert status == 404 and b"admin" not in body
+
+
+def test_absolute_form_targets_reach_the_routes(hello):
+    """RFC 9112 §3.2.2: a server accepts absolute-form (what a client talking to a proxy sends)."""
+    host, port = hello.addrs[0]
+    c = hello.connect(0)
+    c.send(req(f"http://{host}:{port}/items/5") + req(f"http://{host}:{port}/%61dmin") +
+           req(f"http://{host}:{port}", headers=[("Connection", "close")]))
+    data, closed = c.read_until_close()
+    assert closed
+    items, admin, root = parse_all_responses(data, ["GET"] * 3)
+    assert items.status == 200 and json.loads(items.body) == {"id": 5}
+    assert admin.status == 401  # the guard sees the path part too
+    assert root.status == 200 and b"visit 1" in root.body  # no path: "/"
+    c.close()
 
 
 def test_a_throwing_handler_gets_500_with_its_request_id(hello):
@@ -293,3 +333,17 @@ def test_file_bodies_are_sent_from_disk(nuri, tmp_path):
     c.close()
     for _ in range(3):
         assert curl(s, "/downloads/report.pdf")[2] == data
+
+
+def test_an_escaped_nul_in_the_path_is_400(nuri, tmp_path):
+    """A NUL in a parameter would cut the file name given to Response::file() short, the
+    extension after it choosing the Content-Type: a.txt sent as HTML. Refused before routing,
+    as the static files refuse it."""
+    (tmp_path / "a.txt").write_text("<script>alert(1)</script>\n")
+    s = start_example(nuri, "hello", 2, str(tmp_path))
+    status, headers, body = curl(s, "/downloads/a.txt%00.html")
+    assert status == 400 and b"<script>" not in body
+    assert curl(s, "/files/a%00b")[0] == 400
+    assert curl(s, "/items/1%00")[0] == 400
+    status, headers, _ = curl(s, "/downloads/a.txt")
+    assert status == 200 and headers["content-type"][0].startswith("text/plain")

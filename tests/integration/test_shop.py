@@ -74,14 +74,14 @@ def test_a_checkout_that_is_not_a_form_is_415(shop):
     assert orders(shop) == 0
 
 
-def test_multipart_checkout_is_checked_the_same_way(shop):
-    # multipart/form-data is a form too (what a <form enctype="multipart/form-data"> posts).
-    code, body = post(shop, "/checkout", "-F", "item=1", "-F", "quantity=1", "-F", "price=100", "-F", "total=100")
-    assert code == 422 and "the price sent (100)" in body
-    assert orders(shop) == 0
+def test_a_multipart_checkout_is_415(shop):
+    # The checkout takes application/x-www-form-urlencoded only, as the front end posts it (and
+    # the 415 says), not what a <form enctype="multipart/form-data"> would post, honest or not.
     code, body = post(shop, "/checkout", "-F", "item=1", "-F", "quantity=1", "-F", f"price={KEYBOARD}",
                       "-F", f"total={KEYBOARD}")
-    assert code == 201 and f'<span id="charged">{KEYBOARD}</span>' in body
+    assert code == 415 and "application/x-www-form-urlencoded" in body
+    assert orders(shop) == 0
+    assert post(shop, "/api/cart", "-F", "item=1", "-F", "quantity=1")[0] == 415
 
 
 def test_honest_order_is_charged_the_catalog_prices(shop):
@@ -121,8 +121,8 @@ def test_front_end_is_served(shop):
 
 
 def test_nuri_get_is_the_shoppers_browser(shop, tmp_path):
-    """issue 6's `nuri get` against this back end: forms (url-encoded and multipart) and the cart
-    cookie through a cookie jar, as a browser would send them."""
+    """issue 6's `nuri get` against this back end: forms (url-encoded, and multipart refused) and
+    the cart cookie through a cookie jar, as a browser would send them."""
     base = shop.url("")
     jar = tmp_path / "jar.txt"
 
@@ -139,5 +139,7 @@ def test_nuri_get_is_the_shoppers_browser(shop, tmp_path):
     assert code == 22  # curl's exit code for an HTTP error with --fail
     code, out = get("-F", "item=1", "-F", "quantity=2", "-F", f"price={KEYBOARD}", "-F", f"total={2 * KEYBOARD}",
                     base + "/checkout")
+    assert code == 0 and "a checkout is a form (application/x-www-form-urlencoded)" in out  # 415
+    code, out = get("-d", f"item=1&quantity=2&price={KEYBOARD}&total={2 * KEYBOARD}", base + "/checkout")
     assert code == 0 and f'<span id="charged">{2 * KEYBOARD}</span>' in out
     assert orders(shop) == 1
