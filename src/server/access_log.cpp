@@ -85,6 +85,8 @@ void AccessLog::add_json(const AccessRecord& r) {
   append_json_string(buffer_, r.referer);
   buffer_ += ",\"user_agent\":";
   append_json_string(buffer_, r.user_agent);
+  buffer_ += ",\"user\":";
+  append_json_string(buffer_, r.user);
   buffer_ += "}\n";
 }
 
@@ -97,7 +99,9 @@ void AccessLog::add(const AccessRecord& r) {
     return;
   }
   buffer_.append(r.client);
-  buffer_.append(" - - ");
+  buffer_.append(" - ");
+  if (r.user.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.user);
+  buffer_ += ' ';
   buffer_.append(time_, time_length_);
   buffer_.append(" \"");
   if (r.request_line.empty()) buffer_ += '-'; else append_log_escaped(buffer_, r.request_line);

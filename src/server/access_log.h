@@ -22,6 +22,7 @@ struct AccessRecord {
   std::uint64_t bytes = 0;        ///< body bytes
   std::string_view referer;       ///< empty: "-"
   std::string_view user_agent;    ///< empty: "-"
+  std::string_view user;          ///< the user Basic authentication admitted; empty: "-"
 };
 
 /// Whether the access log can be written, shared by every worker that writes to it, so that a

@@ -26,7 +26,8 @@ constexpr const char* kDummyHash =
 
 }  // namespace
 
-bool basic_auth_allows(const config::BasicAuth& auth, std::optional<std::string_view> authorization) {
+bool basic_auth_allows(const config::BasicAuth& auth, std::optional<std::string_view> authorization,
+                       std::string* user_out) {
   if (!authorization) return false;
   std::string_view value = *authorization;
   // RFC 9110 §11.1: the scheme name is case-insensitive.
@@ -45,8 +46,9 @@ bool basic_auth_allows(const config::BasicAuth& auth, std::optional<std::string_
   thread_local auto data = std::make_unique<crypt_data>();
   std::memset(data.get(), 0, sizeof(crypt_data));
   const char* computed = crypt_r(password.c_str(), hash, data.get());
-  bool ok = computed && computed[0] != '*' && constant_time_equal(computed, hash);
-  return ok && it != auth.users.end();
+  bool ok = computed && computed[0] != '*' && constant_time_equal(computed, hash) && it != auth.users.end();
+  if (ok && user_out) *user_out = std::move(user);
+  return ok;
 }
 
 }  // namespace nuri::server

@@ -319,6 +319,7 @@ proxy::Group* Connection::proxy_upstreams(const http::Request& req) const {
 bool Connection::start_proxy(proxy::Group& upstreams, bool has_body) {
   const http::Request& req = worker_.request();
   ++requests_;
+  auth_user_.assign(worker_.handler().authenticated_user());  // admitted by proxy_upstreams()
   to_app_ = false;
   const char* line_end = req.target.data() + req.target.size() + 9;
   std::string_view request_line(req.method_name.data(), static_cast<std::size_t>(line_end - req.method_name.data()));
@@ -495,6 +496,7 @@ bool Connection::dispatch() {
           if (!answer_from_app(req, res, request_line)) return false;
         } else {
           worker_.handler().handle(req, res, worker_.now_ms(), reinterpret_cast<const sockaddr*>(&peer_), listener_);
+          auth_user_.assign(worker_.handler().authenticated_user());
         }
         break;
     }
@@ -937,6 +939,7 @@ void Connection::record_response(const http::Request* req, int status, std::uint
   if (log.enabled()) {
     AccessRecord record;
     record.client = {client_, client_length_};
+    record.user = auth_user_;
     record.request_line = request_line;
     record.status = status;
     record.bytes = body_bytes;
@@ -946,6 +949,7 @@ void Connection::record_response(const http::Request* req, int status, std::uint
     }
     log.add(record);
   }
+  auth_user_.clear();
 }
 
 void Connection::queue_file(OpenFile* file, std::uint64_t offset, std::uint64_t length) {

@@ -204,6 +204,7 @@ class Connection final : public net::EventHandler, private Deferrer {
   std::int64_t started_ms_ = 0;
   std::uint64_t bytes_sent_ = 0;
   std::string last_request_;       // kept only while the status page is watched
+  std::string auth_user_;          // the request's user, admitted by Basic auth, for the log
   char client_[INET6_ADDRSTRLEN] = {};
   std::size_t client_length_ = 0;
 };

@@ -140,6 +140,7 @@ bool StaticHandler::in_use() const {
 
 StaticHandler::Gate StaticHandler::locate(const http::Request& request, std::size_t listener,
                                           const SiteLocation*& location) {
+  authenticated_user_.clear();
   if (http::normalize_path(request.path, path_) != Status::ok) {
     decided(Verdict::bad_path);
     return Gate::bad_path;
@@ -175,7 +176,7 @@ StaticHandler::Gate StaticHandler::admit(const SiteLocation& location, const htt
   if (cfg.auth) {
     auto authorization = request.find("Authorization");
     // The hash is computed in every case (basic_auth.h): no shortcut for a missing field either.
-    bool allowed = basic_auth_allows(*cfg.auth, authorization);
+    bool allowed = basic_auth_allows(*cfg.auth, authorization, &authenticated_user_);
     if (trace_) trace_->auth = allowed ? Trace::Auth::accepted : authorization ? Trace::Auth::rejected : Trace::Auth::missing;
     if (!allowed) {
       decided(Verdict::auth_required);

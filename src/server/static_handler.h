@@ -30,6 +30,10 @@ class StaticHandler {
   /// rules and authentication; otherwise null (and handle() answers it: 403, 401, files...).
   proxy::Group* proxy_upstreams(const http::Request& request, const sockaddr* client, std::size_t listener);
 
+  /// The user Basic authentication admitted for the last request handle() or proxy_upstreams()
+  /// saw; empty when none was asked for it (the access log's user field).
+  std::string_view authenticated_user() const { return authenticated_user_; }
+
   /// Gives back the file reference a response held (after it was sent or dropped).
   void release(OpenFile* file);
 
@@ -61,6 +65,7 @@ class StaticHandler {
   std::vector<std::unique_ptr<FileCache>> caches_;  // by root index
   std::string path_;                // scratch: the normalized path
   std::string scratch_;             // scratch: index and error page paths
+  std::string authenticated_user_;  // see authenticated_user()
   std::string if_match_list_;       // scratch: If-Match field lines joined into one list
   std::string if_none_match_list_;  // scratch: the same for If-None-Match
   Trace* trace_ = nullptr;

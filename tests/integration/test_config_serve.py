@@ -647,8 +647,26 @@ root = "{root}"
     [host.location.auth]
     user_file = "htpasswd"
     users = {{ dave = "{hash_password('new')}" }}
+[access_log]
+path = "{tmp_path / "access.log"}"
 """
-    return serve(nuri, tmp_path / "conf" / "n.toml", conf, root=root)
+    s = serve(nuri, tmp_path / "conf" / "n.toml", conf, root=root)
+    s.access_log = tmp_path / "access.log"
+    return s
+
+
+def test_the_access_log_names_the_user_basic_auth_admitted(auth_server):
+    """Combined Log Format's third field is the authenticated user (Apache's %u, nginx's
+    $remote_user); it was always '-'. A user who was refused is not named."""
+    s = auth_server
+    assert get(s, "/staff/s.txt", headers=[basic("alice", "s3cret")]).status == 200
+    assert get(s, "/staff/s.txt", headers=[basic("mallory", "s3cret")]).status == 401
+    assert get(s, "/open.txt", headers=[basic("alice", "s3cret")]).status == 200  # no auth asked
+    # Two workers write their lines in either order: each is found by what it says.
+    lines = read_log_lines(s.access_log, 3)
+    users = {(re.search(r'"GET (\S+) HTTP/1.1" (\d+)', line).groups(), line.split(" ")[2]) for line in lines}
+    assert users == {(("/staff/s.txt", "200"), "alice"), (("/staff/s.txt", "401"), "-"),
+                     (("/open.txt", "200"), "-")}, lines
 
 
 def test_basic_auth_challenge_without_credentials(auth_server):

@@ -33,7 +33,7 @@ std::string logged(const AccessRecord& record) { return logged_as(record, nuri::
 }  // namespace
 
 TEST(AccessLog, CombinedLogFormat) {
-  AccessRecord r{"127.0.0.1", "GET /a.txt HTTP/1.1", 200, 5, "http://ref/", "curl/7.88.1"};
+  AccessRecord r{"127.0.0.1", "GET /a.txt HTTP/1.1", 200, 5, "http://ref/", "curl/7.88.1", ""};
   std::string line = logged(r);
   // 127.0.0.1 - - [26/Nov/2026:23:59:01 +0000] "GET /a.txt HTTP/1.1" 200 5 "http://ref/" "curl/7.88.1"
   ASSERT_EQ(line.rfind("127.0.0.1 - - [", 0), 0u) << line;
@@ -51,7 +51,7 @@ TEST(AccessLog, CombinedLogFormat) {
 }
 
 TEST(AccessLog, DashesForWhatIsMissing) {
-  AccessRecord r{"::1", "", 400, 0, "", ""};
+  AccessRecord r{"::1", "", 400, 0, "", "", ""};
   std::string line = logged(r);
   EXPECT_NE(line.find("\"-\" 400 - \"-\" \"-\"\n"), std::string::npos) << line;
 }
@@ -60,34 +60,43 @@ TEST(AccessLog, EscapesWhatCouldForgeALine) {
   std::string out;
   append_log_escaped(out, std::string_view("a\"b\\c\nd\re\x01\x7f\xff", 12));
   EXPECT_EQ(out, "a\\\"b\\\\c\\x0ad\\x0de\\x01\\x7f\\xff");
-  AccessRecord r{"127.0.0.1", "GET /\n127.0.0.1 - - fake HTTP/1.1", 400, 0, "", "evil\"agent"};
+  AccessRecord r{"127.0.0.1", "GET /\n127.0.0.1 - - fake HTTP/1.1", 400, 0, "", "evil\"agent", ""};
   std::string line = logged(r);
   EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line only";
   EXPECT_NE(line.find("\"evil\\\"agent\""), std::string::npos) << line;
 }
 
 TEST(AccessLog, CommonLogFormatEndsAfterTheBytes) {
-  AccessRecord r{"127.0.0.1", "GET / HTTP/1.1", 404, 144, "http://ref/", "curl"};
+  AccessRecord r{"127.0.0.1", "GET / HTTP/1.1", 404, 144, "http://ref/", "curl", ""};
   std::string line = logged_as(r, nuri::config::LogFormat::common);
   EXPECT_NE(line.find("] \"GET / HTTP/1.1\" 404 144\n"), std::string::npos) << line;
   EXPECT_EQ(line.find("curl"), std::string::npos) << line;
 }
 
 TEST(AccessLog, JsonLinesEscapeEverything) {
-  AccessRecord r{"::1", std::string_view("GET /\"\x01\xff HTTP/1.1", 17), 200, 5, "", "a\\b"};
+  AccessRecord r{"::1", std::string_view("GET /\"\x01\xff HTTP/1.1", 17), 200, 5, "", "a\\b", ""};
   std::string line = logged_as(r, nuri::config::LogFormat::json);
   ASSERT_FALSE(line.empty());
   EXPECT_EQ(line.back(), '\n');
   EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
   EXPECT_NE(line.find("\"client\":\"::1\",\"request\":\"GET /\\\"\\u0001\\ufffd HTTP/1.1\",\"status\":200,\"bytes\":5,"
-                      "\"referer\":\"\",\"user_agent\":\"a\\\\b\"}\n"),
+                      "\"referer\":\"\",\"user_agent\":\"a\\\\b\",\"user\":\"\"}\n"),
             std::string::npos)
       << line;
 }
 
+TEST(AccessLog, TheAuthenticatedUserIsTheThirdField) {
+  // NCSA/Apache's %u: "-" without Basic authentication, the user's name (escaped) with it.
+  AccessRecord r{"127.0.0.1", "GET /p HTTP/1.1", 200, 2, "", "", "al\"ice"};
+  EXPECT_EQ(logged_as(r, nuri::config::LogFormat::common).rfind("127.0.0.1 - al\\\"ice [", 0), 0u)
+      << logged_as(r, nuri::config::LogFormat::common);
+  EXPECT_NE(logged_as(r, nuri::config::LogFormat::json).find("\"user_agent\":\"\",\"user\":\"al\\\"ice\"}"),
+            std::string::npos);
+}
+
 TEST(AccessLog, JsonKeepsValidUtf8AndReplacesInvalidBytes) {
   // "café" in UTF-8, then a lone continuation byte and a truncated sequence.
-  AccessRecord r{"::1", "GET /caf\xc3\xa9 HTTP/1.1", 200, 5, "", "x\x80y\xe2\x82"};
+  AccessRecord r{"::1", "GET /caf\xc3\xa9 HTTP/1.1", 200, 5, "", "x\x80y\xe2\x82", ""};
   std::string line = logged_as(r, nuri::config::LogFormat::json);
   EXPECT_NE(line.find("\"request\":\"GET /caf\xc3\xa9 HTTP/1.1\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"user_agent\":\"x\\ufffdy\\ufffd\\ufffd\""), std::string::npos) << line;
@@ -103,7 +112,7 @@ TEST(AccessLog, FullLogDropsLinesAndRecovers) {
   ASSERT_GT(capacity, 0);
   nuri::server::AccessLogHealth health;
   AccessLog log(fds[1], nuri::config::LogFormat::common, &health);
-  AccessRecord r{"127.0.0.1", "GET /a.txt HTTP/1.1", 200, 5, "", ""};
+  AccessRecord r{"127.0.0.1", "GET /a.txt HTTP/1.1", 200, 5, "", "", ""};
   std::size_t line_size = 0;
   {
     std::string one = logged_as(r, nuri::config::LogFormat::common);
