@@ -80,6 +80,14 @@ inline const char* skip(const char* p, const char* end, std::uint8_t cls) {
   return p;
 }
 
+/// Whether byte k (0-7) of an HTTP-version may be c: "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3).
+/// One definition for the request and the response parser.
+constexpr bool version_byte_ok(std::size_t k, char c) {
+  if (k < 5) return c == "HTTP/"[k];
+  if (k == 6) return c == '.';
+  return is(c, kDigit);
+}
+
 /// token = 1*tchar (RFC 9110 §5.6.2): a method, a field name, a cookie name.
 inline bool is_token(std::string_view s) {
   return !s.empty() && skip(s.data(), s.data() + s.size(), kTchar) == s.data() + s.size();

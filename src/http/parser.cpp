@@ -30,6 +30,7 @@ using chars::kRegName;
 using chars::kScheme;
 using chars::kTarget;
 using chars::kTchar;
+using chars::version_byte_ok;
 using chars::is_token;
 
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
@@ -201,12 +202,6 @@ Status classify_target(Method method, std::string_view t, TargetParts& parts) {
     if (authority_end < t.size()) parts.query = t.substr(authority_end + 1);
   }
   return Status::none;
-}
-
-inline bool version_byte_ok(std::size_t k, char c) {
-  if (k < 5) return c == "HTTP/"[k];
-  if (k == 6) return c == '.';
-  return is(c, kDigit);
 }
 
 inline ParseResult error(Status s) { return {ParseState::error, 0, s}; }

@@ -26,15 +26,8 @@ using chars::kTchar;
 using chars::kValue;
 using chars::is_token;
 using chars::skip;
+using chars::version_byte_ok;
 
-constexpr char kVersionPrefix[] = "HTTP/";
-
-// Whether byte k (0-7) of an HTTP-version may be c: "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3).
-bool version_byte_ok(std::size_t k, char c) {
-  if (k < 5) return c == kVersionPrefix[k];
-  if (k == 6) return c == '.';
-  return is(c, kDigit);
-}
 
 bool is_tunnel(Method method, int status) {
   return method == Method::connect && status >= 200 && status < 300;
