@@ -6,6 +6,7 @@ for descriptor leaks, a clean exit 0 on SIGTERM and no sanitizer report.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -348,8 +349,11 @@ def test_target_refusing_closes_client_quickly(forward):
     assert entry["up"] == "0" and entry["down"] == "0"
 
 
-def test_connect_timeout_to_blackholed_target(forward):
-    # A listener whose accept queue is full drops SYNs: the target never answers.
+@contextlib.contextmanager
+def blackholed_listener():
+    """(listener, fillers): a listener whose accept queue the fillers keep full, so that the
+    kernel drops the SYNs of any other connect: a target that never answers. Closing the
+    fillers lets connections through again."""
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
     hole.listen(0)
@@ -361,6 +365,15 @@ def test_connect_timeout_to_blackholed_target(forward):
             s.connect_ex(hole.getsockname())
             fillers.append(s)
         time.sleep(0.2)
+        yield hole, fillers
+    finally:
+        for s in fillers:
+            s.close()
+        hole.close()
+
+
+def test_connect_timeout_to_blackholed_target(forward):
+    with blackholed_listener() as (hole, _):
         f = forward("127.0.0.1:%d" % hole.getsockname()[1], "--connect-timeout", "1")
         c = f.connect()
         start = time.monotonic()
@@ -370,27 +383,13 @@ def test_connect_timeout_to_blackholed_target(forward):
         assert outcome in ("rst", "eof"), outcome
         assert 0.8 <= elapsed <= 1 + SLACK, elapsed
         f.wait_log(end="connect-timeout")
-    finally:
-        for s in fillers:
-            s.close()
-        hole.close()
 
 
 def test_client_leaving_while_connecting_ends_the_session_at_once(forward):
     """A client that resets while the target has not answered is gone: the session ends at once
     as end=rst and gives its sockets back instead of holding them until --connect-timeout. A
     client that only half-closed still wants the answer, and gets it once the target accepts."""
-    hole = socket.socket()  # a full accept queue drops SYNs, until the fillers are gone
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    fillers = []
-    try:
-        for _ in range(3):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(hole.getsockname())
-            fillers.append(s)
-        time.sleep(0.2)
+    with blackholed_listener() as (hole, fillers):
         f = forward("127.0.0.1:%d" % hole.getsockname()[1], "--connect-timeout", "3")
         clients = [f.connect() for _ in range(10)]
         for c in clients:
@@ -431,10 +430,6 @@ def test_client_leaving_while_connecting_ends_the_session_at_once(forward):
         (entry,) = f.wait_log(end="fin")
         assert (entry["up"], entry["down"]) == ("8", "6")
         assert all(e["end"] != "connect-timeout" for e in f.log_entries())
-    finally:
-        for s in fillers:
-            s.close()
-        hole.close()
 
 
 def test_idle_timeout_closes_both_sides(forward, targets):
@@ -629,17 +624,7 @@ def test_failover_skips_a_dead_target(forward, targets):
 
 
 def test_failover_after_connect_timeout(forward, targets):
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    fillers = []
-    try:
-        for _ in range(3):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(hole.getsockname())
-            fillers.append(s)
-        time.sleep(0.2)
+    with blackholed_listener() as (hole, _):
         live = targets(echo)
         f = forward("127.0.0.1:%d" % hole.getsockname()[1], live.address, "--workers", "1",
                     "--connect-timeout", "0.5")
@@ -650,10 +635,6 @@ def test_failover_after_connect_timeout(forward, targets):
         _one_echo(f)  # the silent target rests: no second wait
         assert time.monotonic() - start < 0.4 * TIME_SCALE
         assert live.accepted == 2
-    finally:
-        for s in fillers:
-            s.close()
-        hole.close()
 
 
 def test_balance_first_uses_backups_only_when_needed(forward, targets):
