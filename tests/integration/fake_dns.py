@@ -91,6 +91,12 @@ class FakeDns:
             with conn:
                 conn.sendall(data)
 
+    def __enter__(self) -> "FakeDns":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self):
         self._stop = True
         for t in self._threads:

@@ -171,18 +171,12 @@ def test_nxdomain_nodata_refused(dnsmasq):
 
 
 def test_servfail_and_malformed_reply():
-    fake = FakeDns(rcode=2)
-    try:
+    with FakeDns(rcode=2) as fake:
         r = resolve("x.test", "--server", f"127.0.0.1:{fake.port}")
         assert r.returncode == 4 and "SERVFAIL" in r.stderr and r.stderr.count("\n") == 1
-    finally:
-        fake.close()
-    fake = FakeDns(garbage=True)
-    try:
+    with FakeDns(garbage=True) as fake:
         r = resolve("x.test", "--server", f"127.0.0.1:{fake.port}", "--tries", "1")
         assert r.returncode == 8 and "malformed reply" in r.stderr, r.stderr
-    finally:
-        fake.close()
 
 
 def test_timeout_and_unreachable():
@@ -241,13 +235,10 @@ def a_answer(query):
 
 def test_each_try_waits_the_timeout():
     # c-ares 1.18 doubles its timeout on each retry: 0.3, 0.6, 1.2 s. Each try waits --timeout.
-    fake = FakeDns(reply=lambda query: None)
-    try:
+    with FakeDns(reply=lambda query: None) as fake:
         t0 = time.monotonic()
         r = resolve("x.test", "--server", fake.address, "--timeout", "0.3", "--tries", "3")
         elapsed = time.monotonic() - t0
-    finally:
-        fake.close()
     assert r.returncode == 6 and "timeout: no reply" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert fake.queries == 3
     gaps = [b - a for a, b in zip(fake.times, fake.times[1:])]
@@ -256,11 +247,8 @@ def test_each_try_waits_the_timeout():
 
 
 def test_any_question_is_answered_by_records_of_any_type():
-    fake = FakeDns(reply=a_answer)
-    try:
+    with FakeDns(reply=a_answer) as fake:
         r = resolve("ok.test", "-t", "ANY", "--server", fake.address)
-    finally:
-        fake.close()
     assert r.returncode == 0, r.stderr
     assert "question:  ok.test. IN ANY" in r.stdout and "answers:   1" in r.stdout
     assert any(line.split() == ["ok.test.", "300", "A", "192.0.2.1"] for line in r.stdout.splitlines()), r.stdout
@@ -270,11 +258,8 @@ def test_bad_names_are_usage_errors_but_the_root_is_a_name():
     for name in ["..", ".a", "a..", "a..b", "a\\999.test", "a\\12x.test", "a\\"]:
         r = resolve(name, "--server", "127.0.0.1:9", "--timeout", "0.1", "--tries", "1")
         assert r.returncode == 2 and r.stderr.startswith(f"nuri resolve: '{name}': ") and r.stderr.count("\n") == 1, (name, r.stderr)
-    fake = FakeDns(reply=a_answer)
-    try:
+    with FakeDns(reply=a_answer) as fake:
         r = resolve(".", "--server", fake.address)  # as `dig .`: the root
-    finally:
-        fake.close()
     assert r.returncode == 0 and r.stdout.startswith("question:  . IN A\n"), r.stdout
     assert fake.received[0][12:] == b"\x00\x00\x01\x00\x01"
 
@@ -286,11 +271,8 @@ def test_bad_names_are_usage_errors_but_the_root_is_a_name():
     ("\\065bc.test", b"\x03Abc\x04test\x00", "Abc.test."),           # \DDD: the byte DDD
 ])
 def test_question_shows_the_labels_sent(typed, wire, shown):
-    fake = FakeDns(reply=a_answer)
-    try:
+    with FakeDns(reply=a_answer) as fake:
         r = resolve(typed, "--server", fake.address)
-    finally:
-        fake.close()
     assert r.returncode == 0, r.stderr
     assert fake.received[0][12:-4] == wire
     lines = r.stdout.splitlines()
@@ -308,24 +290,18 @@ def test_question_shows_the_labels_sent(typed, wire, shown):
      "the reply's question (other.test. A) is not the one asked (x.test. A)"),
 ], ids=["3 bytes", "header only, an answer", "no question", "two questions", "another question"])
 def test_replies_c_ares_drops_are_malformed_not_a_timeout(reply, why):
-    fake = FakeDns(reply=reply)
-    try:
+    with FakeDns(reply=reply) as fake:
         t0 = time.monotonic()
         r = resolve("x.test", "--server", fake.address, "--timeout", "5", "--tries", "1")
         elapsed = time.monotonic() - t0
-    finally:
-        fake.close()
     assert r.returncode == 8 and f"malformed reply: {why}" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert elapsed < 5
 
 
 def test_tcp_reply_cut_short_is_malformed_not_refused():
     # Truncated over UDP, so asked again over TCP, where the server sends 1 byte and closes.
-    fake = FakeDns(reply=lambda q: reply_head(q, flags=0x8380) + q[12:], tcp_reply=b"\x00")
-    try:
+    with FakeDns(reply=lambda q: reply_head(q, flags=0x8380) + q[12:], tcp_reply=b"\x00") as fake:
         r = resolve("x.test", "--server", fake.address, "--timeout", "2", "--tries", "1")
-    finally:
-        fake.close()
     assert r.returncode == 8 and "the server closed the TCP connection" in r.stderr, r.stderr
     assert "refused" not in r.stderr and r.stderr.count("\n") == 1
 
