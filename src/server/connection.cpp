@@ -36,8 +36,11 @@ constexpr std::uint64_t kStreamBacklogMax = 16u << 20;
 // RFC 9110 §6.4.1, §8.6: 1xx, 204 and 304 have no body and no Content-Length.
 constexpr bool is_bodiless(int status) { return status < 200 || status == 204 || status == 304; }
 
-// The first line of what a client sent, for the log of a request that could not be parsed.
+// The first line of what a client sent, for the log of a request that could not be parsed and
+// to tell whether it was a HEAD. The empty lines RFC 9112 §2.2 lets a client send before the
+// request line are skipped.
 std::string_view first_line(std::string_view bytes) {
+  bytes.remove_prefix(std::min(bytes.find_first_not_of("\r\n"), bytes.size()));
   auto end = bytes.find('\n');
   std::string_view line = bytes.substr(0, std::min<std::size_t>(end, 1024));
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

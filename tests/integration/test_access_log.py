@@ -81,6 +81,20 @@ def test_statuses_and_sizes_logged(nuri, www, tmp_path):
     assert got == {"GET /a.txt HTTP/1.1": (200, "5"), "GET /letters.txt HTTP/1.1": (206, "10")}
 
 
+def test_rejected_request_after_empty_lines_logs_its_request_line(nuri, www, tmp_path):
+    """RFC 9112 §2.2 lets empty lines come before the request line. A request that is then
+    refused (no Host: 400) is logged with its own request line, not the empty first line."""
+    log = tmp_path / "access.log"
+    s = nuri("--access-log", str(log), root=www.root)
+    c = s.connect()
+    c.send(b"\r\n\r\nGET /no-host HTTP/1.1\r\n\r\n")
+    data, _ = c.read_until_close(3)
+    assert data.startswith(b"HTTP/1.1 400 "), data[:200]
+    s.stop()
+    e = _parse(_lines(log)[0])
+    assert (e["request"], e["status"]) == ("GET /no-host HTTP/1.1", 400), e
+
+
 def test_quotes_and_control_chars_are_escaped(nuri, www, tmp_path):
     log = tmp_path / "access.log"
     s = nuri("--access-log", str(log), root=www.root)

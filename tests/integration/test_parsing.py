@@ -127,7 +127,10 @@ def test_rejected_and_connection_closed(nuri, www, name, bad, status):
     (b"HEAD /a.txt HTTP/1.1\r\n" + H + b"Expect: foo\r\n\r\n", 417),
     (b"HEAD /a.txt HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
     (b"HEAD /a.txt HTTP/2.0\r\n" + H + b"\r\n", 505),
-], ids=["no_host", "bad_field", "too_large", "expect", "unknown_coding", "version"])
+    # RFC 9112 §2.2: empty lines before the request line are allowed; the request is still a HEAD.
+    (b"\r\n\r\nHEAD /a.txt HTTP/1.1\r\n\r\n", 400),
+    (b"\nHEAD /a.txt HTTP/1.1\r\n" + H + b"Expect: foo\r\n\r\n", 417),
+], ids=["no_host", "bad_field", "too_large", "expect", "unknown_coding", "version", "after_crlf", "after_lf"])
 def test_error_for_a_head_request_has_no_body(nuri, www, bad, status):
     """RFC 9110 §9.3.2: no content in a response to HEAD, an error found while parsing the head
     included (nginx sends none either). The length may be announced; no byte may follow."""
