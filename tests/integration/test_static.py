@@ -533,3 +533,41 @@ def test_pipelined_in_memory_files_do_not_stall(nuri, www, size, count):
     for i in range(count):
         r = c.read_response(timeout=2)
         assert r.status == 200 and len(r.body) == size, (i, str(r))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reading packets off lo (AF_PACKET) needs root; CI is root")
+def test_head_of_a_sendfile_response_leaves_with_the_body(nuri, www):
+    """A head whose body follows by sendfile is sent with MSG_MORE, so the first segment on the
+    wire holds the head and the body's first bytes. Pushed out alone (TCP_NODELAY), it cost a 1 MiB
+    response a third of its rate on loopback (docs/benchmarks.md, session 22). Read off lo."""
+    body = os.urandom(256 * 1024)  # past what the file cache keeps in memory: sendfile
+    (www.root / "quarter.bin").write_bytes(body)
+    s = nuri(root=www.root)
+    cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+    cap.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    cap.bind(("lo", 0))
+    with cap, socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        client_port = c.getsockname()[1]
+        c.sendall(b"GET /quarter.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < len(body):
+            chunk = c.recv(1 << 20)
+            assert chunk, got[:300]
+            got += chunk
+        head, _, rest = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and rest == body
+        cap.settimeout(2)
+        first = None
+        while first is None:
+            frame = cap.recv(1 << 17)
+            ip = frame[14:]
+            if frame[12:14] != b"\x08\x00" or ip[9] != socket.IPPROTO_TCP:
+                continue
+            tcp = ip[(ip[0] & 0x0F) * 4:]
+            src, dst = int.from_bytes(tcp[0:2], "big"), int.from_bytes(tcp[2:4], "big")
+            payload = tcp[(tcp[12] >> 4) * 4:int.from_bytes(ip[2:4], "big") - (ip[0] & 0x0F) * 4]
+            if (src, dst) == (s.port, client_port) and payload:
+                first = payload
+    assert first.startswith(b"HTTP/1.1 200 "), first[:100]
+    assert len(first) > len(head) + 4, f"the head went out alone: a first segment of {len(first)} bytes"
+    assert first[len(head) + 4:] == body[:len(first) - len(head) - 4]
