@@ -17,7 +17,9 @@
 #   IDLE [10000]       idle keep-alive connections held open in the idle scenario
 #   PACE [2]           milliseconds every connection waits between requests in the paced scenario
 #   SCENARIOS ["ka close 1m 404 pipe paced idle"]   subset and order of the scenarios
-#   SERVERS ["nginx h2o lighttpd nuri"]       subset of the servers (one not installed is skipped)
+#   SERVERS ["nginx h2o lighttpd nuri ceiling"]   subset of the servers (one not installed is
+#                      skipped); ceiling is bench/ceiling.cpp, not a server: the least work any
+#                      server on epoll can do here, the bound of every ratio (docs/benchmarks.md)
 #   NURI_BIN           use this binary and skip the build
 #   NGINX [/usr/sbin/nginx]  H2O [/usr/bin/h2o]  LIGHTTPD [/usr/sbin/lighttpd]
 #   NGINX_LISTEN ['']  flags for nginx's listen directive: `deferred` gives nginx the
@@ -33,7 +35,7 @@ PIPELINE=${PIPELINE:-16}
 IDLE=${IDLE:-10000}
 PACE=${PACE:-2}
 SCENARIOS=${SCENARIOS:-"ka close 1m 404 pipe paced idle"}
-SERVERS=${SERVERS:-"nginx h2o lighttpd nuri"}
+SERVERS=${SERVERS:-"nginx h2o lighttpd nuri ceiling"}
 H2O=${H2O:-/usr/bin/h2o}
 LIGHTTPD=${LIGHTTPD:-/usr/sbin/lighttpd}
 OUT=${OUT:-$bench_dir/results/latest.md}
@@ -45,8 +47,9 @@ NGINX_LISTEN=${NGINX_LISTEN:-}
 bench_settings bench/run.sh PIPELINE IDLE PACE -- SCENARIOS SERVERS
 [ -n "$NGINX_LISTEN" ] && command_line="NGINX_LISTEN='$NGINX_LISTEN' $command_line"
 require_in scenario "$SCENARIOS" ka close 1m 404 pipe idle paced
-require_in server "$SERVERS" nginx h2o lighttpd nuri
+require_in server "$SERVERS" nginx h2o lighttpd nuri ceiling
 require_tools wrk curl cmp "$PYTHON"
+[[ " $SERVERS " == *" ceiling "* ]] && require_tools g++
 
 # One fd per connection in the servers and in the idle helper: raise the soft limit as far as
 # the hard limit allows (the servers inherit it; 20,000 in this container).
@@ -59,11 +62,11 @@ if [[ " $SCENARIOS " == *" idle "* ]] && ((IDLE + CONNECTIONS + 200 > fd_limit))
 fi
 
 # A server that is not installed is skipped and named in the report, not a failure.
-declare -A bin_of=([nginx]=$NGINX [h2o]=$H2O [lighttpd]=$LIGHTTPD [nuri]=nuri)
+declare -A bin_of=([nginx]=$NGINX [h2o]=$H2O [lighttpd]=$LIGHTTPD [nuri]=nuri [ceiling]=ceiling)
 servers=()
 skipped=
 for s in $SERVERS; do
-  if [ "$s" = nuri ] || command -v "${bin_of[$s]}" >/dev/null; then
+  if [ "$s" = nuri ] || [ "$s" = ceiling ] || command -v "${bin_of[$s]}" >/dev/null; then
     servers+=("$s")
   else
     say "skipping $s: ${bin_of[$s]} not found (bash scripts/install-deps.sh installs it)"
@@ -78,6 +81,9 @@ bench_init nuri-bench
 if [[ " ${servers[*]} " == *" nuri "* ]]; then
   build_nuri
   nuri_exe=$tmp/nuri
+fi
+if [[ " ${servers[*]} " == *" ceiling "* ]]; then
+  g++ -O2 -std=c++20 -pthread -o "$tmp/ceiling" "$bench_dir/ceiling.cpp" || die "bench/ceiling.cpp did not build"
 fi
 
 # Document root: 1 KiB and 1 MiB of random bytes, nothing at /missing.
@@ -167,6 +173,12 @@ start_server_nuri() {
     --workers "$WORKERS" --max-connections "$MAX_CONNECTIONS" --idle-timeout 300
   # start: nuri's stdout in nuri.err.out
   errlog_of[nuri]="$tmp/nuri.err"
+}
+
+# The ceiling (bench/ceiling.cpp): fixed answers from memory, 1m.bin by sendfile, no parsing.
+start_server_ceiling() {
+  start ceiling "$tmp/ceiling.err" "$tmp/ceiling" "${port_of[ceiling]}" "$docroot" "$WORKERS"
+  errlog_of[ceiling]="$tmp/ceiling.err"
 }
 
 show_errlog() { # show_errlog SERVER: its error output, to the script's stderr
@@ -301,13 +313,14 @@ version_of() { # the version of a measured server (nginx's is in report_meta)
     h2o) "$H2O" --version 2>&1 | head -1 | sed 's/^h2o version //' ;;
     lighttpd) "$LIGHTTPD" -v 2>&1 | head -1 | cut -d' ' -f1 | sed 's,^lighttpd/,,' ;;
     nuri) echo "$("$nuri_exe" --version 2>&1 | head -1) ($nuri_rev)" ;;
+    ceiling) echo "bench/ceiling.cpp ($(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown))" ;;
   esac
 }
 {
   report_meta
   echo "servers=${servers[*]}"
   echo "skipped=${skipped%; }"
-  for s in h2o lighttpd nuri; do echo "$s=$(version_of "$s")"; done
+  for s in h2o lighttpd nuri ceiling; do echo "$s=$(version_of "$s")"; done
   echo "pipeline=$PIPELINE"
   echo "idle=$IDLE"
   echo "pace=$PACE"

@@ -29,12 +29,12 @@ SCENARIOS = {
     "idle": "1 KiB, keep-alive, {idle} idle connections open",
     "paced": "1 KiB, keep-alive, paced: each connection waits {pace} ms between requests",
 }
-SERVERS = {"nginx": "nginx", "h2o": "h2o", "lighttpd": "lighttpd", "nuri": "nuri"}
+SERVERS = {"nginx": "nginx", "h2o": "h2o", "lighttpd": "lighttpd", "nuri": "nuri", "ceiling": "*ceiling*"}
 # Start-up lines in the peers' error logs, not errors of the run.
 # Nor the lines of a stop: the idle scenario restarts each server (bench/run.sh, restart_server).
 BENIGN = ("raised RLIMIT_NOFILE", "is ready to serve requests", "server started (lighttpd",
           "received SIGTERM, gracefully shutting down", "server stopped by UID",
-          "Terminated: finishing requests in flight")
+          "Terminated: finishing requests in flight", "ceiling: 127.0.0.1:")
 BASE = "nginx"
 
 
@@ -102,6 +102,10 @@ def main():
                     "no mod_accesslog",
         "nuri": f"`serve --workers {workers} --max-connections 12000 --idle-timeout 300`, "
                 "access log off and `defer_accept` on (the defaults)",
+        "ceiling": f"not a server: `bench/ceiling.cpp`, {workers} epoll threads, TCP_DEFER_ACCEPT and "
+                   "TCP_NODELAY, answers from memory (1m.bin by `sendfile`) without parsing, no limits, "
+                   "no timeouts, no Date per second. The least work any server on epoll does here: "
+                   "its ratio to nginx is the most a real server can reach in the same run",
     }
     for server in servers:
         w(f"- {SERVERS[server]}: {config[server]}")
