@@ -29,10 +29,12 @@
 
 namespace {
 
+// Each answer twice: [0] keep-alive, [1] for a request that said "Connection: close" (wrk takes
+// an HTTP/1.1 response without that field for a kept connection, and its close for an error).
 struct Files {
-  std::string small_response;  // head and the whole of 1k.bin
-  std::string large_head;      // head for 1m.bin, whose body goes by sendfile
-  std::string missing_response;
+  std::string small_response[2];  // head and the whole of 1k.bin
+  std::string large_head[2];      // head for 1m.bin, whose body goes by sendfile
+  std::string missing_response[2];
   int large_fd = -1;
   off_t large_size = 0;
 };
@@ -42,9 +44,9 @@ struct Files {
   std::exit(1);
 }
 
-std::string head(int status, const char* reason, off_t length, const char* type, const std::string& date) {
+std::string head(int status, const char* reason, off_t length, const char* type, const std::string& date, int close) {
   return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nDate: " + date + "\r\nContent-Type: " + type +
-         "\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n";
+         "\r\nContent-Length: " + std::to_string(length) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n";
 }
 
 Files load(const std::string& root) {
@@ -61,14 +63,15 @@ Files load(const std::string& root) {
   if (n < 0) die("read 1k.bin");
   body.resize(static_cast<std::size_t>(n));
   close(small);
-  f.small_response = head(200, "OK", n, "application/octet-stream", date) + body;
+  for (int close = 0; close < 2; ++close) f.small_response[close] = head(200, "OK", n, "application/octet-stream", date, close) + body;
   f.large_fd = open((root + "/1m.bin").c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st{};
   if (f.large_fd < 0 || fstat(f.large_fd, &st) != 0) die("1m.bin");
   f.large_size = st.st_size;
-  f.large_head = head(200, "OK", st.st_size, "application/octet-stream", date);
+  for (int close = 0; close < 2; ++close) f.large_head[close] = head(200, "OK", st.st_size, "application/octet-stream", date, close);
   const std::string page = "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>\n";
-  f.missing_response = head(404, "Not Found", static_cast<off_t>(page.size()), "text/html", date) + page;
+  for (int close = 0; close < 2; ++close)
+    f.missing_response[close] = head(404, "Not Found", static_cast<off_t>(page.size()), "text/html", date, close) + page;
   return f;
 }
 
@@ -164,14 +167,15 @@ class Worker {
       const std::string_view request(c.in.data() + start, end - start);
       start = end + 4;
       if (request.find("\r\nConnection: close") != std::string_view::npos) c.close_after = true;
+      const int close = c.close_after ? 1 : 0;
       if (request.starts_with("GET /1k.bin ")) {
-        c.out += files_.small_response;
+        c.out += files_.small_response[close];
       } else if (request.starts_with("GET /1m.bin ")) {
-        c.out += files_.large_head;
+        c.out += files_.large_head[close];
         c.file_offset = 0;
         c.file_end = files_.large_size;
       } else {
-        c.out += files_.missing_response;
+        c.out += files_.missing_response[close];
       }
     }
     c.in.erase(0, start);
