@@ -16,7 +16,8 @@
 #   THREADS [2]        wrk threads
 #   CONNECTIONS [64]   wrk connections
 #   SCENARIOS ["ka close 1m"]           subset and order of the scenarios
-#   ROUTES ["direct nuri socat rinetd stream"]   subset of the routes
+#   ROUTES ["direct nuri socat rinetd stream ceiling"]   subset of the routes; ceiling is
+#                      bench/relay_ceiling.cpp, the least work a relay does (docs/benchmarks.md)
 #   NURI_BIN           use this binary and skip the build
 #   NGINX [/usr/sbin/nginx]
 #   STREAM_MODULE [/usr/lib/nginx/modules/ngx_stream_module.so]
@@ -28,23 +29,24 @@ BENCH_NAME=bench-forward
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # $repo, $bench_dir; REPEATS, WORKERS ... NURI_BIN
 DURATION=${DURATION:-5}
 SCENARIOS=${SCENARIOS:-"ka close 1m"}
-ROUTES=${ROUTES:-"direct nuri socat rinetd stream"}
+ROUTES=${ROUTES:-"direct nuri socat rinetd stream ceiling"}
 STREAM_MODULE=${STREAM_MODULE:-/usr/lib/nginx/modules/ngx_stream_module.so}
 OUT=${OUT:-$bench_dir/results/forward-latest.md}
 
 bench_settings bench/forward.sh -- SCENARIOS ROUTES
 require_in scenario "$SCENARIOS" ka close 1m
-require_in route "$ROUTES" direct nuri socat rinetd stream
+require_in route "$ROUTES" direct nuri socat rinetd stream ceiling
 require_tools wrk curl cmp socat rinetd "$NGINX" "$PYTHON"
 [ -r "$STREAM_MODULE" ] || die "$STREAM_MODULE not found (package libnginx-mod-stream)"
 
 bench_init nuri-bench-forward
 build_nuri
+[[ " $ROUTES " == *" ceiling "* ]] && build_relay_ceiling
 
 # ---------------------------------------------------------------------------------------------
 # Document root, ports, the back end: nginx as in bench/run.sh (configured for speed, no logs).
 make_docroot 1k.bin=1024 1m.bin=1048576
-take_ports backend nuri socat rinetd stream
+take_ports backend nuri socat rinetd stream ceiling
 be=$tmp/backend
 nginx_static_conf "$be" "${port_of[backend]}"
 
@@ -81,6 +83,7 @@ for r in $ROUTES; do
              "TCP:127.0.0.1:${port_of[backend]}" ;;
     rinetd) start rinetd "$tmp/rinetd.err" rinetd -f -c "$tmp/rinetd.conf" ;;
     stream) start_nginx stream "$st" ;;
+    ceiling) start_relay_ceiling ;;
     *) continue ;;
   esac
   say "starting $r on 127.0.0.1:${port_of[$r]}"
@@ -110,6 +113,6 @@ measure_all run_one "$ROUTES"
   echo "socat=$(socat -V 2>/dev/null | awk '/socat version/ { print $3; exit }')"
   echo "rinetd=$(rinetd -v 2>&1 | awk '{ print $2; exit }')"
   echo "nuri=$("$tmp/nuri" --version 2>&1 | head -1) ($nuri_rev)"
-  echo "stderr_files=$tmp/nuri.err $tmp/socat.err $tmp/rinetd.err $st/error.log $be/error.log"
+  echo "stderr_files=$tmp/nuri.err $tmp/socat.err $tmp/rinetd.err $st/error.log $be/error.log $tmp/ceiling.err"
 } >"$tmp/meta.txt"
 write_report summarize_forward.py "${OUT%.md}-raw.log"

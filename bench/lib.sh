@@ -115,6 +115,16 @@ start() { # start NAME ERRFILE CMD...: in the background (stdout to ERRFILE.out)
 
 # ---------------------------------------------------------------------------------------------
 # nuri: build (unless NURI_BIN is set), private copy at $tmp/nuri, and the commit in $nuri_rev.
+build_relay_ceiling() { # build_relay_ceiling: bench/relay_ceiling.cpp at $tmp/relay_ceiling
+  require_tools g++
+  g++ -O2 -std=c++20 -pthread -o "$tmp/relay_ceiling" "$bench_dir/relay_ceiling.cpp" ||
+    die "bench/relay_ceiling.cpp did not build"
+}
+
+start_relay_ceiling() { # start_relay_ceiling: the relay ceiling on port_of[ceiling], to the back end
+  start ceiling "$tmp/ceiling.err" "$tmp/relay_ceiling" "${port_of[ceiling]}" "${port_of[backend]}" "$WORKERS"
+}
+
 build_nuri() {
   if [ -z "${NURI_BIN:-}" ]; then
     say "building nuri (Release)"

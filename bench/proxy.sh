@@ -17,7 +17,8 @@
 #   CONNECTIONS [64]   wrk connections
 #   KEEPALIVE [32]     idle upstream connections kept: nginx `keepalive`, nuri `proxy_keepalive`
 #   SCENARIOS ["1k 100k"]               subset and order of the scenarios (file sizes)
-#   ROUTES ["direct nuri nginx"]        subset of the routes
+#   ROUTES ["direct nuri nginx ceiling"]   subset of the routes; ceiling is
+#                      bench/relay_ceiling.cpp, a byte relay: the least work any proxy does
 #   NURI_BIN           use this binary and skip the build
 #   NGINX [/usr/sbin/nginx]
 #   OUT [bench/results/proxy-latest.md]
@@ -29,12 +30,12 @@ BENCH_NAME=bench-proxy
 DURATION=${DURATION:-5}
 KEEPALIVE=${KEEPALIVE:-32}
 SCENARIOS=${SCENARIOS:-"1k 100k"}
-ROUTES=${ROUTES:-"direct nuri nginx"}
+ROUTES=${ROUTES:-"direct nuri nginx ceiling"}
 OUT=${OUT:-$bench_dir/results/proxy-latest.md}
 
 bench_settings bench/proxy.sh KEEPALIVE -- SCENARIOS ROUTES
 require_in scenario "$SCENARIOS" 1k 100k
-require_in route "$ROUTES" direct nuri nginx
+require_in route "$ROUTES" direct nuri nginx ceiling
 require_tools wrk curl cmp "$NGINX" "$PYTHON"
 
 bench_init nuri-bench-proxy
@@ -45,11 +46,12 @@ if [ -n "$with_nuri" ]; then
 else
   nuri_rev=
 fi
+[[ " $ROUTES " == *" ceiling "* ]] && build_relay_ceiling
 
 # ---------------------------------------------------------------------------------------------
 # Document root, ports, the back end: nginx as in bench/run.sh (configured for speed, no logs).
 make_docroot 1k.bin=1024 100k.bin=102400
-take_ports backend nuri nginx
+take_ports backend nuri nginx ceiling
 be=$tmp/backend
 nginx_static_conf "$be" "${port_of[backend]}"
 
@@ -110,6 +112,7 @@ for r in $ROUTES; do
   case $r in
     nginx) start_nginx nginx "$px" ;;
     nuri) start nuri "$tmp/nuri.err" "$tmp/nuri" serve --config "$tmp/nuri.toml" ;;
+    ceiling) start_relay_ceiling ;;
     *) continue ;;
   esac
   say "starting $r on 127.0.0.1:${port_of[$r]}"
@@ -146,6 +149,6 @@ measure_all run_one "$ROUTES"
     echo "nuri=nuri not run (ROUTES without nuri)"
   fi
   echo "keepalive=$KEEPALIVE"
-  echo "stderr_files=$tmp/nuri.err $px/error.log $be/error.log"
+  echo "stderr_files=$tmp/nuri.err $px/error.log $be/error.log $tmp/ceiling.err"
 } >"$tmp/meta.txt"
 write_report summarize_proxy.py "${OUT%.md}-raw.log"

@@ -27,6 +27,7 @@ ROUTES = {
     "socat": "socat",
     "rinetd": "rinetd",
     "stream": "nginx stream",
+    "ceiling": "*relay ceiling*",
 }
 # Lines on the forwarders' stderr that are not errors of the run: rinetd's start message, and
 # socat's complaint when wrk closes its connections in the middle of a response at the end of a run.
@@ -51,6 +52,9 @@ def main():
     w(f"- forwarders: `nuri forward --workers {meta['workers']} --log ''`; "
       f"`socat TCP-LISTEN:P,fork,reuseaddr TCP:127.0.0.1:Q`; `rinetd -f -c FILE`; nginx stream "
       f"`worker_processes {meta['workers']}`, `listen ... reuseport`, `proxy_pass`, defaults otherwise")
+    w(f"- *relay ceiling*: not a forwarder: `bench/relay_ceiling.cpp`, {meta['workers']} epoll threads, "
+      "one back-end connection per client, recv and send through a stack buffer, nothing else. The "
+      "least work a relay does here for small messages (no ceiling for 1 MiB: splice avoids its copy)")
     w("- value: requests/s, or MiB/s for 1 MiB; median over the repeats. Ratios paired per repeat: "
       "median (min–max). fwd CPU: CPU seconds of the forwarder's processes during the run "
       "(utime+stime from /proc, children included), and per request; CPU per req ratio: nginx stream's "

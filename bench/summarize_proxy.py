@@ -17,7 +17,8 @@ import sys
 from bench_report import RouteReport, fmt_int, fmt_ratio, fmt_time, header, median_or_none
 
 SCENARIOS = {"1k": "1 KiB, keep-alive", "100k": "100 KiB, keep-alive"}
-ROUTES = {"direct": "direct (back end)", "nuri": "nuri serve proxy", "nginx": "nginx proxy_pass"}
+ROUTES = {"direct": "direct (back end)", "nuri": "nuri serve proxy", "nginx": "nginx proxy_pass",
+          "ceiling": "*relay ceiling*"}
 # wrk closes its connections in the middle of responses when a run ends.
 BENIGN = ("Broken pipe", "Connection reset by peer")
 
@@ -42,6 +43,9 @@ def main():
       f"nginx `worker_processes {meta['workers']}`, `proxy_http_version 1.1`, upstream "
       f"`keepalive {meta['keepalive']}`, `Connection \"\"`, Host/X-Forwarded-*/Forwarded set as "
       "nuri sets them, proxy_buffering on (the default)")
+    w(f"- *relay ceiling*: not a proxy: `bench/relay_ceiling.cpp`, {meta['workers']} epoll threads, one "
+      "back-end connection per client, bytes passed on unread. No proxy can do less per request: its "
+      "ratio to nginx is the most a real one reaches here")
     w("- req/s: median over the repeats. Ratios paired per repeat: median (min–max). nuri / nginx "
       "above 1: nuri faster. proxy CPU: CPU seconds of the proxy's processes during the run "
       "(utime+stime from /proc, children included) and per request; CPU per req nginx / nuri "
@@ -64,6 +68,9 @@ def main():
         if "nuri" in routes and "nginx" in routes:
             w(f"nuri / nginx: req/s {fmt_ratio(paired(s, 'nuri', 'nginx'))}; "
               f"CPU per request, nginx / nuri: {fmt_ratio(paired(s, 'nuri', 'nginx', 'us_per_req', True))}")
+            w("")
+        if "ceiling" in routes and "nginx" in routes:
+            w(f"relay ceiling / nginx: req/s {fmt_ratio(paired(s, 'ceiling', 'nginx'))}")
             w("")
 
     rep.end("proxy", "Every run (req/s; p99; other load in cores):", "rps", BENIGN)
