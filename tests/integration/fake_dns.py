@@ -26,16 +26,26 @@ class FakeDns:
         self.queries = 0
         self.received: list[bytes] = []
         self.times: list[float] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.tcp = None
+        # A UDP port the kernel picked may be taken on TCP (another test's socket): pick again.
+        for attempt in range(50):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+            if tcp_reply is None:
+                break
+            try:
+                self.tcp = socket.create_server(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.sock.close()
+                if attempt == 49:
+                    raise
         self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
         self._stop = False
         self._threads = [threading.Thread(target=self._run, daemon=True)]
-        self.tcp = None
-        if tcp_reply is not None:
-            self.tcp = socket.create_server(("127.0.0.1", self.port))
+        if self.tcp is not None:
             self.tcp.settimeout(0.05)
             self._threads.append(threading.Thread(target=self._serve_tcp, args=(tcp_reply,), daemon=True))
         for t in self._threads:
