@@ -124,8 +124,9 @@ void AccessLog::flush() {
   if (buffer_.empty()) return;
   std::size_t prefix = 0;
   // Only after a failure (a relaxed load otherwise): a line cut short by a full disk is ended,
-  // so that the next one starts on a line of its own.
-  if (health_->failing.load(std::memory_order_relaxed) && health_->torn.load(std::memory_order_relaxed)) {
+  // so that the next one starts on a line of its own. The exchange lets one worker end it: two
+  // that both saw the flag wrote an empty line after it.
+  if (health_->failing.load(std::memory_order_relaxed) && health_->torn.exchange(false, std::memory_order_relaxed)) {
     buffer_.insert(buffer_.begin(), '\n');
     prefix = 1;
   }
@@ -148,7 +149,11 @@ void AccessLog::write_failed(std::size_t written, std::size_t prefix, int error)
   auto lost = static_cast<std::uint64_t>(std::count(buffer_.begin() + static_cast<std::ptrdiff_t>(written), buffer_.end(), '\n'));
   if (written < prefix) lost -= prefix;  // the newline that ends a torn line is no log line
   health_->dropped.fetch_add(lost, std::memory_order_relaxed);
-  if (written > 0) health_->torn.store(buffer_[written - 1] != '\n', std::memory_order_relaxed);
+  if (written > 0) {
+    health_->torn.store(buffer_[written - 1] != '\n', std::memory_order_relaxed);
+  } else if (prefix > 0) {
+    health_->torn.store(true, std::memory_order_relaxed);  // the newline that ends it did not get out
+  }
   if (!health_->failing.exchange(true)) {
     base::log_error("access log: cannot write: {}; requests are still served, their log lines are dropped "
                     "until it can be written again",
