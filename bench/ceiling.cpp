@@ -7,10 +7,7 @@
 // the most a real server can lead by on this machine.
 //
 //   ceiling PORT DOCROOT WORKERS    (127.0.0.1 only)
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -27,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
+
 namespace {
 
 // Each answer twice: [0] keep-alive, [1] for a request that said "Connection: close" (wrk takes
@@ -39,10 +38,7 @@ struct Files {
   off_t large_size = 0;
 };
 
-[[noreturn]] void die(const char* what) {
-  std::perror(what);
-  std::exit(1);
-}
+using bench::die;
 
 std::string head(int status, const char* reason, off_t length, const char* type, const std::string& date, int close) {
   return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nDate: " + date + "\r\nContent-Type: " + type +
@@ -87,23 +83,9 @@ struct Conn {
 class Worker {
  public:
   Worker(int port, const Files& files) : files_(files) {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    const int defer = 1;
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    setsockopt(listener_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   // inherited by accepted sockets
-    setsockopt(listener_, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);  // as nuri and h2o
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listener_, 4096) != 0) die("listen");
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;  // the listener
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev);
+    const bench::ListenLoop l = bench::listen_loopback(port, /*defer_accept=*/true);
+    listener_ = l.listener;
+    epoll_ = l.epoll;
   }
 
   void run() {
@@ -129,10 +111,7 @@ class Worker {
       if (fd < 0) return;
       auto* c = new Conn;
       c->fd = fd;
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      ev.data.ptr = c;
-      epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+      bench::watch(epoll_, fd, c);
       // Deferred accept: the request is usually here already.
       if (!serve(*c)) {
         close(fd);

@@ -7,7 +7,6 @@
 // data, where splice moves pages without the copy this does.
 //
 //   relay_ceiling LISTEN-PORT TARGET-PORT WORKERS    (127.0.0.1 only)
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -22,20 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
+
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::perror(what);
-  std::exit(1);
-}
-
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
+using bench::loopback;
 
 struct Pair;
 
@@ -57,20 +47,9 @@ struct Pair {
 class Worker {
  public:
   Worker(int port, int target) : target_(loopback(target)) {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    setsockopt(listener_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited at accept
-    const sockaddr_in a = loopback(port);
-    if (bind(listener_, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(listener_, 4096) != 0) {
-      die("listen");
-    }
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev);
+    const bench::ListenLoop l = bench::listen_loopback(port, /*defer_accept=*/false);
+    listener_ = l.listener;
+    epoll_ = l.epoll;
   }
 
   void run() {
@@ -91,13 +70,6 @@ class Worker {
   }
 
  private:
-  void add(Side& s) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = &s;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, s.fd, &ev);
-  }
-
   void accept_all() {
     for (;;) {
       const int client = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -116,8 +88,8 @@ class Worker {
       p->client.peer = &p->server;
       p->server.peer = &p->client;
       p->client.pair = p->server.pair = p;
-      add(p->client);
-      add(p->server);
+      bench::watch(epoll_, p->client.fd, &p->client);
+      bench::watch(epoll_, p->server.fd, &p->server);
     }
   }
 
