@@ -28,7 +28,6 @@ using chars::is_token;
 using chars::skip;
 using chars::version_byte_ok;
 
-
 bool is_tunnel(Method method, int status) {
   return method == Method::connect && status >= 200 && status < 300;
 }
